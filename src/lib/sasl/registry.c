@@ -1,0 +1,2 @@
+/* registry.c - placeholder until the mechanisms land. */
+#include "sasl/sasl.h"

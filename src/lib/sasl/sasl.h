@@ -1,0 +1,162 @@
+/* sasl.h - SASL mechanisms for both sides, with a step API and no I/O.
+ *
+ * The caller (SMTP server or client glue) owns the protocol: it sends
+ * "AUTH MECH", "334 ...", base64, "235"/"535".  This library only turns
+ * the peer's decoded bytes into our next decoded bytes.
+ *
+ * Client use:
+ *	s = sasl_client_new(mech, &params);
+ *	if (sasl_mech_client_first(mech))   rc = sasl_step(s, NULL, 0, &out, &why);  -> initial response
+ *	on each 334 challenge:              rc = sasl_step(s, challenge, len, &out, &why);
+ * Server use:
+ *	s = sasl_server_new(mech, &params);
+ *	rc = sasl_step(s, ir_or_NULL, len, &out, &why);   NULL = no initial response
+ *	while rc == SASL_MORE: send out as 334, feed the answer to sasl_step.
+ *	rc == SASL_NEED_CRED: look at sasl_cred_request(s), answer (possibly
+ *	    later, from a callback) with sasl_cred_supply(s, &answer), then
+ *	    call sasl_step(s, NULL, 0, &out, &why) to resume.
+ *
+ * "in == NULL" means "no message"; "in != NULL, inlen == 0" is an empty
+ * message (AUTH X = / an empty 334 answer).  Every sasl_step() appends
+ * to out (decoded bytes); SASL_MORE with an empty out is a valid empty
+ * challenge ("334 ").  why_r is set to a static string for a log line on
+ * every result other than SASL_MORE/SASL_DONE; it never holds a secret.
+ */
+#ifndef POSTERN_SASL_H
+#define POSTERN_SASL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+struct sasl_mech;	/* a const definition per mechanism */
+struct sasl_sess;
+
+/* Largest decoded SASL message either side accepts: RFC 4954 section 4
+ * asks for 12288-octet AUTH lines; base64 makes that 9216 bytes. */
+#define SASL_MSG_MAX 9216
+/* Longest user name / password the mechanisms accept (bytes). */
+#define SASL_NAME_MAX 255
+#define SASL_PASS_MAX 1024
+
+enum sasl_rc {
+	SASL_DONE,	/* success (server: client authenticated; client: server verified) */
+	SASL_MORE,	/* send out, feed the peer's answer to sasl_step() */
+	SASL_FAIL,	/* wrong credentials, or server signature mismatch (client) */
+	SASL_TEMPFAIL,	/* backend trouble: try again later (454 4.7.0) */
+	SASL_BADSYNTAX,	/* malformed peer message (501 5.5.2) */
+	SASL_NEED_CRED,	/* server only: credentials needed, see sasl_cred_request() */
+};
+
+/* What the server side of a mechanism needs from a credential store. */
+enum sasl_cred_kind {
+	SASL_CRED_PASSWORD,	/* verify a plaintext password (PLAIN, LOGIN) */
+	SASL_CRED_CRAM_MD5,	/* HMAC-MD5 inner/outer states of the secret */
+	SASL_CRED_SCRAM_SHA1,	/* salt, iterations, StoredKey, ServerKey */
+	SASL_CRED_SCRAM_SHA256,
+};
+
+/* ---- the registry, strongest first ---- */
+
+size_t sasl_mech_count(void);
+const struct sasl_mech *sasl_mech_at(size_t i);	/* i < count, strongest first */
+/* Whole-token, case-insensitive lookup; NULL when unknown. */
+const struct sasl_mech *sasl_mech_find(const char *name, size_t len);
+const char *sasl_mech_name(const struct sasl_mech *m);	/* upper case */
+/* Rank: higher is stronger (SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN). */
+int sasl_mech_strength(const struct sasl_mech *m);
+/* Sends the password in the clear: offer/use only on a protected channel. */
+bool sasl_mech_sends_password(const struct sasl_mech *m);
+/* The client speaks first (PLAIN, SCRAM): has an initial response. */
+bool sasl_mech_client_first(const struct sasl_mech *m);
+/* An initial response is a protocol error (CRAM-MD5: 501 5.7.0). LOGIN
+ * is server-first but accepts the user name as initial response. */
+bool sasl_mech_forbids_initial(const struct sasl_mech *m);
+enum sasl_cred_kind sasl_mech_cred_kind(const struct sasl_mech *m);
+
+/* ---- sessions ---- */
+
+struct sasl_client_params {
+	const char *authcid;	/* user name, UTF-8 */
+	const char *password;	/* copied; the copy is wiped on free */
+	const char *authzid;	/* NULL or "" for none */
+};
+
+struct sasl_server_params {
+	const char *hostname;	/* for the CRAM-MD5 challenge */
+};
+
+/* Return NULL on allocation failure only. */
+struct sasl_sess *sasl_client_new(const struct sasl_mech *m, const struct sasl_client_params *p);
+struct sasl_sess *sasl_server_new(const struct sasl_mech *m, const struct sasl_server_params *p);
+/* Wipes every secret the session held; NULL-safe; sets *sp = NULL. */
+void sasl_sess_free(struct sasl_sess **sp);
+
+enum sasl_rc sasl_step(struct sasl_sess *s, const uint8_t *in, size_t inlen,
+		       struct buf *out, const char **why_r);
+
+const struct sasl_mech *sasl_sess_mech(const struct sasl_sess *s);
+/* Server: the authenticated (authentication) identity after SASL_DONE,
+ * or the claimed one while SASL_NEED_CRED; NULL before it is known. */
+const char *sasl_sess_authcid(const struct sasl_sess *s);
+/* Server: the requested authorization identity, NULL when none. */
+const char *sasl_sess_authzid(const struct sasl_sess *s);
+
+/* Tests only: use this nonce (SCRAM client nonce / server nonce part,
+ * CRAM-MD5 challenge text) instead of a random one. Copied. */
+void sasl_sess_set_test_nonce(struct sasl_sess *s, const char *nonce);
+
+/* ---- server-side credential exchange ---- */
+
+struct sasl_cred_request {
+	enum sasl_cred_kind kind;
+	const char *authcid;		/* user name after SASLprep */
+	const uint8_t *password;	/* SASL_CRED_PASSWORD only; borrowed */
+	size_t password_len;
+};
+
+enum sasl_cred_status {
+	SASL_CRED_OK,
+	SASL_CRED_NOUSER,	/* unknown user (SCRAM then fails with a fake salt) */
+	SASL_CRED_BADPASS,	/* SASL_CRED_PASSWORD: the password is wrong */
+	SASL_CRED_TEMPFAIL,	/* the store could not be read */
+	SASL_CRED_NOSECRET,	/* user exists but has no secret of this kind */
+};
+
+#define SASL_SALT_MAX 64
+#define SASL_KEY_MAX 32	/* SHA-256 */
+
+struct sasl_cred_answer {
+	enum sasl_cred_status status;
+	uint8_t cram_md5[32];		/* outer then inner MD5 state, Dovecot layout */
+	unsigned iterations;		/* SCRAM */
+	uint8_t salt[SASL_SALT_MAX];
+	size_t salt_len;
+	uint8_t stored_key[SASL_KEY_MAX];
+	uint8_t server_key[SASL_KEY_MAX];
+	size_t key_len;			/* 20 (SHA-1) or 32 (SHA-256) */
+};
+
+/* Valid while the session is in SASL_NEED_CRED. */
+const struct sasl_cred_request *sasl_cred_request(const struct sasl_sess *s);
+/* Copies the answer into the session; the caller wipes its own copy. */
+void sasl_cred_supply(struct sasl_sess *s, const struct sasl_cred_answer *a);
+
+/* ---- deriving stored secrets from a password (for the credential store) ---- */
+
+/* SCRAM: SaltedPassword = PBKDF2(SASLprep(password), salt, iterations);
+ * fills stored_key/server_key/key_len of a. md is "SHA1" or "SHA256".
+ * Returns 0, or -1 with *why_r set (e.g. password refused by SASLprep). */
+int sasl_scram_derive(const char *md, const char *password, const uint8_t *salt,
+		      size_t salt_len, unsigned iterations, struct sasl_cred_answer *a,
+		      const char **why_r);
+/* CRAM-MD5: the 32-byte HMAC-MD5 context (outer, inner) of the password. */
+int sasl_cram_md5_derive(const char *password, uint8_t out[32]);
+
+/* SASLprep (RFC 4013) through libidn's stringprep.  Writes a new
+ * NUL-terminated string to *out_r (free with free() after wiping).
+ * Returns 0, or -1 with *why_r set for prohibited or unassigned input. */
+int sasl_saslprep(const char *in, char **out_r, const char **why_r);
+
+#endif

@@ -1,0 +1,172 @@
+"""Shared fixtures for the interop suites: free ports, a test PKI, and a
+`postern serve` instance on loopback.  Every process started here is
+stopped at teardown; every wait is bounded."""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+POSTERN = os.environ.get("POSTERN_BIN") or str(ROOT / "build" / "postern")
+
+
+def free_port(host="127.0.0.1"):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=15.0, proc=None):
+    """Waits until something accepts on host:port; fails the test if the
+    process died or the time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def stop_process(proc, timeout=10):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def run(args, input=None, timeout=60, **kw):
+    """subprocess.run with text I/O, captured output and a time limit."""
+    if isinstance(input, str):
+        input = input.encode()
+    return subprocess.run(args, input=input, capture_output=True, timeout=timeout, **kw)
+
+
+def postern(*args, input=None, timeout=60, **kw):
+    return run([POSTERN, *args], input=input, timeout=timeout, **kw)
+
+
+class Pki:
+    """A private CA, a server certificate for localhost/127.0.0.1/::1
+    signed by it, and a second unrelated CA (for 'untrusted' tests)."""
+
+    def __init__(self, d):
+        self.dir = pathlib.Path(d)
+        self.ca = self.dir / "ca.pem"
+        self.ca_key = self.dir / "ca.key"
+        self.cert = self.dir / "server.pem"
+        self.key = self.dir / "server.key"
+        self.other_ca = self.dir / "other-ca.pem"
+        self._make()
+
+    def _ssl(self, *a):
+        r = run(["openssl", *a], timeout=60)
+        assert r.returncode == 0, r.stderr.decode()
+
+    def _make(self):
+        d = self.dir
+        for name in ("ca", "other-ca"):
+            self._ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.pem"),
+                      "-days", "30", "-subj", f"/CN=postern test {name}",
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", str(self.key), "-out", str(d / "server.csr"), "-subj", "/CN=localhost")
+        ext = d / "server.ext"
+        ext.write_text("subjectAltName=DNS:localhost,DNS:mail.example.test,IP:127.0.0.1,IP:::1\n"
+                       "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+        self._ssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(self.ca),
+                  "-CAkey", str(self.ca_key), "-CAcreateserial", "-out", str(self.cert),
+                  "-days", "30", "-extfile", str(ext))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+class PosternServer:
+    """`postern serve` with its own config, user file and spool under
+    workdir, listening on free loopback ports."""
+
+    def __init__(self, workdir, pki, extra_conf=""):
+        self.dir = pathlib.Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.pki = pki
+        self.host = "127.0.0.1"
+        self.submission = free_port()
+        self.submissions = free_port()
+        self.smtp = free_port()
+        self.users = self.dir / "users"
+        self.spool = self.dir / "spool"
+        self.conf = self.dir / "postern.conf"
+        self.log = self.dir / "serve.log"
+        self.extra_conf = extra_conf
+        self.proc = None
+        self.write_conf()
+
+    def write_conf(self, extra=None):
+        extra = self.extra_conf if extra is None else extra
+        self.conf.write_text(
+            "hostname = mail.example.test\n"
+            f"listen = {self.host}:{self.submission} submission\n"
+            f"listen = {self.host}:{self.submissions} submissions\n"
+            f"listen = {self.host}:{self.smtp} smtp\n"
+            f"tls_certificate = {self.pki.cert}\n"
+            f"tls_key = {self.pki.key}\n"
+            "credentials = file:users\n"
+            "auth_mechanisms = SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN\n"
+            "spool = spool\n"
+            "local_domains = example.test\n"
+            + extra)
+
+    def add_user(self, user, password):
+        r = postern("passwd", "-c", str(self.conf), "add", user, input=password + "\n")
+        assert r.returncode == 0, r.stderr.decode()
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([POSTERN, "serve", "-c", str(self.conf)],
+                                     stdin=subprocess.DEVNULL, stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        for port in (self.submission, self.submissions, self.smtp):
+            wait_port(port, self.host, proc=self.proc)
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
+        if getattr(self, "logf", None):
+            self.logf.close()
+
+    def log_text(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def queue(self, *args):
+        return postern("queue", "-c", str(self.conf), *args)
+
+
+USER = "alice@example.test"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def server(tmp_path, pki):
+    """A started postern server with one user, USER / PASSWORD."""
+    s = PosternServer(tmp_path / "server", pki)
+    s.add_user(USER, PASSWORD)
+    s.start()
+    yield s
+    s.stop()

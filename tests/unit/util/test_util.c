@@ -1,0 +1,138 @@
+/* test_util.c - buffers, spans, strict base64, log_safe. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/b64.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/span.h"
+
+static void
+test_buf_cap(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 8);
+	assert_int_equal(buf_addstr(&b, "12345678"), BUF_OK);
+	assert_int_equal(buf_addch(&b, '9'), BUF_TOOBIG);
+	assert_int_equal(b.len, 8);
+	assert_string_equal(buf_cstr(&b), "12345678");
+	buf_consume(&b, 3);
+	assert_string_equal(buf_cstr(&b), "45678");
+	assert_int_equal(buf_printf(&b, "%d", 123), BUF_OK);
+	assert_string_equal(buf_cstr(&b), "45678123");
+	assert_int_equal(buf_printf(&b, "x"), BUF_TOOBIG);
+	buf_wipe_free(&b);
+	assert_null(b.p);
+}
+
+struct b64_case {
+	const char *enc;
+	const char *dec;	/* NULL: must be rejected */
+	size_t declen;
+};
+
+static const struct b64_case b64_cases[] = {
+	{ "", "", 0 },
+	{ "Zg==", "f", 1 },
+	{ "Zm8=", "fo", 2 },
+	{ "Zm9v", "foo", 3 },
+	{ "Zm9vYmFy", "foobar", 6 },
+	{ "AHRpbQB0YW5zdGFhZnRhbnN0YWFm", "\0tim\0tanstaaftanstaaf", 21 },
+	{ "Zg=", NULL, 0 },		/* length not a multiple of 4 */
+	{ "Zg", NULL, 0 },
+	{ "Z===", NULL, 0 },
+	{ "Zh==", NULL, 0 },		/* stray bits */
+	{ "Zm9=", NULL, 0 },
+	{ "Zm 9v", NULL, 0 },		/* whitespace */
+	{ " Zm9v", NULL, 0 },
+	{ "Zm9v\r\n", NULL, 0 },
+	{ "Zm9v====", NULL, 0 },
+	{ "Zg==Zg==", NULL, 0 },	/* padding inside */
+	{ "Zm-v", NULL, 0 },		/* URL alphabet */
+	{ "Zm_v", NULL, 0 },
+	{ "=Zm9", NULL, 0 },
+};
+
+static void
+test_b64(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof b64_cases / sizeof *b64_cases; i++) {
+		const struct b64_case *t = &b64_cases[i];
+		/* exactly-sized heap copy so ASan sees over-reads */
+		size_t n = strlen(t->enc);
+		char *in = malloc(n ? n : 1);
+		memcpy(in, t->enc, n);
+		struct buf out;
+		buf_init(&out, 1024);
+		int rc = b64_decode(&out, in, n);
+		if (t->dec == NULL) {
+			assert_int_equal(rc, -1);
+			assert_int_equal(out.len, 0);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(out.len, t->declen);
+			assert_memory_equal(out.p ? out.p : (uint8_t *)"", t->dec, t->declen);
+			struct buf enc;
+			buf_init(&enc, 1024);
+			assert_int_equal(b64_encode(&enc, (const uint8_t *)t->dec, t->declen), BUF_OK);
+			assert_string_equal(buf_cstr(&enc), t->enc);
+			buf_free(&enc);
+		}
+		buf_free(&out);
+		free(in);
+	}
+}
+
+static void
+test_b64_cap(void **state)
+{
+	(void)state;
+	struct buf out;
+	buf_init(&out, 2);
+	assert_int_equal(b64_decode(&out, "Zm9v", 4), BUF_TOOBIG);
+	buf_free(&out);
+}
+
+static void
+test_span_word(void **state)
+{
+	(void)state;
+	struct span in = span_of("MAIL  FROM:<a@b>"), w;
+	assert_int_equal(span_word(&in, &w, 10), 0);
+	assert_true(span_ieq(w, "mail"));
+	assert_true(span_eq(in, "FROM:<a@b>"));
+	assert_int_equal(span_word(&in, &w, 3), -1);	/* too long */
+	struct span e = span_of("");
+	assert_int_equal(span_word(&e, &w, 10), -1);
+	assert_false(span_ieq(span_of("MAILX"), "MAIL"));	/* whole tokens */
+}
+
+static void
+test_log_safe(void **state)
+{
+	(void)state;
+	char out[16];
+	assert_string_equal(log_safe(out, sizeof out, "a\r\nb\"", 5), "a\\x0d\\x0ab\\\"");
+	assert_string_equal(log_safe(out, sizeof out, "0123456789abcdefgh", 18), "0123456789ab...");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_cap),
+		cmocka_unit_test(test_b64),
+		cmocka_unit_test(test_b64_cap),
+		cmocka_unit_test(test_span_word),
+		cmocka_unit_test(test_log_safe),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
