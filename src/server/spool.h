@@ -1,0 +1,77 @@
+/* spool.h - the durable queue of accepted messages.
+ *
+ * Contract (DESIGN.md, "Rules that do not bend"): a message is visible in
+ * the queue only once its content and envelope are on disk with fsync of
+ * the file and of the folder; a half-written file is never visible.
+ * Layout under the spool folder:
+ *	tmp/ID		being written (ignored and cleaned at start-up)
+ *	queue/ID	committed: records (type, length, bytes), ending in END,
+ *			so a torn file is detected and reported, never delivered
+ * Queue ids are 16 hex digits + random suffix, unique per spool.
+ */
+#ifndef POSTERN_SPOOL_H
+#define POSTERN_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct spool;
+struct spool_msg;
+
+#define SPOOL_ID_MAX 40
+
+struct spool_envelope {
+	const char *mail_from;		/* reverse-path without <>; "" for null sender */
+	const char *auth_param;		/* MAIL FROM AUTH= value (xtext-decoded), NULL if none */
+	const char *const *rcpts;	/* forward-paths without <> */
+	size_t nrcpt;
+	const char *body;		/* "7BIT" or "8BITMIME" */
+	const char *auth_user;		/* NULL when not authenticated */
+	const char *auth_mech;
+	const char *client_addr;	/* "IP:port" */
+	const char *helo;
+	const char *tls_version;	/* NULL without TLS */
+	const char *tls_cipher;
+	time_t arrival;
+};
+
+/* Opens (creating if needed, mode 0700) dir/tmp and dir/queue, and
+ * removes leftovers in tmp.  Returns NULL with *err_r malloc'd. */
+struct spool *spool_open(const char *dir, char **err_r);
+void spool_free(struct spool **sp);
+
+/* Starts a message: creates tmp/ID.  id_r receives the queue id.
+ * Returns NULL with *err_r (static string) on failure -> 451 4.3.0. */
+struct spool_msg *spool_msg_new(struct spool *sp, char id_r[SPOOL_ID_MAX], const char **err_r);
+/* Appends message bytes (already un-dot-stuffed, CRLF line ends).
+ * Buffered; returns 0 or -1 (disk full...). */
+int spool_msg_write(struct spool_msg *m, const void *p, size_t n);
+/* Writes the envelope and END record and fsyncs the file.  Returns 0/-1.
+ * After it, spool_publish() makes the message visible. */
+int spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const char **err_r);
+/* Renames each closed message into queue/ and fsyncs the queue folder
+ * once for the whole group (group commit).  Frees the messages.
+ * Returns 0, or -1 when the folder fsync failed (then none may be acknowledged). */
+int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **err_r);
+/* Drops an unfinished message and its temp file.  NULL-safe. */
+void spool_msg_abort(struct spool_msg **mp);
+
+/* ---- reading (postern queue, the queue runner) ---- */
+
+struct spool_entry {
+	char id[SPOOL_ID_MAX];
+	struct spool_envelope env;	/* strings owned by the entry */
+	size_t size;			/* message bytes */
+	bool torn;			/* missing END or bad record: never delivered */
+	char *torn_why;
+};
+/* Lists queue/ in arrival order.  Returns count or -1. */
+long spool_list(struct spool *sp, struct spool_entry **v_r, char **err_r);
+void spool_entries_free(struct spool_entry *v, size_t n);
+/* Writes the message content of id to fd.  Returns 0/-1. */
+int spool_read_content(struct spool *sp, const char *id, int fd, char **err_r);
+int spool_delete(struct spool *sp, const char *id, char **err_r);
+
+#endif
