@@ -3,13 +3,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "util/b64.h"
 #include "util/buf.h"
+#include "util/conf.h"
 #include "util/log.h"
 #include "util/span.h"
 
@@ -124,6 +127,62 @@ test_log_safe(void **state)
 	assert_string_equal(log_safe(out, sizeof out, "0123456789abcdefgh", 18), "0123456789ab...");
 }
 
+static char *
+write_tmp(const char *text)
+{
+	static char path[64];
+	snprintf(path, sizeof path, "/tmp/postern-conf-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void
+test_conf_ok(void **state)
+{
+	(void)state;
+	char *path = write_tmp("# comment\n\nhostname = mail.example.test\r\n"
+			       "listen=127.0.0.1:1 smtp   # trailing comment\n"
+			       "listen = [::1]:2 submission\nspool = q#not-a-comment\n");
+	struct conf c;
+	char *err = NULL;
+	assert_int_equal(conf_load(&c, path, &err), 0);
+	assert_int_equal(c.n, 4);
+	assert_string_equal(conf_get(&c, "hostname")->value, "mail.example.test");
+	assert_string_equal(conf_get(&c, "listen")->value, "[::1]:2 submission");
+	assert_int_equal(conf_get(&c, "listen")->line, 5);
+	assert_string_equal(conf_get(&c, "spool")->value, "q#not-a-comment");
+	assert_null(conf_get(&c, "nope"));
+	char *p = conf_path(&c, "users");
+	assert_string_equal(p, "/tmp/users");
+	free(p);
+	p = conf_path(&c, "/etc/x");
+	assert_string_equal(p, "/etc/x");
+	free(p);
+	conf_free(&c);
+	unlink(path);
+}
+
+static void
+test_conf_errors(void **state)
+{
+	(void)state;
+	char *path = write_tmp("hostname = a\nthis line has no equals sign\n");
+	struct conf c;
+	char *err = NULL;
+	assert_int_equal(conf_load(&c, path, &err), -1);
+	char want[128];
+	snprintf(want, sizeof want, "%s:2: expected 'key = value'", path);
+	assert_string_equal(err, want);
+	free(err);
+	unlink(path);
+	assert_int_equal(conf_load(&c, "/nonexistent/postern.conf", &err), -1);
+	assert_string_equal(err, "/nonexistent/postern.conf: No such file or directory");
+	free(err);
+}
+
 int
 main(void)
 {
@@ -133,6 +192,8 @@ main(void)
 		cmocka_unit_test(test_b64_cap),
 		cmocka_unit_test(test_span_word),
 		cmocka_unit_test(test_log_safe),
+		cmocka_unit_test(test_conf_ok),
+		cmocka_unit_test(test_conf_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

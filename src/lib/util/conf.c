@@ -1,0 +1,175 @@
+/* conf.c - reading "key = value" files with "#" comments. */
+#include "util/conf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A config line longer than this is a mistake, not a value: certificate
+ * paths and domain lists fit easily. */
+#define CONF_LINE_MAX 4096
+
+static char *
+conf_errf(const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	return strdup(tmp);
+}
+
+static char *
+dup_trimmed(const char *p, size_t n)
+{
+	while (n > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return strndup(p, n);
+}
+
+static int
+conf_add(struct conf *c, const char *line, size_t n, unsigned lineno, char **err_r)
+{
+	const char *eq = memchr(line, '=', n);
+	if (eq == NULL) {
+		*err_r = conf_errf("%s:%u: expected 'key = value'", c->path, lineno);
+		return -1;
+	}
+	char *key = dup_trimmed(line, (size_t)(eq - line));
+	char *value = dup_trimmed(eq + 1, n - (size_t)(eq - line) - 1);
+	if (key == NULL || value == NULL) {
+		free(key);
+		free(value);
+		*err_r = conf_errf("%s:%u: out of memory", c->path, lineno);
+		return -1;
+	}
+	if (*key == '\0' || strcspn(key, " \t") != strlen(key)) {
+		*err_r = conf_errf("%s:%u: bad key '%s'", c->path, lineno, key);
+		free(key);
+		free(value);
+		return -1;
+	}
+	struct conf_entry *v = realloc(c->v, (c->n + 1) * sizeof *v);
+	if (v == NULL) {
+		free(key);
+		free(value);
+		*err_r = conf_errf("%s:%u: out of memory", c->path, lineno);
+		return -1;
+	}
+	c->v = v;
+	c->v[c->n++] = (struct conf_entry){ key, value, lineno };
+	return 0;
+}
+
+/* Strips a comment: "#" at the start of a line or after a space. */
+static size_t
+conf_strip_comment(const char *line, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t'))
+			return i;
+	return n;
+}
+
+static int
+conf_parse(struct conf *c, FILE *f, char **err_r)
+{
+	char line[CONF_LINE_MAX + 2];
+	unsigned lineno = 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		size_t n = strlen(line);
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		else if (!feof(f)) {
+			*err_r = conf_errf("%s:%u: line longer than %d bytes", c->path, lineno, CONF_LINE_MAX);
+			return -1;
+		}
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (memchr(line, '\0', n) != NULL) {
+			*err_r = conf_errf("%s:%u: NUL byte in line", c->path, lineno);
+			return -1;
+		}
+		n = conf_strip_comment(line, n);
+		size_t i = 0;
+		while (i < n && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == n)
+			continue;
+		if (conf_add(c, line, n, lineno, err_r) < 0)
+			return -1;
+	}
+	if (ferror(f)) {
+		*err_r = conf_errf("%s: %s", c->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_load(struct conf *c, const char *path, char **err_r)
+{
+	memset(c, 0, sizeof *c);
+	*err_r = NULL;
+	c->path = strdup(path);
+	const char *slash = strrchr(path, '/');
+	c->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (c->path == NULL || c->dir == NULL) {
+		conf_free(c);
+		*err_r = conf_errf("%s: out of memory", path);
+		return -1;
+	}
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		*err_r = conf_errf("%s: %s", path, strerror(errno));
+		conf_free(c);
+		return -1;
+	}
+	int rc = conf_parse(c, f, err_r);
+	fclose(f);
+	if (rc < 0)
+		conf_free(c);
+	return rc;
+}
+
+void
+conf_free(struct conf *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free((char *)c->v[i].key);
+		free((char *)c->v[i].value);
+	}
+	free(c->v);
+	free(c->path);
+	free(c->dir);
+	memset(c, 0, sizeof *c);
+}
+
+const struct conf_entry *
+conf_get(const struct conf *c, const char *key)
+{
+	for (size_t i = c->n; i > 0; i--)
+		if (strcmp(c->v[i - 1].key, key) == 0)
+			return &c->v[i - 1];
+	return NULL;
+}
+
+char *
+conf_path(const struct conf *c, const char *value)
+{
+	if (value[0] == '/')
+		return strdup(value);
+	size_t n = strlen(c->dir) + 1 + strlen(value) + 1;
+	char *p = malloc(n);
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", c->dir, value);
+	return p;
+}
