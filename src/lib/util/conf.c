@@ -11,6 +11,8 @@
  * paths and domain lists fit easily. */
 #define CONF_LINE_MAX 4096
 
+static char *conf_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static char *
 conf_errf(const char *fmt, ...)
 {
