@@ -1,0 +1,109 @@
+/* config.h - the client's msmtprc-compatible configuration.
+ *
+ * File format (msmtp's): one "command argument" per line, "#" comments,
+ * arguments may be "double quoted" (with \" and \\).  Sections:
+ *   defaults                      values inherited by every later account
+ *   account NAME [: P1[,P2...]]   starts from defaults, then P1, P2... in order
+ *   account default : NAME        makes NAME the default account
+ * Commands before the first "defaults"/"account" line count as defaults.
+ * Keys: host, port, tls, tls_starttls, tls_trust_file, tls_certcheck,
+ * tls_fingerprint, auth, user, password, passwordeval, from, domain,
+ * queue; logfile (and a few other msmtp keys) are ignored with a warning.
+ * Any other key: "FILE:LINE: unknown command 'x'".
+ * A token may be up to CLIENT_CONF_TOKEN_MAX bytes (OAuth bearer tokens
+ * in `password` can be several kilobytes).
+ */
+#ifndef POSTERN_CLIENT_CONFIG_H
+#define POSTERN_CLIENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* RFC 4954 section 4: AUTH lines up to 12288 octets. */
+#define CLIENT_CONF_TOKEN_MAX 12288
+
+enum client_queue_mode {
+	CLIENT_QUEUE_NEVER,	/* default: failures are failures */
+	CLIENT_QUEUE_ALWAYS,	/* every message goes into the outbox */
+	CLIENT_QUEUE_ON_FAILURE,	/* outbox when unreachable or 4xx */
+};
+
+enum client_auth_mode {
+	CLIENT_AUTH_OFF,
+	CLIENT_AUTH_ON,		/* choose the strongest shared mechanism */
+	CLIENT_AUTH_MECH,	/* auth_mech names it (upper case) */
+};
+
+struct client_account {
+	char *name;
+	char *file;		/* where it was defined, for messages */
+	unsigned line;
+
+	char *host;
+	unsigned port;		/* 0: 25, or 465 with tls on + tls_starttls off (msmtp) */
+	bool tls;		/* default off, as in msmtp */
+	bool tls_starttls;	/* default on */
+	char *tls_trust_file;	/* NULL: system store */
+	bool tls_certcheck;	/* default on */
+	bool has_fingerprint;
+	uint8_t fingerprint[32];	/* tls_fingerprint, SHA-256 */
+	enum client_auth_mode auth;	/* not given: on when user is set, else off */
+	char *auth_mech;
+	char *user;
+	char *password;		/* wiped on free */
+	char *passwordeval;
+	char *from;
+	char *domain;		/* EHLO argument; default "localhost" */
+	enum client_queue_mode queue;
+
+	unsigned set;		/* private: which keys were given (inheritance) */
+};
+
+struct client_config {
+	char *path;
+	struct client_account defaults;
+	struct client_account *accounts;
+	size_t naccounts;
+	char *default_name;	/* from "account default : NAME", or NULL */
+};
+
+/* Reads path into c. Returns 0, or -1 with *err_r = malloc'd
+ * "FILE:LINE: what" (or "FILE: strerror").  Warnings (ignored keys, a
+ * password in a file others can read) go to log_warn(). */
+int client_config_load(struct client_config *c, const char *path, char **err_r);
+void client_config_free(struct client_config *c);
+
+/* The account named name, or the default one when name is NULL
+ * ("default", else the only account).  NULL with *err_r (malloc'd) set
+ * when there is none. */
+const struct client_account *client_config_account(const struct client_config *c,
+						   const char *name, char **err_r);
+
+/* The config file to read when -C is not given:
+ * $XDG_CONFIG_HOME/postern/config (or ~/.config/postern/config) when it
+ * exists, else ~/.msmtprc.  Returns a malloc'd path, or NULL when
+ * neither exists (*tried_r, malloc'd, names both for the message). */
+char *client_config_default_path(char **tried_r);
+
+/* The password for a: `password`, else ~/.netrc then ~/.authinfo
+ * (machine/login/port matched), else the first line of `passwordeval`'s
+ * output.  Returns 0 with *pw_r (malloc'd; wipe and free) or *pw_r =
+ * NULL when there is none; -1 with *err_r (malloc'd) on failure. */
+int client_account_password(const struct client_account *a, char **pw_r, char **err_r);
+
+/* The port a connects to (port, or the msmtp default). */
+unsigned client_account_port(const struct client_account *a);
+
+/* netrc / authinfo lookup in one file: entries "machine H login U
+ * password P [port N]" ("default" matches any machine).  user NULL
+ * matches any login; port 0 or an entry without port matches any port.
+ * Returns 1 with *pw_r (and *user_r when user was NULL) malloc'd,
+ * 0 when not found (or no file), -1 with *err_r on a read error. */
+int client_netrc_lookup(const char *path, const char *host, unsigned port, const char *user,
+			char **user_r, char **pw_r, char **err_r);
+
+/* Parses "AB:CD:..." or "ABCD..." (64 hex digits) into out. 0 or -1. */
+int client_parse_fingerprint(const char *s, uint8_t out[32]);
+
+#endif

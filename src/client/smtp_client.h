@@ -1,0 +1,246 @@
+/* smtp_client.h - one SMTP submission client session on libevent.
+ *
+ * The session is a state machine driven by reply callbacks on a
+ * bufferevent (bufferevent_openssl for TLS).  It never blocks: the
+ * caller runs the event_base.  `postern send` runs a private base until
+ * the session closes; `postern probe`, the outbox flusher and the
+ * server's queue runner use the same code.
+ *
+ *   c = smtp_client_new(base, &opts, &cbs, arg);
+ *   smtp_client_start(c);          connect, greeting, EHLO, [STARTTLS, EHLO], [AUTH]
+ *     -> cbs.ready(arg, c)         now call smtp_client_send() (or _quit())
+ *   smtp_client_send(c, &msg);     MAIL, RCPT..., DATA (pipelined when offered)
+ *     -> cbs.sent(arg, c, &result) call smtp_client_send() again, or _quit()
+ *   smtp_client_quit(c);           QUIT, close
+ *     -> cbs.closed(arg, c, err)   err == NULL: clean end; else why it failed
+ *   smtp_client_free(&c);          allowed inside cbs.closed (deferred) or after
+ *
+ * cbs.closed is called exactly once, for every session that was started,
+ * and no callback comes after it.  A failure at any step (connect, TLS,
+ * AUTH, a refused MAIL FROM...) ends the session through cbs.closed with
+ * an error; a message whose recipients were only partly refused is not
+ * a session failure: it is reported through cbs.sent.
+ *
+ * Transcript: every line sent or received goes to cbs.transcript (when
+ * set), message content excepted.  SASL lines carry SMTP_LINE_SASL and
+ * the offset of their base64 payload; when the payload holds a password
+ * in some form that a reader could use (PLAIN, LOGIN), SMTP_LINE_SECRET
+ * is set too, and `-v` prints "AUTH PLAIN ********".
+ */
+#ifndef POSTERN_SMTP_CLIENT_H
+#define POSTERN_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "smtp/ehlo.h"
+#include "smtp/reply.h"
+
+struct event_base;
+struct evdns_base;
+struct smtp_client;
+
+enum smtp_tls_mode {
+	SMTP_TLS_NONE,		/* clear text throughout (tls off) */
+	SMTP_TLS_STARTTLS,	/* STARTTLS required: no STARTTLS offered is an error */
+	SMTP_TLS_IMPLICIT,	/* TLS from the first byte (RFC 8314, port 465) */
+};
+
+enum smtp_auth_mode {
+	SMTP_AUTH_OFF,		/* never authenticate */
+	SMTP_AUTH_AUTO,		/* strongest mechanism both sides have; no AUTH offered is an error */
+	SMTP_AUTH_MECH,		/* exactly opts.auth_mech */
+};
+
+struct smtp_client_opts {
+	const char *host;	/* name to connect to, for SNI and the certificate check */
+	unsigned port;
+	/* Optional: connect here instead of resolving host (numeric
+	 * address; the queue runner resolves MX itself).  NULL: resolve host. */
+	const char *connect_addr;
+	const char *helo_name;	/* EHLO argument; NULL: "localhost" */
+
+	enum smtp_tls_mode tls;
+	/* NULL: build a context from the fields below.  Else borrowed: the
+	 * caller configured verification (the server's queue runner). */
+	SSL_CTX *ssl_ctx;
+	const char *tls_trust_file;	/* NULL: the system store */
+	bool tls_nocertcheck;		/* tls_certcheck off: accept any certificate */
+	bool has_fingerprint;		/* pin the leaf: SHA-256 of its DER */
+	uint8_t fingerprint[32];
+
+	enum smtp_auth_mode auth;
+	const char *auth_mech;	/* SMTP_AUTH_MECH: the mechanism name */
+	const char *user;
+	const char *password;	/* copied by smtp_client_new(), wiped on free */
+	/* Lets a mechanism that sends the password (PLAIN, LOGIN) run over a
+	 * connection without TLS.  `postern send` sets it only when the
+	 * account names that mechanism with `auth plain|login` and has
+	 * `tls off` (see config.h).  Otherwise such mechanisms are skipped
+	 * on a clear connection, and `auth plain` there is an error. */
+	bool allow_cleartext_password;
+
+	unsigned timeout_sec;	/* per reply / connect; 0: 300 (RFC 5321 4.5.3.2) */
+};
+
+/* ---- transcript ---- */
+
+enum smtp_dir { SMTP_DIR_CLIENT, SMTP_DIR_SERVER, SMTP_DIR_NOTE };
+
+enum smtp_line_flags {
+	SMTP_LINE_SASL = 1u << 0,	/* carries base64 SASL data from payload_off on */
+	SMTP_LINE_SECRET = 1u << 1,	/* that data holds a password (mask it) */
+	SMTP_LINE_TLS = 1u << 2,	/* sent or received inside TLS */
+};
+
+struct smtp_line {
+	enum smtp_dir dir;
+	unsigned flags;
+	const char *text;	/* without CRLF; may hold any byte: sanitize before printing */
+	size_t len;
+	size_t payload_off;	/* SMTP_LINE_SASL: base64 starts here (may be == len: empty) */
+	const char *mech;	/* SMTP_LINE_SASL: the mechanism's upper-case name */
+};
+
+/* ---- TLS ---- */
+
+struct smtp_tls_info {
+	const char *version;	/* "TLSv1.3" */
+	const char *cipher;	/* "TLS_AES_256_GCM_SHA384" */
+	X509 *peer;		/* leaf certificate, borrowed; NULL if none */
+	STACK_OF(X509) *chain;	/* as sent by the peer, borrowed; may be NULL */
+	long verify_result;	/* X509_V_OK or an X509_V_ERR_* code */
+	const char *verify_error;	/* X509_verify_cert_error_string(); "ok" when fine */
+	bool verified;		/* chain and host name checked and good */
+	bool fingerprint_ok;	/* only meaningful with has_fingerprint */
+	uint8_t fingerprint[32];	/* SHA-256 of the leaf's DER */
+};
+
+/* ---- messages ---- */
+
+struct smtp_msg {
+	const char *from;	/* envelope sender, "" for <> */
+	const char *const *rcpts;
+	size_t nrcpts;
+	/* The message as read from the user: LF or CRLF line ends, not
+	 * dot-stuffed.  Borrowed until cbs.sent.  The session normalises
+	 * line ends to CRLF (a bare CR too), dot-stuffs, adds the final
+	 * CRLF if missing, and sends BODY=8BITMIME when the message has an
+	 * 8-bit byte and the server offers 8BITMIME. */
+	const uint8_t *data;
+	size_t len;
+};
+
+struct smtp_rcpt_result {
+	const char *rcpt;	/* borrowed from the smtp_msg */
+	int code;		/* reply to RCPT TO; 0 when it was never sent */
+	char text[512];		/* smtp_reply_summary() of that reply */
+};
+
+struct smtp_send_result {
+	bool delivered;		/* 250 after the final dot: the server took it */
+	size_t naccepted;	/* recipients the server accepted */
+	const struct smtp_rcpt_result *rcpts;	/* one per msg->rcpts, same order */
+	size_t nrcpts;
+	int code;		/* the deciding reply: to MAIL, DATA or the dot (0: none) */
+	char text[512];		/* its summary, or why nothing was sent (SIZE) */
+	bool size_refused;	/* not sent: larger than the server's SIZE */
+};
+
+/* ---- errors ---- */
+
+enum smtp_client_fail {
+	SMTP_FAIL_CONNECT,	/* resolve / connect / connection lost: temporary */
+	SMTP_FAIL_TIMEOUT,	/* no reply in time: temporary */
+	SMTP_FAIL_TLS,		/* handshake or certificate verification failed */
+	SMTP_FAIL_NOSTARTTLS,	/* STARTTLS required but not offered (no downgrade) */
+	SMTP_FAIL_PROTOCOL,	/* unparseable reply, line too long, ... */
+	SMTP_FAIL_REPLY,	/* an unexpected 4xx/5xx reply: see code */
+	SMTP_FAIL_NOAUTH,	/* AUTH required but not offered / no usable mechanism */
+	SMTP_FAIL_INSECURE,	/* only password mechanisms on a clear connection */
+	SMTP_FAIL_AUTH,		/* credentials refused (535), or a SCRAM server
+				   signature that did not verify */
+	SMTP_FAIL_AUTH_TEMP,	/* 454 / every mechanism unavailable: temporary */
+	SMTP_FAIL_INTERNAL,	/* out of memory, OpenSSL setup: a bug or the host */
+};
+
+struct smtp_client_error {
+	enum smtp_client_fail kind;
+	int code;		/* the server's reply code, 0 when none */
+	char enh[SMTP_ENH_MAX + 1];
+	const char *mech;	/* the SASL mechanism involved, or NULL */
+	/* A complete sentence for the user that names host:port, and the
+	 * mechanism and user where they matter, e.g.
+	 * "smtp.example.test:587: authentication failed for alice with
+	 *  SCRAM-SHA-256: 535 5.7.8 Authentication credentials invalid". */
+	char msg[1024];
+};
+
+/* sysexits.h code for an error: EX_NOPERM (AUTH refused), EX_TEMPFAIL
+ * (unreachable, timeout, 4xx), EX_UNAVAILABLE (5xx, no STARTTLS / AUTH,
+ * TLS failures), EX_PROTOCOL, EX_SOFTWARE. */
+int smtp_client_error_sysexit(const struct smtp_client_error *e);
+/* True when trying later may work (for `queue on-failure`). */
+bool smtp_client_error_is_temporary(const struct smtp_client_error *e);
+
+/* ---- callbacks ---- */
+
+struct smtp_client_cbs {
+	/* Optional: every line, as it goes or comes. */
+	void (*transcript)(void *arg, const struct smtp_line *line);
+	/* Optional: after each EHLO (before and after STARTTLS). */
+	void (*capabilities)(void *arg, const struct smtp_ehlo *caps, bool tls);
+	/* Optional: after the TLS handshake, verified or not (a failed
+	 * verification then ends the session through closed()). */
+	void (*tls_up)(void *arg, const struct smtp_tls_info *info);
+	/* Optional: SASL outcome per mechanism tried ("trying next" under -v). */
+	void (*auth_result)(void *arg, const char *mech, bool ok, const struct smtp_reply *r);
+	/* Required: the session is ready for smtp_client_send() / _quit(). */
+	void (*ready)(void *arg, struct smtp_client *c);
+	/* Required when sending: one message is done (see result). */
+	void (*sent)(void *arg, struct smtp_client *c, const struct smtp_send_result *r);
+	/* Required: the session ended. err NULL after a clean QUIT. */
+	void (*closed)(void *arg, struct smtp_client *c, const struct smtp_client_error *err);
+};
+
+/* ---- the session ---- */
+
+/* Returns NULL on allocation failure only; the strings in opts are
+ * copied.  Nothing happens until smtp_client_start(). */
+struct smtp_client *smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
+				    const struct smtp_client_cbs *cbs, void *arg);
+/* Optional asynchronous resolver (the server); NULL: blocking getaddrinfo. */
+void smtp_client_set_dns(struct smtp_client *c, struct evdns_base *dns);
+/* Starts connecting. Failures are reported through cbs.closed, possibly
+ * before this returns. */
+void smtp_client_start(struct smtp_client *c);
+/* Sends one message; only between ready/sent and the next send/quit.
+ * Returns 0, or -1 when called in the wrong state (a caller bug). */
+int smtp_client_send(struct smtp_client *c, const struct smtp_msg *m);
+/* Sends QUIT and closes; cbs.closed(err = NULL) follows. */
+void smtp_client_quit(struct smtp_client *c);
+/* Drops the connection now; cbs.closed follows with err (may be NULL). */
+void smtp_client_abort(struct smtp_client *c, const struct smtp_client_error *err);
+/* Wipes the password, frees everything; NULL-safe; sets *cp = NULL.
+ * Inside a callback of c the free is deferred to the end of it. */
+void smtp_client_free(struct smtp_client **cp);
+
+/* State queries (valid while the session lives). */
+const struct smtp_ehlo *smtp_client_caps(const struct smtp_client *c);	/* latest EHLO */
+const struct smtp_tls_info *smtp_client_tls(const struct smtp_client *c);	/* NULL before TLS */
+const char *smtp_client_auth_mech(const struct smtp_client *c);	/* NULL unless authenticated */
+const char *smtp_client_peer(const struct smtp_client *c);	/* "host:port" for messages */
+
+/* Mechanism choice, exposed for tests and for probe: the mechanisms the
+ * session would try, strongest first, given the server's caps, whether
+ * the connection is encrypted and the options.  Writes up to max names
+ * to names_r and returns their count; *why_r explains an empty result. */
+size_t smtp_client_pick_mechs(const struct smtp_ehlo *caps, bool encrypted,
+			      const struct smtp_client_opts *opts, const char **names_r,
+			      size_t max, const char **why_r);
+
+#endif
