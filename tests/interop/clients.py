@@ -141,7 +141,7 @@ def assert_spooled(server, before, mark, user=USER, mech=None, keyword="ESMTPSA"
     assert f"Body of {mark}." in content, f"body missing from {qid}:\n{content[:1500]}"
     if user is None:
         for k in ("auth_user", "user"):
-            vals = [v for v in env.get(k, []) if v not in ("", "-", "(none)")]
+            vals = [v for v in env.get(k, []) if v.lower() not in ("", "-", "none", "(none)")]
             assert not vals, f"unauthenticated message {qid} has {k} {vals}"
     else:
         got = env_value(env, "auth_user", "auth-user", "user")
