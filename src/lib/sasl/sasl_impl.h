@@ -77,6 +77,9 @@ enum sasl_rc sasl_sess_check_authzid(struct sasl_sess *s, const uint8_t *p, size
 /* Fills n random bytes; -1 on RAND failure. */
 int sasl_sess_random(uint8_t *p, size_t n);
 
+/* plain_server.c: the verdict on a plaintext password (PLAIN, LOGIN). */
+enum sasl_rc sasl_plain_server_verdict(struct sasl_sess *s, const char **why_r);
+
 /* Per-side entry points, referenced by the const mechanism definitions. */
 sasl_start_fn sasl_plain_client_start, sasl_plain_server_start;
 sasl_step_fn sasl_plain_client_step, sasl_plain_server_step;

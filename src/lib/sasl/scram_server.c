@@ -1,0 +1,350 @@
+/* scram_server.c - SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677),
+ * server side.  We do not advertise -PLUS, so no channel binding.
+ *
+ * The store gives StoredKey and ServerKey, never the password.  An
+ * unknown user gets a made-up salt and fails only at the proof, so the
+ * first exchange does not tell who exists.  The server-final "v=" goes
+ * out as SASL_MORE (a 334 in SMTP); the client's empty answer to it
+ * gives SASL_DONE. */
+#include "sasl/sasl.h"
+#include "sasl/scram_common.h"
+
+#include "util/b64.h"
+#include "util/buf.h"
+
+enum { SCRAM_S_START, SCRAM_S_WAIT_FIRST, SCRAM_S_WAIT_CRED, SCRAM_S_WAIT_FINAL,
+       SCRAM_S_WAIT_ACK };
+
+/* Length of the made-up salt for unknown users: what `postern passwd`
+ * stores (16 bytes), so that it looks no different. */
+#define SCRAM_FAKE_SALT 16
+
+struct scram_server {
+	int st;
+	const EVP_MD *md;
+	size_t len;
+	enum sasl_cred_kind kind;
+	bool fake;			/* unknown user: fail at the proof */
+	struct buf gs2;			/* the client's gs2 header */
+	struct buf nonce;		/* combined nonce */
+	struct buf auth;		/* AuthMessage */
+	uint8_t stored_key[SASL_KEY_MAX];
+	uint8_t server_key[SASL_KEY_MAX];
+};
+
+int
+sasl_scram_server_start(struct sasl_sess *s)
+{
+	struct scram_server *st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return -1;
+	st->md = EVP_get_digestbyname(s->mech->digest);
+	st->len = st->md != NULL ? (size_t)EVP_MD_get_size(st->md) : 0;
+	st->kind = s->mech->cred_kind;
+	buf_init(&st->gs2, SASL_MSG_MAX);
+	buf_init(&st->nonce, SASL_MSG_MAX);
+	buf_init(&st->auth, SASL_SCRAM_AUTHMSG_MAX);
+	s->state = st;
+	return st->md != NULL && st->len <= SASL_KEY_MAX ? 0 : -1;
+}
+
+void
+sasl_scram_server_free(struct sasl_sess *s)
+{
+	struct scram_server *st = s->state;
+	if (st == NULL)
+		return;
+	buf_free(&st->gs2);
+	buf_free(&st->nonce);
+	buf_free(&st->auth);
+	OPENSSL_cleanse(st, sizeof *st);
+	free(st);
+	s->state = NULL;
+}
+
+/* gs2-header = gs2-cbind-flag "," [ authzid ] ","
+ * gs2-cbind-flag = ("p=" cb-name) / "n" / "y"
+ * Leaves the bare message in *in and the authzid (maybe empty) in *zid. */
+static enum sasl_rc
+scram_server_gs2(struct span *in, struct span *zid, const char **why_r)
+{
+	zid->p = in->p;
+	zid->n = 0;
+	if (in->n >= 2 && in->p[0] == 'p' && in->p[1] == '=') {
+		*why_r = "channel binding not supported";
+		return SASL_FAIL;
+	}
+	/* "y": the client could bind but thinks we cannot; true, since
+	 * we do not advertise -PLUS, so it is no downgrade. */
+	if (in->n < 2 || (in->p[0] != 'n' && in->p[0] != 'y') || in->p[1] != ',') {
+		*why_r = "SCRAM: bad gs2 header";
+		return SASL_BADSYNTAX;
+	}
+	span_skip(in, 2);
+	if (sasl_scram_peek(*in) == 'a') {
+		if (sasl_scram_attr(in, 'a', zid) < 0) {
+			*why_r = "SCRAM: bad a= in gs2 header";
+			return SASL_BADSYNTAX;
+		}
+		return SASL_MORE;	/* sasl_scram_attr took the ',' */
+	}
+	if (in->n == 0 || in->p[0] != ',') {
+		*why_r = "SCRAM: bad gs2 header";
+		return SASL_BADSYNTAX;
+	}
+	span_skip(in, 1);
+	return SASL_MORE;
+}
+
+/* client-first-message-bare = [reserved-mext ","] username "," nonce
+ *                             ["," extensions] */
+static enum sasl_rc
+scram_server_first(struct sasl_sess *s, struct scram_server *st, const uint8_t *in,
+		   size_t n, const char **why_r)
+{
+	struct span msg = { (const char *)in, n }, zid, user, nonce;
+	enum sasl_rc rc = scram_server_gs2(&msg, &zid, why_r);
+	if (rc != SASL_MORE)
+		return rc;
+	if (buf_add(&st->gs2, in, n - msg.n) != BUF_OK) {
+		*why_r = "SCRAM: gs2 header too long";
+		return SASL_BADSYNTAX;
+	}
+	if (sasl_scram_peek(msg) == 'm') {
+		*why_r = "SCRAM: mandatory extension not supported";
+		return SASL_FAIL;
+	}
+	struct span bare = msg;
+	if (sasl_scram_attr(&msg, 'n', &user) < 0 || sasl_scram_attr(&msg, 'r', &nonce) < 0
+	    || !sasl_scram_nonce_valid(nonce) || sasl_scram_extensions(msg, why_r) < 0) {
+		*why_r = "SCRAM: client-first-message needs n= then r=";
+		return SASL_BADSYNTAX;
+	}
+	if (sasl_scram_name_decode(user, &s->authcid, why_r) < 0)
+		return SASL_BADSYNTAX;
+	if (zid.n > 0) {
+		char *z;
+		if (sasl_scram_name_decode(zid, &z, why_r) < 0)
+			return SASL_BADSYNTAX;
+		rc = sasl_sess_check_authzid(s, (const uint8_t *)z, strlen(z), why_r);
+		sasl_str_wipe_free(&z);
+		if (rc != SASL_DONE)
+			return rc;
+	}
+	if (buf_add(&st->nonce, nonce.p, nonce.n) != BUF_OK
+	    || buf_add(&st->auth, bare.p, bare.n) != BUF_OK) {
+		*why_r = "SCRAM: message too long";
+		return SASL_BADSYNTAX;
+	}
+	st->st = SCRAM_S_WAIT_CRED;
+	return sasl_sess_need_cred(s, st->kind, NULL);
+}
+
+/* A salt for a user who does not exist: HMAC of the name under a key
+ * drawn for this session.
+ * XXX: a fresh key per session means two attempts for the same unknown
+ * user see different salts, while a real user's salt is stable; a key
+ * kept by the server for its lifetime would close that, at the price of
+ * an API change (sasl_server_params). */
+static int
+scram_server_fake(struct sasl_sess *s, struct scram_server *st)
+{
+	uint8_t key[32], mac[EVP_MAX_MD_SIZE];
+	int rc = sasl_sess_random(key, sizeof key);
+	if (rc == 0)
+		rc = sasl_scram_hmac(EVP_sha256(), key, sizeof key, s->authcid,
+				     strlen(s->authcid), mac);
+	OPENSSL_cleanse(key, sizeof key);
+	if (rc == 0) {
+		memcpy(s->cred.salt, mac, SCRAM_FAKE_SALT);
+		s->cred.salt_len = SCRAM_FAKE_SALT;
+		s->cred.iterations = SASL_SCRAM_ITER_MIN;
+		/* Keys nobody knows the preimage of: the proof cannot match. */
+		rc = sasl_sess_random(st->stored_key, sizeof st->stored_key);
+		st->fake = true;
+	}
+	OPENSSL_cleanse(mac, sizeof mac);
+	return rc;
+}
+
+static enum sasl_rc
+scram_server_cred(struct sasl_sess *s, struct scram_server *st, const char **why_r)
+{
+	const struct sasl_cred_answer *a = &s->cred;
+	if (a->status == SASL_CRED_TEMPFAIL) {
+		*why_r = "credential store unavailable";
+		return SASL_TEMPFAIL;
+	}
+	if (a->status == SASL_CRED_OK && (a->key_len != st->len || a->salt_len == 0
+					  || a->iterations < 1
+					  || a->iterations > SASL_SCRAM_ITER_MAX)) {
+		*why_r = "credential store gave a malformed SCRAM secret";
+		return SASL_TEMPFAIL;
+	}
+	if (a->status == SASL_CRED_OK) {
+		memcpy(st->stored_key, a->stored_key, st->len);
+		memcpy(st->server_key, a->server_key, st->len);
+	} else if (scram_server_fake(s, st) < 0) {
+		*why_r = "SCRAM: no random bytes";
+		return SASL_TEMPFAIL;
+	}
+	return SASL_MORE;
+}
+
+/* server-first-message = nonce "," salt "," iteration-count */
+static enum sasl_rc
+scram_server_send_first(struct sasl_sess *s, struct scram_server *st, struct buf *out,
+			const char **why_r)
+{
+	enum sasl_rc rc = scram_server_cred(s, st, why_r);
+	if (rc != SASL_MORE)
+		return rc;
+	size_t mark = out->len;
+	int brc = sasl_scram_nonce_new(s, &st->nonce) == 0 ? BUF_OK : BUF_NOMEM;
+	brc = brc == BUF_OK ? buf_printf(out, "r=%s,s=", buf_cstr(&st->nonce)) : brc;
+	brc = brc == BUF_OK ? b64_encode(out, s->cred.salt, s->cred.salt_len) : brc;
+	brc = brc == BUF_OK ? buf_printf(out, ",i=%u", s->cred.iterations) : brc;
+	brc = brc == BUF_OK ? buf_addch(&st->auth, ',') : brc;
+	brc = brc == BUF_OK ? buf_add(&st->auth, out->p + mark, out->len - mark) : brc;
+	if (brc != BUF_OK) {
+		*why_r = "SCRAM: cannot build server-first-message";
+		return SASL_TEMPFAIL;
+	}
+	st->st = SCRAM_S_WAIT_FINAL;
+	return SASL_MORE;
+}
+
+/* client-final-message = "c=" base64 "," "r=" nonce ["," extensions]
+ *                        "," "p=" base64
+ * Fills proof; *wo_proof_len is the length before ",p=". */
+static enum sasl_rc
+scram_server_parse_final(struct scram_server *st, struct span msg, uint8_t *proof,
+			 size_t *wo_proof_len, const char **why_r)
+{
+	size_t total = msg.n;
+	struct span v, nonce;
+	uint8_t cb[SASL_MSG_MAX];
+	if (sasl_scram_attr(&msg, 'c', &v) < 0 || sasl_scram_attr(&msg, 'r', &nonce) < 0) {
+		*why_r = "SCRAM: client-final-message needs c= then r=";
+		return SASL_BADSYNTAX;
+	}
+	/* RFC 5802 section 5.1: c= is base64(gs2-header) when there is no
+	 * channel binding: it must repeat the header of client-first. */
+	long cblen = sasl_scram_b64(v, cb, 0, sizeof cb);
+	if (cblen < 0 || (size_t)cblen != st->gs2.len || memcmp(cb, st->gs2.p, st->gs2.len) != 0) {
+		*why_r = "SCRAM: channel binding (c=) does not match the gs2 header";
+		return SASL_FAIL;
+	}
+	if (nonce.n != st->nonce.len || memcmp(nonce.p, st->nonce.p, nonce.n) != 0) {
+		*why_r = "SCRAM: nonce mismatch";
+		return SASL_FAIL;
+	}
+	/* proof is the last attribute; extensions may sit before it. */
+	for (;;) {
+		size_t before = total - msg.n;
+		char name = sasl_scram_peek(msg);
+		if (name == 'p') {
+			if (sasl_scram_attr(&msg, 'p', &v) < 0 || msg.n != 0
+			    || sasl_scram_b64(v, proof, st->len, 0) < 0) {
+				*why_r = "SCRAM: bad proof (p=)";
+				return SASL_BADSYNTAX;
+			}
+			*wo_proof_len = before - 1;	/* without the ',' */
+			return SASL_MORE;
+		}
+		struct span ext;
+		if (name == 0 || name == '?' || name == 'm'
+		    || sasl_scram_attr(&msg, name, &ext) < 0) {
+			*why_r = "SCRAM: client-final-message without proof";
+			return SASL_BADSYNTAX;
+		}
+	}
+}
+
+/* RFC 5802 section 3: the server verifies ClientProof by computing
+ * ClientSignature, XORing it into ClientProof to recover ClientKey, and
+ * checking that H(ClientKey) equals StoredKey. */
+static enum sasl_rc
+scram_server_verify(struct scram_server *st, uint8_t *proof, struct buf *out,
+		    const char **why_r)
+{
+	uint8_t sig[SASL_KEY_MAX], stored[SASL_KEY_MAX];
+	unsigned n = 0;
+	enum sasl_rc rc = SASL_FAIL;
+	*why_r = "SCRAM: digest failed";
+	if (sasl_scram_hmac(st->md, st->stored_key, st->len, st->auth.p, st->auth.len, sig) == 0) {
+		for (size_t i = 0; i < st->len; i++)
+			proof[i] ^= sig[i];	/* now ClientKey */
+		if (EVP_Digest(proof, st->len, stored, &n, st->md, NULL) && n == st->len) {
+			bool ok = CRYPTO_memcmp(stored, st->stored_key, st->len) == 0;
+			*why_r = st->fake ? "unknown user" : "wrong password";
+			rc = ok && !st->fake ? SASL_MORE : SASL_FAIL;
+		}
+	}
+	if (rc == SASL_MORE) {
+		if (sasl_scram_hmac(st->md, st->server_key, st->len, st->auth.p,
+				    st->auth.len, sig) < 0
+		    || buf_addstr(out, "v=") != BUF_OK || b64_encode(out, sig, st->len) != BUF_OK) {
+			*why_r = "SCRAM: cannot build server-final-message";
+			rc = SASL_TEMPFAIL;
+		} else {
+			*why_r = NULL;
+			st->st = SCRAM_S_WAIT_ACK;
+		}
+	}
+	OPENSSL_cleanse(sig, sizeof sig);
+	OPENSSL_cleanse(stored, sizeof stored);
+	return rc;
+}
+
+static enum sasl_rc
+scram_server_final(struct scram_server *st, const uint8_t *in, size_t n, struct buf *out,
+		   const char **why_r)
+{
+	uint8_t proof[SASL_KEY_MAX];
+	size_t wo_proof = 0;
+	enum sasl_rc rc = scram_server_parse_final(st, (struct span){ (const char *)in, n },
+						   proof, &wo_proof, why_r);
+	if (rc == SASL_MORE) {
+		if (buf_addch(&st->auth, ',') != BUF_OK || buf_add(&st->auth, in, wo_proof) != BUF_OK) {
+			*why_r = "SCRAM: message too long";
+			rc = SASL_BADSYNTAX;
+		} else {
+			rc = scram_server_verify(st, proof, out, why_r);
+		}
+	}
+	OPENSSL_cleanse(proof, sizeof proof);
+	return rc;
+}
+
+enum sasl_rc
+sasl_scram_server_step(struct sasl_sess *s, const uint8_t *in, size_t inlen,
+		       struct buf *out, const char **why_r)
+{
+	struct scram_server *st = s->state;
+	if (st->st == SCRAM_S_START && in == NULL) {
+		/* No initial response: RFC 4954 section 4 empty challenge. */
+		st->st = SCRAM_S_WAIT_FIRST;
+		return SASL_MORE;
+	}
+	if (st->st == SCRAM_S_WAIT_CRED)
+		return scram_server_send_first(s, st, out, why_r);
+	if (in == NULL || !sasl_scram_msg_valid(in, inlen)) {
+		*why_r = "SCRAM: missing or malformed client message";
+		return SASL_BADSYNTAX;
+	}
+	switch (st->st) {
+	case SCRAM_S_START:
+	case SCRAM_S_WAIT_FIRST:
+		return scram_server_first(s, st, in, inlen, why_r);
+	case SCRAM_S_WAIT_FINAL:
+		return scram_server_final(st, in, inlen, out, why_r);
+	default:
+		/* The answer to our v= 334 carries no data. */
+		if (inlen != 0) {
+			*why_r = "SCRAM: data after server-final-message";
+			return SASL_BADSYNTAX;
+		}
+		return SASL_DONE;
+	}
+}
