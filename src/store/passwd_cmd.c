@@ -1,9 +1,411 @@
-#include "cli/commands.h"
+/* passwd_cmd.c - `postern passwd`: administer the credential store.
+ *
+ *	postern passwd [-c FILE] add USER | del USER | list | check USER
+ *
+ * The store is the config's `credentials` key (default: "users" beside
+ * the config file).  Passwords come from stdin when it is not a
+ * terminal (one line; only the trailing LF or CRLF is dropped), else
+ * from a prompt without echo (twice for add).
+ * Exit codes: add, del, list: 0 ok, 1 error.  check: 0 right password,
+ * 1 wrong password or unknown user, 2 error.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli/commands.h"
+#include "store/store.h"
+#include "store/store_file.h"
+#include "util/conf.h"
+#include "util/log.h"
+
+#define PASSWD_CMD_USAGE "usage: postern passwd [-c FILE] add USER | del USER | list | check USER\n"
+
+/* Where the store is, from the config file. */
+struct passwd_cmd_ctx {
+	struct conf conf;
+	const char *spec;	/* the credentials value, or "users" */
+};
+
+/* The password as typed: one line, at most SASL_PASS_MAX bytes.  The
+ * extra bytes hold the CRLF and tell "too long" apart. */
+struct passwd_cmd_pw {
+	char s[SASL_PASS_MAX + 3];
+	size_t n;
+};
+
+/* ---- reading the password ---- */
+
+/* The terminal state to restore if a signal ends us during the prompt.
+ * XXX: process-wide, as signal handlers need; only this command uses it. */
+static struct termios passwd_cmd_saved_tio;
+static volatile sig_atomic_t passwd_cmd_echo_off;
+
+static void
+passwd_cmd_on_signal(int sig)
+{
+	if (passwd_cmd_echo_off)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &passwd_cmd_saved_tio);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Reads one line from fd into pw: stops at LF, drops LF or CRLF. */
+static int
+passwd_cmd_read_line(int fd, struct passwd_cmd_pw *pw, const char **why_r)
+{
+	pw->n = 0;
+	bool nl = false;
+	while (pw->n < sizeof pw->s - 1) {
+		ssize_t r = read(fd, pw->s + pw->n, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*why_r = strerror(errno);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		if (pw->s[pw->n] == '\n') {
+			nl = true;
+			break;
+		}
+		pw->n++;
+	}
+	if (nl && pw->n > 0 && pw->s[pw->n - 1] == '\r')
+		pw->n--;
+	pw->s[pw->n] = '\0';
+	if (pw->n > SASL_PASS_MAX) {
+		*why_r = "password longer than 1024 bytes";
+		return -1;
+	}
+	if (memchr(pw->s, '\0', pw->n) != NULL) {
+		*why_r = "password contains a NUL byte";
+		return -1;
+	}
+	if (pw->n == 0) {
+		*why_r = "empty password";
+		return -1;
+	}
+	return 0;
+}
+
+/* Prompts on stderr and reads from the terminal on stdin without echo. */
+static int
+passwd_cmd_prompt(const char *prompt, struct passwd_cmd_pw *pw, const char **why_r)
+{
+	struct termios tio;
+	if (tcgetattr(STDIN_FILENO, &passwd_cmd_saved_tio) < 0) {
+		*why_r = strerror(errno);
+		return -1;
+	}
+	tio = passwd_cmd_saved_tio;
+	tio.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	tio.c_lflag |= ICANON;
+	struct sigaction sa = { .sa_handler = passwd_cmd_on_signal }, old[4];
+	const int sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	fputs(prompt, stderr);
+	fflush(stderr);
+	passwd_cmd_echo_off = 1;
+	int rc = tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
+	if (rc < 0)
+		*why_r = strerror(errno);
+	else
+		rc = passwd_cmd_read_line(STDIN_FILENO, pw, why_r);
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &passwd_cmd_saved_tio);
+	passwd_cmd_echo_off = 0;
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	fputc('\n', stderr);
+	return rc;
+}
+
+/* The password for user: from stdin, or prompted (twice when confirm). */
+static int
+passwd_cmd_password(const char *user, bool confirm, struct passwd_cmd_pw *pw)
+{
+	const char *why = NULL;
+	int rc;
+	if (!isatty(STDIN_FILENO)) {
+		rc = passwd_cmd_read_line(STDIN_FILENO, pw, &why);
+	} else {
+		char prompt[LOG_SAFE_MAX + 32];
+		char safe[LOG_SAFE_MAX];
+		snprintf(prompt, sizeof prompt, "Password for %s: ",
+			 log_safe(safe, sizeof safe, user, strlen(user)));
+		rc = passwd_cmd_prompt(prompt, pw, &why);
+		if (rc == 0 && confirm) {
+			struct passwd_cmd_pw again;
+			rc = passwd_cmd_prompt("Retype password: ", &again, &why);
+			if (rc == 0 && (again.n != pw->n || CRYPTO_memcmp(again.s, pw->s, pw->n) != 0)) {
+				why = "the two passwords differ";
+				rc = -1;
+			}
+			OPENSSL_cleanse(&again, sizeof again);
+		}
+	}
+	if (rc < 0) {
+		char safe[LOG_SAFE_MAX];
+		fprintf(stderr, "postern passwd: user '%s': %s\n",
+			log_safe(safe, sizeof safe, user, strlen(user)), why);
+		OPENSSL_cleanse(pw, sizeof *pw);
+	}
+	return rc;
+}
+
+/* ---- the subcommands ---- */
+
+static void
+passwd_cmd_err(const char *msg)
+{
+	fprintf(stderr, "postern passwd: %s\n", msg ? msg : "out of memory");
+}
+
+/* The users file of a file: store, or NULL after a message. */
+static char *
+passwd_cmd_file(const struct passwd_cmd_ctx *c)
+{
+	char *err = NULL;
+	char *path = store_spec_file(c->spec, c->conf.dir, &err);
+	if (path == NULL) {
+		fprintf(stderr, "postern passwd: %s: %s\n", c->conf.path, err ? err : "out of memory");
+		free(err);
+	}
+	return path;
+}
+
+/* Before asking for a password: is the file readable and the user new?
+ * (store_file_edit_add() checks again under the lock.) */
+static int
+passwd_cmd_add_precheck(const char *path, const char *user)
+{
+	char *text = NULL, *err = NULL, *name = NULL;
+	size_t len = 0;
+	struct stat st;
+	struct store_file_db db;
+	const char *why;
+	int rc = 0;
+	if (store_user_prep(user, &name, &why) < 0)
+		return 0;	/* store_file_edit_add() words this one */
+	if (store_file_db_read(path, &text, &len, &st, &err) < 0) {
+		if (errno != ENOENT) {
+			passwd_cmd_err(err);
+			rc = -1;
+		}
+	} else if (store_file_db_parse(&db, path, text, len, &err) < 0) {
+		passwd_cmd_err(err);
+		rc = -1;
+	} else {
+		if (store_file_db_find(&db, name) != NULL) {
+			fprintf(stderr, "postern passwd: %s: user '%s' already exists\n", path, name);
+			rc = -1;
+		}
+		store_file_db_free(&db);
+	}
+	if (text != NULL) {
+		OPENSSL_cleanse(text, len);
+		free(text);
+	}
+	free(err);
+	free(name);
+	return rc;
+}
+
+static int
+passwd_cmd_add(struct passwd_cmd_ctx *c, const char *user)
+{
+	char *path = passwd_cmd_file(c);
+	if (path == NULL)
+		return 1;
+	struct passwd_cmd_pw pw;
+	char *err = NULL;
+	int rc = 1;
+	if (passwd_cmd_add_precheck(path, user) < 0 || passwd_cmd_password(user, true, &pw) < 0)
+		goto out;
+	if (store_file_edit_add(path, user, pw.s, &err) == STORE_FILE_EDIT_OK) {
+		/* Printable as typed: store_user_prep() refused control characters. */
+		printf("postern passwd: %s: user '%s' added\n", path, user);
+		rc = 0;
+	} else {
+		passwd_cmd_err(err);
+	}
+	OPENSSL_cleanse(&pw, sizeof pw);
+out:
+	free(err);
+	free(path);
+	return rc;
+}
+
+static int
+passwd_cmd_del(struct passwd_cmd_ctx *c, const char *user)
+{
+	char *path = passwd_cmd_file(c);
+	if (path == NULL)
+		return 1;
+	char *err = NULL;
+	int rc = 1;
+	if (store_file_edit_del(path, user, &err) == STORE_FILE_EDIT_OK) {
+		/* Printable as typed: store_user_prep() refused control characters. */
+		printf("postern passwd: %s: user '%s' deleted\n", path, user);
+		rc = 0;
+	} else {
+		passwd_cmd_err(err);
+	}
+	free(err);
+	free(path);
+	return rc;
+}
+
+static int
+passwd_cmd_list(struct passwd_cmd_ctx *c, const char *unused)
+{
+	char *path = passwd_cmd_file(c);
+	if (path == NULL)
+		return 1;
+	char *text = NULL, *err = NULL;
+	size_t len;
+	struct stat st;
+	struct store_file_db db;
+	int rc = 1;
+	if (store_file_db_read(path, &text, &len, &st, &err) == 0 &&
+	    store_file_db_parse(&db, path, text, len, &err) == 0) {
+		for (size_t i = 0; i < db.n; i++)
+			printf("%s\n", db.users[i].name);
+		store_file_db_free(&db);
+		rc = fflush(stdout) == 0 ? 0 : 1;
+	} else {
+		passwd_cmd_err(err);
+	}
+	if (text != NULL) {
+		OPENSSL_cleanse(text, len);
+		free(text);
+	}
+	free(err);
+	free(path);
+	return rc;
+}
+
+/* The verdict of check: prints it, returns the exit code. */
+static int
+passwd_cmd_check_report(const char *where, const char *safe, enum sasl_cred_status status)
+{
+	switch (status) {
+	case SASL_CRED_OK:
+		printf("postern passwd: user '%s': password is right\n", safe);
+		return 0;
+	case SASL_CRED_BADPASS:
+		fprintf(stderr, "postern passwd: user '%s': wrong password\n", safe);
+		return 1;
+	case SASL_CRED_NOUSER:
+		fprintf(stderr, "postern passwd: %s: unknown user '%s'\n", where, safe);
+		return 1;
+	case SASL_CRED_NOSECRET:
+		fprintf(stderr, "postern passwd: %s: user '%s' has no password hash to check against\n",
+			where, safe);
+		return 2;
+	case SASL_CRED_TEMPFAIL:
+		break;
+	}
+	fprintf(stderr, "postern passwd: %s: cannot check user '%s' now (store failure)\n", where, safe);
+	return 2;
+}
+
+
+static int
+passwd_cmd_check(struct passwd_cmd_ctx *c, const char *user)
+{
+	char *err = NULL;
+	struct store *st = store_open(c->spec, c->conf.dir, &err);
+	if (st == NULL) {
+		passwd_cmd_err(err);
+		free(err);
+		return 2;
+	}
+	struct passwd_cmd_pw pw;
+	if (passwd_cmd_password(user, false, &pw) < 0) {
+		store_free(&st);
+		return 2;
+	}
+	struct sasl_cred_request req = {
+		.kind = SASL_CRED_PASSWORD, .authcid = user,
+		.password = (const uint8_t *)pw.s, .password_len = pw.n,
+	};
+	struct sasl_cred_answer a;
+	store_answer(st, &req, &a);
+	OPENSSL_cleanse(&pw, sizeof pw);
+	store_free(&st);
+	char safe[LOG_SAFE_MAX];
+	log_safe(safe, sizeof safe, user, strlen(user));
+	/* Name the file for a file store, else the spec. */
+	char *path = store_spec_file(c->spec, c->conf.dir, &err);
+	free(err);
+	int rc = passwd_cmd_check_report(path ? path : c->spec, safe, a.status);
+	free(path);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int nargs;
+	int (*run)(struct passwd_cmd_ctx *c, const char *user);
+} passwd_cmd_subs[] = {
+	{ "add", 1, passwd_cmd_add },
+	{ "del", 1, passwd_cmd_del },
+	{ "list", 0, passwd_cmd_list },
+	{ "check", 1, passwd_cmd_check },
+};
 
 int
 cmd_passwd(int argc, char **argv)
 {
-	fprintf(stderr, "postern passwd: not implemented yet\n");
-	return 69;
+	const char *conf_file = CONF_DEFAULT_PATH;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(PASSWD_CMD_USAGE, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			conf_file = argv[++i];
+		} else if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "postern passwd: unknown option '%s'\n" PASSWD_CMD_USAGE, argv[i]);
+			return 1;
+		}
+	}
+	const char *sub = i < argc ? argv[i] : "";
+	for (size_t k = 0; k < sizeof passwd_cmd_subs / sizeof *passwd_cmd_subs; k++) {
+		if (strcmp(sub, passwd_cmd_subs[k].name) != 0)
+			continue;
+		int err_exit = strcmp(sub, "check") == 0 ? 2 : 1;
+		if (argc - i - 1 != passwd_cmd_subs[k].nargs) {
+			fputs(PASSWD_CMD_USAGE, stderr);
+			return err_exit;
+		}
+		struct passwd_cmd_ctx c;
+		char *err = NULL;
+		if (conf_load(&c.conf, conf_file, &err) < 0) {
+			passwd_cmd_err(err);
+			free(err);
+			return err_exit;
+		}
+		const struct conf_entry *cred = conf_get(&c.conf, "credentials");
+		c.spec = cred != NULL ? cred->value : "users";
+		int rc = passwd_cmd_subs[k].run(&c, passwd_cmd_subs[k].nargs ? argv[i + 1] : NULL);
+		conf_free(&c.conf);
+		return rc;
+	}
+	fprintf(stderr, "postern passwd: unknown subcommand '%s'\n" PASSWD_CMD_USAGE, sub);
+	return 1;
 }

@@ -41,4 +41,16 @@ void store_answer(struct store *st, const struct sasl_cred_request *req,
  * contents stay in use). */
 int store_reload(struct store *st, char **err_r);
 
+/* The file a "file:PATH" spec (or a bare path) names, resolved against
+ * base_dir like store_open() does; malloc'd.  NULL with *err_r set
+ * (malloc'd) when the spec names another backend. */
+char *store_spec_file(const char *spec, const char *base_dir, char **err_r);
+
+/* Checks and prepares a user name for storing or looking up: SASLprep
+ * (RFC 4013) into a new string *out_r (free after use), then the rules
+ * every backend shares: not empty, at most SASL_NAME_MAX bytes, valid
+ * UTF-8, no control character, no ':', no leading '#', no leading or
+ * trailing space.  Returns 0, or -1 with *why_r set to a static reason. */
+int store_user_prep(const char *name, char **out_r, const char **why_r);
+
 #endif

@@ -1,2 +1,300 @@
-/* store_file.c - placeholder until the file backend lands. */
-#include "store/store.h"
+/* store_file.c - the "file:" credential backend: a users file (format in
+ * store_file.h) held in memory and re-read when it changes on disk.
+ *
+ * Not thread-safe: the server calls it from its one event loop thread.
+ */
+#include "store/store_file.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
+#include "store/store_impl.h"
+#include "util/log.h"
+
+/* What identifies one version of the file: `postern passwd` replaces it
+ * by rename, so the inode alone changes on every write; size and mtime
+ * catch an editor that rewrites it in place. */
+struct store_file_sig {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim;
+};
+
+struct store_file {
+	char *path;
+	struct store_file_db db;
+	struct store_file_sig loaded;
+	/* The version that last failed to load, so that a broken file is
+	 * parsed (and logged) once, not on every AUTH. */
+	struct store_file_sig failed;
+	bool has_failed;
+	/* A yescrypt setting to hash against for unknown users, so that
+	 * "no such user" costs as much as "wrong password". */
+	char dummy_setting[CRYPT_GENSALT_OUTPUT_SIZE];
+};
+
+static struct store_file_sig
+store_file_sig_of(const struct stat *st)
+{
+	struct store_file_sig s;
+	memset(&s, 0, sizeof s);	/* no padding bytes left for sig_eq */
+	s.dev = st->st_dev;
+	s.ino = st->st_ino;
+	s.size = st->st_size;
+	s.mtim = st->st_mtim;
+	return s;
+}
+
+static bool
+store_file_sig_eq(const struct store_file_sig *a, const struct store_file_sig *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec;
+}
+
+char *
+store_file_resolve(const char *arg, const char *base_dir)
+{
+	char *path = NULL;
+	if (arg[0] == '/' || base_dir == NULL)
+		return strdup(arg);
+	if (asprintf(&path, "%s/%s", base_dir, arg) < 0)
+		return NULL;
+	return path;
+}
+
+/* Reads and parses the file; replaces the contents only on success. */
+static int
+store_file_load(struct store_file *sf, char **err_r)
+{
+	char *text;
+	size_t len;
+	struct stat st;
+	if (store_file_db_read(sf->path, &text, &len, &st, err_r) < 0)
+		return -1;
+	struct store_file_db db;
+	int rc = store_file_db_parse(&db, sf->path, text, len, err_r);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	if (rc < 0) {
+		sf->failed = store_file_sig_of(&st);
+		sf->has_failed = true;
+		return -1;
+	}
+	store_file_db_free(&sf->db);
+	sf->db = db;
+	sf->loaded = store_file_sig_of(&st);
+	sf->has_failed = false;
+	return 0;
+}
+
+static void
+store_file_free(void *impl)
+{
+	struct store_file *sf = impl;
+	store_file_db_free(&sf->db);
+	free(sf->path);
+	free(sf);
+}
+
+static void *
+store_file_open(const char *arg, const char *base_dir, char **err_r)
+{
+	if (*arg == '\0') {
+		*err_r = store_errf("credentials: file store without a file name");
+		return NULL;
+	}
+	struct store_file *sf = calloc(1, sizeof *sf);
+	if (sf == NULL || (sf->path = store_file_resolve(arg, base_dir)) == NULL) {
+		free(sf);
+		*err_r = store_errf("%s: out of memory", arg);
+		return NULL;
+	}
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, sf->dummy_setting, sizeof sf->dummy_setting) == NULL) {
+		*err_r = store_errf("%s: crypt_gensalt(yescrypt): %s", sf->path, strerror(errno));
+		store_file_free(sf);
+		return NULL;
+	}
+	if (store_file_load(sf, err_r) < 0) {
+		store_file_free(sf);
+		return NULL;
+	}
+	return sf;
+}
+
+/* The cheap check before each answer: one stat(2).  When the file
+ * cannot be read or parsed, the users loaded before stay in use: a
+ * half-edited file must not lock everybody out. */
+static void
+store_file_refresh(struct store_file *sf)
+{
+	struct stat st;
+	if (stat(sf->path, &st) < 0) {
+		struct store_file_sig gone;
+		memset(&gone, 0, sizeof gone);
+		if (!sf->has_failed || !store_file_sig_eq(&gone, &sf->failed))
+			log_warn("store=file path=%s error=\"%s\" using the users loaded before",
+				 sf->path, strerror(errno));
+		sf->failed = gone;
+		sf->has_failed = true;
+		return;
+	}
+	struct store_file_sig now = store_file_sig_of(&st);
+	if (store_file_sig_eq(&now, &sf->loaded))
+		return;
+	if (sf->has_failed && store_file_sig_eq(&now, &sf->failed))
+		return;
+	char *err = NULL;
+	if (store_file_load(sf, &err) < 0) {
+		log_warn("store=file error=\"%s\" using the users loaded before",
+			 err ? err : "out of memory");
+		free(err);
+	}
+}
+
+/* crypt_r() of the prepared password against setting; true on a match.
+ * *tempfail_r is set when it could not be computed at all.
+ *
+ * XXX: every PLAIN/LOGIN login pays the full yescrypt cost here (tens of
+ * milliseconds of CPU, by design of the hash).  A client that logs in
+ * again and again (the benchmark case) should hit a small in-memory
+ * cache instead: key = HMAC(per-process random key, user || password
+ * || hash), kept for a few minutes, dropped when the file reloads.  The
+ * hook belongs right here, before crypt_r(); not built yet. */
+static bool
+store_file_crypt_ok(const char *password, const char *setting, bool *tempfail_r)
+{
+	struct crypt_data *cd = calloc(1, sizeof *cd);
+	if (cd == NULL) {
+		*tempfail_r = true;
+		return false;
+	}
+	const char *h = crypt_r(password, setting, cd);
+	size_t n = strlen(setting);
+	/* libxcrypt returns a string starting with '*' on failure. */
+	bool ok = h != NULL && h[0] != '*' && strlen(h) == n && CRYPTO_memcmp(h, setting, n) == 0;
+	OPENSSL_cleanse(cd, sizeof *cd);
+	free(cd);
+	return ok;
+}
+
+/* PLAIN/LOGIN: the hash holds crypt(SASLprep(password)), the same
+ * preparation SCRAM applies (RFC 5802 Hi(Normalize(password))). */
+static enum sasl_cred_status
+store_file_verify(const struct store_file *sf, const struct store_file_user *u,
+		  const struct sasl_cred_request *req)
+{
+	const char *setting = u != NULL ? u->crypt : sf->dummy_setting;
+	char *pw = NULL, *prep = NULL;
+	const char *why;
+	bool tempfail = false, ok = false;
+	if (req->password == NULL || req->password_len == 0 || req->password_len > SASL_PASS_MAX ||
+	    memchr(req->password, '\0', req->password_len) != NULL)
+		return u != NULL ? SASL_CRED_BADPASS : SASL_CRED_NOUSER;
+	pw = strndup((const char *)req->password, req->password_len);
+	if (pw == NULL)
+		return SASL_CRED_TEMPFAIL;
+	if (sasl_saslprep(pw, &prep, &why) == 0) {
+		ok = store_file_crypt_ok(prep, setting, &tempfail);
+		OPENSSL_cleanse(prep, strlen(prep));
+		free(prep);
+	}
+	OPENSSL_cleanse(pw, req->password_len);
+	free(pw);
+	if (tempfail)
+		return SASL_CRED_TEMPFAIL;
+	if (u == NULL)
+		return SASL_CRED_NOUSER;
+	return ok ? SASL_CRED_OK : SASL_CRED_BADPASS;
+}
+
+static void
+store_file_scram_copy(const struct store_file_scram *s, struct sasl_cred_answer *a)
+{
+	if (s->iterations == 0) {
+		a->status = SASL_CRED_NOSECRET;
+		return;
+	}
+	a->iterations = s->iterations;
+	memcpy(a->salt, s->salt, s->salt_len);
+	a->salt_len = s->salt_len;
+	memcpy(a->stored_key, s->stored_key, s->key_len);
+	memcpy(a->server_key, s->server_key, s->key_len);
+	a->key_len = s->key_len;
+	a->status = SASL_CRED_OK;
+}
+
+static void
+store_file_answer(void *impl, const struct sasl_cred_request *req, struct sasl_cred_answer *a)
+{
+	struct store_file *sf = impl;
+	store_file_refresh(sf);
+	char *name = NULL;
+	const char *why;
+	const struct store_file_user *u = NULL;
+	/* A name that could never be stored names nobody. */
+	if (req->authcid != NULL && store_user_prep(req->authcid, &name, &why) == 0)
+		u = store_file_db_find(&sf->db, name);
+	free(name);
+	switch (req->kind) {
+	case SASL_CRED_PASSWORD:
+		if (u != NULL && u->crypt == NULL)
+			a->status = SASL_CRED_NOSECRET;
+		else
+			a->status = store_file_verify(sf, u, req);
+		return;
+	case SASL_CRED_CRAM_MD5:
+		if (u == NULL) {
+			a->status = SASL_CRED_NOUSER;
+		} else if (!u->has_cram_md5) {
+			a->status = SASL_CRED_NOSECRET;
+		} else {
+			memcpy(a->cram_md5, u->cram_md5, sizeof a->cram_md5);
+			a->status = SASL_CRED_OK;
+		}
+		return;
+	case SASL_CRED_SCRAM_SHA1:
+	case SASL_CRED_SCRAM_SHA256:
+		if (u == NULL)
+			a->status = SASL_CRED_NOUSER;
+		else
+			store_file_scram_copy(req->kind == SASL_CRED_SCRAM_SHA1 ? &u->sha1 : &u->sha256, a);
+		return;
+	}
+	a->status = SASL_CRED_TEMPFAIL;	/* a kind this backend does not know */
+}
+
+static bool
+store_file_supports(const void *impl, enum sasl_cred_kind kind)
+{
+	switch (kind) {
+	case SASL_CRED_PASSWORD:
+	case SASL_CRED_CRAM_MD5:
+	case SASL_CRED_SCRAM_SHA1:
+	case SASL_CRED_SCRAM_SHA256:
+		return true;
+	}
+	return false;
+}
+
+static int
+store_file_reload(void *impl, char **err_r)
+{
+	return store_file_load(impl, err_r);
+}
+
+const struct store_ops store_file_ops = {
+	.scheme = "file",
+	.open = store_file_open,
+	.free = store_file_free,
+	.supports = store_file_supports,
+	.answer = store_file_answer,
+	.reload = store_file_reload,
+};

@@ -1,0 +1,128 @@
+/* store.c - picks a credential backend by the spec's prefix and
+ * forwards the store.h calls to it. */
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_file.h"
+#include "store/store_impl.h"
+
+struct store {
+	const struct store_ops *ops;
+	void *impl;
+};
+
+static const struct store_ops *const store_backends[] = {
+	&store_file_ops,
+};
+
+char *
+store_errf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/* Splits "scheme:arg".  A spec whose text before the first ':' is not a
+ * plain lower-case word ("/etc/users", "./a:b") is a bare file path. */
+static const struct store_ops *
+store_pick(const char *spec, const char **arg_r, char **err_r)
+{
+	size_t n = strspn(spec, "abcdefghijklmnopqrstuvwxyz");
+	if (n == 0 || spec[n] != ':') {
+		*arg_r = spec;
+		return &store_file_ops;
+	}
+	for (size_t i = 0; i < sizeof store_backends / sizeof *store_backends; i++) {
+		const struct store_ops *ops = store_backends[i];
+		if (strlen(ops->scheme) == n && memcmp(ops->scheme, spec, n) == 0) {
+			*arg_r = spec + n + 1;
+			return ops;
+		}
+	}
+	*err_r = store_errf("credentials '%s': unknown backend '%.*s' (this postern has: file)",
+			    spec, (int)n, spec);
+	return NULL;
+}
+
+char *
+store_spec_file(const char *spec, const char *base_dir, char **err_r)
+{
+	const char *arg;
+	const struct store_ops *ops = store_pick(spec, &arg, err_r);
+	if (ops == NULL)
+		return NULL;
+	if (ops != &store_file_ops) {
+		*err_r = store_errf("credentials '%s': not a file store", spec);
+		return NULL;
+	}
+	if (*arg == '\0') {
+		*err_r = store_errf("credentials '%s': no file name", spec);
+		return NULL;
+	}
+	char *path = store_file_resolve(arg, base_dir);
+	if (path == NULL)
+		*err_r = store_errf("credentials '%s': out of memory", spec);
+	return path;
+}
+
+struct store *
+store_open(const char *spec, const char *base_dir, char **err_r)
+{
+	*err_r = NULL;
+	const char *arg;
+	const struct store_ops *ops = store_pick(spec, &arg, err_r);
+	if (ops == NULL)
+		return NULL;
+	struct store *st = calloc(1, sizeof *st);
+	if (st == NULL) {
+		*err_r = store_errf("credentials '%s': out of memory", spec);
+		return NULL;
+	}
+	st->ops = ops;
+	st->impl = ops->open(arg, base_dir, err_r);
+	if (st->impl == NULL) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+store_free(struct store **sp)
+{
+	if (*sp == NULL)
+		return;
+	(*sp)->ops->free((*sp)->impl);
+	free(*sp);
+	*sp = NULL;
+}
+
+bool
+store_supports(const struct store *st, enum sasl_cred_kind kind)
+{
+	return st->ops->supports(st->impl, kind);
+}
+
+void
+store_answer(struct store *st, const struct sasl_cred_request *req,
+	     struct sasl_cred_answer *answer_r)
+{
+	memset(answer_r, 0, sizeof *answer_r);
+	st->ops->answer(st->impl, req, answer_r);
+}
+
+int
+store_reload(struct store *st, char **err_r)
+{
+	*err_r = NULL;
+	return st->ops->reload(st->impl, err_r);
+}

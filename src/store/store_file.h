@@ -1,0 +1,139 @@
+/* store_file.h - the file backend's parts, for store_file*.c, `postern
+ * passwd` and the unit tests.
+ *
+ * The users file, format 1 (written by `postern passwd`, one user a line):
+ *
+ *	# postern-users v1
+ *	USER:{CRYPT}HASH:{SCRAM-SHA-1}I,SALT,SK,SVK:{SCRAM-SHA-256}I,SALT,SK,SVK:{CRAM-MD5}HEX
+ *
+ * - The first line is the version marker, exactly "# postern-users v1".
+ *   An empty file (0 bytes) is an empty store; later lines that start
+ *   with '#' are comments and empty lines are skipped; both are kept
+ *   as they are when `postern passwd` rewrites the file.
+ * - USER is the SASLprep'd name (store_user_prep() rules); it never
+ *   holds ':', so the first ':' ends it.  Lines end with LF; no control
+ *   character (CR, TAB, NUL...) may appear anywhere in a line.
+ * - Then one or more fields, each "{SCHEME}VALUE", each scheme at most
+ *   once, in any order:
+ *   {CRYPT}HASH        crypt(3) hash of the SASLprep'd password, as
+ *                      libxcrypt's crypt_r() returns it; postern writes
+ *                      yescrypt ("$y$"); legacy methods (DES, MD5) are
+ *                      refused.  Verifies PLAIN and LOGIN.
+ *   {SCRAM-SHA-1}, {SCRAM-SHA-256}  ITER,SALT,STOREDKEY,SERVERKEY as
+ *                      Dovecot writes them: decimal iteration count
+ *                      (>= 4096), then RFC 4648 base64 of the salt
+ *                      (1..64 bytes) and of the two keys (20 or 32 bytes).
+ *   {CRAM-MD5}HEX      64 hex digits: the HMAC-MD5 outer then inner MD5
+ *                      state of the password (Dovecot's layout), so the
+ *                      server can answer CRAM-MD5 without the password.
+ * - No field holds the password in any encoding.
+ */
+#ifndef POSTERN_STORE_FILE_H
+#define POSTERN_STORE_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "sasl/sasl.h"
+
+struct buf;
+
+#define STORE_FILE_MARKER "# postern-users v1"
+/* A users file is read whole into memory; 64 MiB is some 100 000 users
+ * (a line is about 600 bytes), far past what a flat file should hold. */
+#define STORE_FILE_SIZE_MAX (64u * 1024 * 1024)
+/* The longest line we accept: a 255-byte name plus the four fields is
+ * under 700 bytes; anything near 4096 is not ours. */
+#define STORE_FILE_LINE_MAX 4096
+/* RFC 7677 section 4: "the hash iteration-count announced by a server
+ * SHOULD be at least 4096".  Loading refuses less. */
+#define STORE_FILE_SCRAM_ITER_MIN 4096u
+/* Above this a client pays seconds per login: refuse it as a typo. */
+#define STORE_FILE_SCRAM_ITER_MAX 10000000u
+
+struct store_file_scram {
+	unsigned iterations;	/* 0: the user has no secret of this kind */
+	uint8_t salt[SASL_SALT_MAX];
+	size_t salt_len;
+	uint8_t stored_key[SASL_KEY_MAX];
+	uint8_t server_key[SASL_KEY_MAX];
+	size_t key_len;
+};
+
+struct store_file_user {
+	char *name;		/* SASLprep'd */
+	unsigned line;		/* 1-based line number in the file */
+	size_t off, len;	/* the line in the text, without its LF */
+	char *crypt;		/* NULL: no {CRYPT} */
+	bool has_cram_md5;
+	uint8_t cram_md5[32];
+	struct store_file_scram sha1, sha256;
+};
+
+/* A parsed users file. */
+struct store_file_db {
+	struct store_file_user *users;	/* in file order */
+	size_t n;
+	struct store_file_user **by_name;	/* sorted, for lookups */
+};
+
+/* ---- store_file.c: the backend ---- */
+
+/* arg resolved against base_dir (NULL: the current folder); malloc'd,
+ * NULL when out of memory. */
+char *store_file_resolve(const char *arg, const char *base_dir);
+
+/* ---- store_file_db.c: reading and parsing ---- */
+
+/* Reads the whole file (at most STORE_FILE_SIZE_MAX bytes) into a new
+ * NUL-terminated *text_r and fills *st_r.  Returns 0, or -1 with errno
+ * kept and *err_r = "PATH: strerror" (malloc'd). */
+int store_file_db_read(const char *path, char **text_r, size_t *len_r,
+		       struct stat *st_r, char **err_r);
+/* Parses text (len bytes; path only names it in messages) into *db.
+ * Returns 0, or -1 with *err_r = "PATH:LINE: what is wrong" (malloc'd)
+ * and *db empty.  The text is not kept: wipe it after. */
+int store_file_db_parse(struct store_file_db *db, const char *path,
+			const char *text, size_t len, char **err_r);
+/* Wipes every secret and frees; *db is empty after. */
+void store_file_db_free(struct store_file_db *db);
+/* The user with this (prepared) name, or NULL. */
+const struct store_file_user *store_file_db_find(const struct store_file_db *db,
+						 const char *name);
+
+/* ---- store_file_entry.c: making a user's line from a password ---- */
+
+/* SCRAM iteration count for new entries; see store_file_entry.c. */
+#define STORE_FILE_SCRAM_ITER 4096u
+
+/* Appends "NAME:{CRYPT}...:{SCRAM-SHA-1}...:{SCRAM-SHA-256}...:{CRAM-MD5}...\n"
+ * to line, a buf made with buf_init(line, STORE_FILE_LINE_MAX) (its
+ * whole capacity is taken up front, so that no realloc leaves secrets in
+ * freed memory; wipe it after use).  name must be prepared already.
+ * Returns 0, or -1 with *err_r malloc'd (never containing the password). */
+int store_file_entry_make(struct buf *line, const char *name, const char *password,
+			  char **err_r);
+
+/* ---- store_file_edit.c: changing the file safely ---- */
+
+enum store_file_edit_rc {
+	STORE_FILE_EDIT_OK,
+	STORE_FILE_EDIT_EXISTS,	/* add: the user is there already */
+	STORE_FILE_EDIT_NOUSER,	/* del: no such user */
+	STORE_FILE_EDIT_ERROR,	/* anything else; message in *err_r */
+};
+
+/* Both rewrite the file atomically under an exclusive lock on PATH.lock
+ * (read, change, write PATH.tmp.PID mode 0600, fsync, rename, fsync the
+ * folder), so concurrent runs lose nothing and a crash leaves either
+ * the old or the new file.  A missing file is created (add) or is
+ * empty.  user is taken as typed and prepared here.  Every result but
+ * OK sets *err_r (malloc'd), naming the file or user. */
+enum store_file_edit_rc store_file_edit_add(const char *path, const char *user,
+					    const char *password, char **err_r);
+enum store_file_edit_rc store_file_edit_del(const char *path, const char *user,
+					    char **err_r);
+
+#endif

@@ -1,0 +1,32 @@
+/* store_impl.h - what a credential backend provides to store.c.
+ *
+ * Each backend (store_<impl>.c) exports one const struct store_ops;
+ * store.c picks it by the spec's prefix and forwards the public calls.
+ * Only store.c and backends include this header.
+ */
+#ifndef POSTERN_STORE_IMPL_H
+#define POSTERN_STORE_IMPL_H
+
+#include <stdbool.h>
+
+#include "store/store.h"
+
+struct store_ops {
+	const char *scheme;	/* the spec prefix before ':', e.g. "file" */
+	/* arg is the spec after "scheme:"; returns the backend's state or
+	 * NULL with *err_r malloc'd. */
+	void *(*open)(const char *arg, const char *base_dir, char **err_r);
+	void (*free)(void *impl);
+	bool (*supports)(const void *impl, enum sasl_cred_kind kind);
+	void (*answer)(void *impl, const struct sasl_cred_request *req,
+		       struct sasl_cred_answer *answer_r);
+	int (*reload)(void *impl, char **err_r);
+};
+
+extern const struct store_ops store_file_ops;
+
+/* A malloc'd formatted message for an *err_r; NULL only when out of
+ * memory (callers print "out of memory" for a NULL message). */
+char *store_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
