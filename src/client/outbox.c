@@ -1,0 +1,635 @@
+/* outbox.c - the client's durable offline queue (see outbox.h). */
+#include "client/outbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "util/span.h"
+
+#define OUTBOX_MAGIC "postern-outbox 1\n"
+/* Envelope records around the message: 10000 recipients of at most 256
+ * octets (RFC 5321 4.5.3.1.3) plus the rest fit well in 4 MiB. */
+#define OUTBOX_FILE_MAX ((size_t)OUTBOX_MSG_MAX + 4u * 1024 * 1024)
+
+struct outbox {
+	char *dir;
+	int dirfd;
+	int lockfd;	/* -1 until outbox_lock() */
+};
+
+/* What a file holds; borrowed pointers. */
+struct ob_env {
+	const char *account;
+	const char *config;
+	const char *from;
+	const char *const *rcpts;
+	size_t nrcpts;
+	const uint8_t *data;
+	size_t len;
+	time_t queued;
+};
+
+static char *ob_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+ob_err(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+char *
+outbox_default_dir(char **err_r)
+{
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	char *dir = NULL;
+	/* XDG Base Directory: a relative $XDG_DATA_HOME is invalid and
+	 * should be ignored. */
+	if (xdg != NULL && xdg[0] == '/')
+		dir = ob_err("%s/postern/outbox", xdg);
+	else if (home != NULL && home[0] != '\0')
+		dir = ob_err("%s/.local/share/postern/outbox", home);
+	else
+		*err_r = ob_err("outbox: neither XDG_DATA_HOME nor HOME is set");
+	return dir;
+}
+
+/* mkdir -p with mode for every folder it creates. */
+static int
+ob_mkdirs(const char *path, mode_t mode, char **err_r)
+{
+	char *p = strdup(path);
+	if (p == NULL) {
+		*err_r = ob_err("%s: out of memory", path);
+		return -1;
+	}
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) != 0 && errno != EEXIST) {
+			*err_r = ob_err("%s: cannot create folder: %s", p, strerror(errno));
+			free(p);
+			return -1;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return 0;
+}
+
+int
+outbox_open(struct outbox **ob_r, const char *dir, char **err_r)
+{
+	*ob_r = NULL;
+	char *d = dir != NULL ? strdup(dir) : outbox_default_dir(err_r);
+	if (d == NULL) {
+		if (dir != NULL)
+			*err_r = ob_err("%s: out of memory", dir);
+		return -1;
+	}
+	if (ob_mkdirs(d, 0700, err_r) != 0) {
+		free(d);
+		return -1;
+	}
+	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct outbox *ob = fd >= 0 ? calloc(1, sizeof *ob) : NULL;
+	if (ob == NULL) {
+		*err_r = ob_err("%s: cannot open folder: %s", d, fd < 0 ? strerror(errno) : "out of memory");
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		return -1;
+	}
+	ob->dir = d;
+	ob->dirfd = fd;
+	ob->lockfd = -1;
+	*ob_r = ob;
+	return 0;
+}
+
+void
+outbox_close(struct outbox **obp)
+{
+	struct outbox *ob = *obp;
+	if (ob == NULL)
+		return;
+	if (ob->lockfd >= 0)
+		close(ob->lockfd);	/* releases the flock */
+	close(ob->dirfd);
+	free(ob->dir);
+	free(ob);
+	*obp = NULL;
+}
+
+const char *
+outbox_dir(const struct outbox *ob)
+{
+	return ob->dir;
+}
+
+bool
+outbox_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > OUTBOX_ID_MAX || id[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+			  (c >= 'a' && c <= 'z') || c == '.' || c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static int
+ob_new_id(char id_r[OUTBOX_ID_MAX + 1])
+{
+	struct timespec now;
+	struct tm tm;
+	unsigned char rnd[4];
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0 || gmtime_r(&now.tv_sec, &tm) == NULL ||
+	    RAND_bytes(rnd, sizeof rnd) != 1)
+		return -1;
+	char ts[20];
+	if (strftime(ts, sizeof ts, "%Y%m%dT%H%M%S", &tm) == 0)
+		return -1;
+	int n = snprintf(id_r, OUTBOX_ID_MAX + 1, "%s.%06ldZ-%02x%02x%02x%02x", ts,
+			 now.tv_nsec / 1000, rnd[0], rnd[1], rnd[2], rnd[3]);
+	return n > 0 && n <= OUTBOX_ID_MAX ? 0 : -1;
+}
+
+static int
+ob_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+ob_write_rec(int fd, const char *key, const void *p, size_t n)
+{
+	char head[64];
+	int hn = snprintf(head, sizeof head, "%s %zu\n", key, n);
+	if (hn < 0 || (size_t)hn >= sizeof head)
+		return -1;
+	if (ob_write_all(fd, head, (size_t)hn) != 0 || ob_write_all(fd, p, n) != 0)
+		return -1;
+	return ob_write_all(fd, "\n", 1);
+}
+
+static int
+ob_write_env(int fd, const struct ob_env *e)
+{
+	char queued[32];
+	snprintf(queued, sizeof queued, "%jd", (intmax_t)e->queued);
+	if (ob_write_all(fd, OUTBOX_MAGIC, strlen(OUTBOX_MAGIC)) != 0 ||
+	    ob_write_rec(fd, "account", e->account, strlen(e->account)) != 0 ||
+	    (e->config != NULL && ob_write_rec(fd, "config", e->config, strlen(e->config)) != 0) ||
+	    ob_write_rec(fd, "from", e->from, strlen(e->from)) != 0 ||
+	    ob_write_rec(fd, "queued", queued, strlen(queued)) != 0)
+		return -1;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (ob_write_rec(fd, "rcpt", e->rcpts[i], strlen(e->rcpts[i])) != 0)
+			return -1;
+	if (ob_write_rec(fd, "message", e->data, e->len) != 0 || ob_write_rec(fd, "end", "", 0) != 0)
+		return -1;
+	return 0;
+}
+
+/* Moves tmp to id: without replacing (a new message) or replacing. */
+static int
+ob_rename(struct outbox *ob, const char *tmp, const char *id, bool replace)
+{
+	if (replace)
+		return renameat(ob->dirfd, tmp, ob->dirfd, id);
+	int rc = renameat2(ob->dirfd, tmp, ob->dirfd, id, RENAME_NOREPLACE);
+	if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+		/* XXX: a file system without RENAME_NOREPLACE: a link fails
+		 * on an existing name just the same. */
+		rc = linkat(ob->dirfd, tmp, ob->dirfd, id, 0);
+		if (rc == 0)
+			unlinkat(ob->dirfd, tmp, 0);
+	}
+	return rc;
+}
+
+/* Writes e to ".ID.tmp", fsyncs it, renames it to ID (a fresh ID, or
+ * id_r as given when replace) and fsyncs the folder. */
+static int
+ob_commit(struct outbox *ob, const struct ob_env *e, bool replace, char id_r[OUTBOX_ID_MAX + 1],
+	  char **err_r)
+{
+	if (!replace && ob_new_id(id_r) != 0) {
+		*err_r = ob_err("%s: cannot make a message ID (clock or random source)", ob->dir);
+		return -1;
+	}
+	char tmp[OUTBOX_ID_MAX + 8];
+	snprintf(tmp, sizeof tmp, ".%s.tmp", id_r);
+	int fd = openat(ob->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		*err_r = ob_err("%s/%s: cannot create: %s", ob->dir, tmp, strerror(errno));
+		return -1;
+	}
+	int rc = ob_write_env(fd, e);
+	/* The data must be on disk before the name points at it. */
+	if (rc == 0)
+		rc = fsync(fd);
+	int saved = errno;
+	if (close(fd) != 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	for (int tries = 0; rc == 0; tries++) {
+		if (ob_rename(ob, tmp, id_r, replace) == 0)
+			break;
+		saved = errno;
+		if (errno != EEXIST || tries >= 5 || ob_new_id(id_r) != 0)
+			rc = -1;
+	}
+	if (rc != 0) {
+		unlinkat(ob->dirfd, tmp, 0);
+		*err_r = ob_err("%s/%s: cannot write: %s", ob->dir, id_r, strerror(saved));
+		return -1;
+	}
+	/* And the new name must be on disk before we say "queued". */
+	if (fsync(ob->dirfd) != 0) {
+		*err_r = ob_err("%s: cannot sync folder: %s", ob->dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+outbox_add(struct outbox *ob, const char *account, const char *config, const char *from,
+	   const char *const *rcpts, size_t nrcpts, const uint8_t *data, size_t len,
+	   char id_r[OUTBOX_ID_MAX + 1], char **err_r)
+{
+	if (account == NULL || account[0] == '\0' || from == NULL || nrcpts == 0 ||
+	    nrcpts > OUTBOX_RCPTS_MAX || len > OUTBOX_MSG_MAX) {
+		*err_r = ob_err("%s: cannot queue: %s", ob->dir,
+				len > OUTBOX_MSG_MAX ? "message too large" :
+				nrcpts == 0 ? "no recipients" :
+				nrcpts > OUTBOX_RCPTS_MAX ? "too many recipients" : "no account name");
+		return -1;
+	}
+	struct ob_env e = {
+		.account = account, .config = config, .from = from, .rcpts = rcpts,
+		.nrcpts = nrcpts, .data = data, .len = len, .queued = time(NULL),
+	};
+	return ob_commit(ob, &e, false, id_r, err_r);
+}
+
+int
+outbox_set_rcpts(struct outbox *ob, const struct outbox_msg *m, const char *const *rcpts,
+		 size_t nrcpts, char **err_r)
+{
+	if (nrcpts == 0 || nrcpts > OUTBOX_RCPTS_MAX || !outbox_id_valid(m->id)) {
+		*err_r = ob_err("%s/%s: bad recipient list or ID", ob->dir, m->id);
+		return -1;
+	}
+	struct ob_env e = {
+		.account = m->account, .config = m->config, .from = m->from, .rcpts = rcpts,
+		.nrcpts = nrcpts, .data = m->data, .len = m->len, .queued = m->queued,
+	};
+	char id[OUTBOX_ID_MAX + 1];
+	snprintf(id, sizeof id, "%s", m->id);
+	return ob_commit(ob, &e, true, id, err_r);
+}
+
+int
+outbox_store(const char *account, const char *config, const char *from,
+	     const char *const *rcpts, size_t nrcpts, const uint8_t *data, size_t len,
+	     char id_r[OUTBOX_ID_MAX + 1], char **err_r)
+{
+	struct outbox *ob;
+	if (outbox_open(&ob, NULL, err_r) != 0)
+		return -1;
+	int rc = outbox_add(ob, account, config, from, rcpts, nrcpts, data, len, id_r, err_r);
+	outbox_close(&ob);
+	return rc;
+}
+
+static int
+ob_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+outbox_list(struct outbox *ob, char ***ids_r, size_t *n_r, char **err_r)
+{
+	*ids_r = NULL;
+	*n_r = 0;
+	int fd = openat(ob->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		*err_r = ob_err("%s: cannot read folder: %s", ob->dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (!outbox_id_valid(de->d_name))
+			continue;	/* ".", "..", ".lock", ".ID.tmp", foreign names */
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **nids = reallocarray(ids, ncap, sizeof *ids);
+			if (nids == NULL) {
+				rc = -1;
+				break;
+			}
+			ids = nids;
+			cap = ncap;
+		}
+		if ((ids[n] = strdup(de->d_name)) == NULL)
+			rc = -1;
+		else
+			n++;
+	}
+	closedir(d);
+	if (rc != 0) {
+		outbox_free_ids(&ids, n);
+		*err_r = ob_err("%s: out of memory listing the folder", ob->dir);
+		return -1;
+	}
+	if (n > 0)
+		qsort(ids, n, sizeof *ids, ob_cmp);
+	*ids_r = ids;
+	*n_r = n;
+	return 0;
+}
+
+void
+outbox_free_ids(char ***ids, size_t n)
+{
+	if (*ids == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free((*ids)[i]);
+	free(*ids);
+	*ids = NULL;
+}
+
+/* Reads a whole file of at most OUTBOX_FILE_MAX bytes. */
+static int
+ob_slurp(struct outbox *ob, const char *id, char **p_r, size_t *n_r, char **err_r)
+{
+	int fd = openat(ob->dirfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		*err_r = errno == ENOENT ? ob_err("%s/%s: no such message", ob->dir, id)
+					 : ob_err("%s/%s: %s", ob->dir, id, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (uintmax_t)st.st_size > OUTBOX_FILE_MAX) {
+		*err_r = ob_err("%s/%s: not a regular file or too large", ob->dir, id);
+		close(fd);
+		return -1;
+	}
+	size_t want = (size_t)st.st_size, got = 0;
+	char *p = malloc(want + 1);
+	while (p != NULL && got < want) {
+		ssize_t r = read(fd, p + got, want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (p == NULL || got != want) {
+		*err_r = ob_err("%s/%s: cannot read: %s", ob->dir, id, p ? "short read" : "out of memory");
+		free(p);
+		return -1;
+	}
+	p[got] = '\0';
+	*p_r = p;
+	*n_r = got;
+	return 0;
+}
+
+/* Takes "KEY LEN\n" + LEN bytes + "\n" from in. 0, or -1 when torn. */
+static int
+ob_next_rec(struct span *in, struct span *key_r, struct span *val_r)
+{
+	long nl = span_chr(*in, '\n');
+	if (nl < 0 || nl > 64)
+		return -1;
+	struct span head = { in->p, (size_t)nl };
+	long sp = span_chr(head, ' ');
+	if (sp <= 0 || (size_t)sp + 1 >= head.n)
+		return -1;
+	*key_r = (struct span){ head.p, (size_t)sp };
+	size_t len = 0;
+	for (size_t i = (size_t)sp + 1; i < head.n; i++) {
+		char c = head.p[i];
+		if (c < '0' || c > '9' || len > OUTBOX_FILE_MAX / 10)
+			return -1;
+		len = len * 10 + (size_t)(c - '0');
+	}
+	span_skip(in, (size_t)nl + 1);
+	if (len >= in->n || in->p[len] != '\n')
+		return -1;
+	*val_r = (struct span){ in->p, len };
+	span_skip(in, len + 1);
+	return 0;
+}
+
+static char *
+ob_strndup_text(struct span v)
+{
+	/* Envelope fields are text: a NUL inside one is corruption. */
+	if (memchr(v.p, '\0', v.n) != NULL)
+		return NULL;
+	return strndup(v.p, v.n);
+}
+
+static int
+ob_add_rcpt(struct outbox_msg *m, struct span v)
+{
+	if (m->nrcpts >= OUTBOX_RCPTS_MAX)
+		return -1;
+	char **r = reallocarray(m->rcpts, m->nrcpts + 1, sizeof *r);
+	if (r == NULL)
+		return -1;
+	m->rcpts = r;
+	if ((r[m->nrcpts] = ob_strndup_text(v)) == NULL)
+		return -1;
+	m->nrcpts++;
+	return 0;
+}
+
+/* One record into m. Returns 1 at "end", 0 to go on, -1 on bad data. */
+static int
+ob_take_rec(struct outbox_msg *m, struct span key, struct span v)
+{
+	char **field = NULL;
+	if (span_eq(key, "end"))
+		return 1;
+	if (span_eq(key, "rcpt"))
+		return ob_add_rcpt(m, v);
+	if (span_eq(key, "message")) {
+		if (m->data != NULL || (m->data = malloc(v.n ? v.n : 1)) == NULL)
+			return -1;
+		memcpy(m->data, v.p, v.n);
+		m->len = v.n;
+		return 0;
+	}
+	if (span_eq(key, "queued")) {
+		char num[24];
+		char *end;
+		if (span_cstr(v, num, sizeof num) != 0)
+			return -1;
+		m->queued = (time_t)strtoll(num, &end, 10);
+		return *end == '\0' ? 0 : -1;
+	}
+	if (span_eq(key, "account"))
+		field = &m->account;
+	else if (span_eq(key, "config"))
+		field = &m->config;
+	else if (span_eq(key, "from"))
+		field = &m->from;
+	if (field == NULL || *field != NULL)
+		return -1;	/* unknown or repeated record */
+	return (*field = ob_strndup_text(v)) != NULL ? 0 : -1;
+}
+
+static int
+ob_parse(struct span in, struct outbox_msg *m)
+{
+	struct span magic = SPAN_LIT(OUTBOX_MAGIC);
+	if (in.n < magic.n || memcmp(in.p, magic.p, magic.n) != 0)
+		return -1;
+	span_skip(&in, magic.n);
+	for (;;) {
+		struct span key, val;
+		if (ob_next_rec(&in, &key, &val) != 0)
+			return -1;
+		int rc = ob_take_rec(m, key, val);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			break;
+	}
+	bool complete = in.n == 0 && m->account != NULL && m->account[0] != '\0' &&
+			m->from != NULL && m->nrcpts > 0 && m->data != NULL;
+	return complete ? 0 : -1;
+}
+
+int
+outbox_read(struct outbox *ob, const char *id, struct outbox_msg *m, char **err_r)
+{
+	memset(m, 0, sizeof *m);
+	if (!outbox_id_valid(id)) {
+		*err_r = ob_err("%s: '%s' is not a message ID", ob->dir, id);
+		return -1;
+	}
+	char *p;
+	size_t n;
+	if (ob_slurp(ob, id, &p, &n, err_r) != 0)
+		return -1;
+	snprintf(m->id, sizeof m->id, "%s", id);
+	int rc = ob_parse((struct span){ p, n }, m);
+	OPENSSL_cleanse(p, n);	/* private mail: do not leave copies about */
+	free(p);
+	if (rc != 0) {
+		outbox_msg_free(m);
+		*err_r = ob_err("%s/%s: damaged outbox file (torn or edited); not sent", ob->dir, id);
+		return -1;
+	}
+	return 0;
+}
+
+void
+outbox_msg_free(struct outbox_msg *m)
+{
+	free(m->account);
+	free(m->config);
+	free(m->from);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	free(m->data);
+	memset(m, 0, sizeof *m);
+}
+
+int
+outbox_delete(struct outbox *ob, const char *id, char **err_r)
+{
+	if (!outbox_id_valid(id)) {
+		*err_r = ob_err("%s: '%s' is not a message ID", ob->dir, id);
+		return -1;
+	}
+	if (unlinkat(ob->dirfd, id, 0) != 0) {
+		*err_r = errno == ENOENT ? ob_err("%s/%s: no such message", ob->dir, id)
+					 : ob_err("%s/%s: cannot delete: %s", ob->dir, id, strerror(errno));
+		return -1;
+	}
+	/* Otherwise a crash could bring the message back and send it twice. */
+	if (fsync(ob->dirfd) != 0) {
+		*err_r = ob_err("%s: cannot sync folder: %s", ob->dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+outbox_lock(struct outbox *ob, char **err_r)
+{
+	if (ob->lockfd >= 0)
+		return 0;
+	int fd = openat(ob->dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		*err_r = ob_err("%s/.lock: %s", ob->dir, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return 1;
+		*err_r = ob_err("%s/.lock: %s", ob->dir, strerror(e));
+		return -1;
+	}
+	ob->lockfd = fd;
+	return 0;
+}
