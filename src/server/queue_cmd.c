@@ -1,9 +1,259 @@
-#include "cli/commands.h"
+/* queue_cmd.c - `postern queue`: inspect and manage the spool.
+ *
+ *	postern queue [-c FILE] list | show ID | delete ID | flush
+ *
+ * The spool is the `spool` key of the server config (relative to the
+ * config's folder; default config /etc/postern/postern.conf).  The
+ * spool is opened read-only in spirit: nothing is created and tmp/ is
+ * left alone, since a running server may be writing there.
+ *
+ * list	one line per message, oldest first:
+ *	ID ARRIVAL SIZE SENDER USER RCPT[,RCPT...] [TORN: why]
+ *	ARRIVAL is ISO 8601 UTC, SENDER is "<>" for the null sender, USER
+ *	is "-" when the client did not authenticate; then "N messages".
+ * show	the envelope as "key: value" lines, a blank line, the content.
+ * delete	removes the message.
+ * flush	delivery is not implemented yet: says so and exits 69
+ *	(EX_UNAVAILABLE), so that scripts do not take it for a success.
+ * Exit codes: 0 ok, 1 error (message names the file or the id),
+ * 64 usage, 69 flush.  Peer-supplied envelope strings are printed with
+ * bytes outside 0x21..0x7e as \xNN, so no terminal escape gets through.
+ */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "server/spool.h"
+#include "util/conf.h"
+
+#define QUEUE_CMD_USAGE "usage: postern queue [-c FILE] list | show ID | delete ID | flush\n"
+#define EX_USAGE_ 64
+#define EX_UNAVAILABLE_ 69
+
+/* Prints s with bytes outside 0x21..0x7e escaped. */
+static void
+queue_cmd_put(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p >= 0x21 && *p <= 0x7e && *p != '\\')
+			fputc(*p, f);
+		else
+			fprintf(f, "\\x%02x", *p);
+	}
+}
+
+static void
+queue_cmd_time(char out[32], time_t t)
+{
+	struct tm tm;
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "@%lld", (long long)t);
+}
+
+static void
+queue_cmd_list_line(const struct spool_entry *e)
+{
+	char when[32];
+	queue_cmd_time(when, e->env.arrival);
+	printf("%s %s %zu ", e->id, when, e->size);
+	if (e->env.mail_from == NULL)
+		fputs("?", stdout);
+	else if (e->env.mail_from[0] == '\0')
+		fputs("<>", stdout);
+	else
+		queue_cmd_put(stdout, e->env.mail_from);
+	fputc(' ', stdout);
+	queue_cmd_put(stdout, e->env.auth_user ? e->env.auth_user : "-");
+	fputc(' ', stdout);
+	for (size_t i = 0; i < e->env.nrcpt; i++) {
+		if (i > 0)
+			fputc(',', stdout);
+		queue_cmd_put(stdout, e->env.rcpts[i]);
+	}
+	if (e->env.nrcpt == 0)
+		fputs("?", stdout);
+	if (e->torn)
+		printf(" TORN: %s", e->torn_why ? e->torn_why : "?");
+	fputc('\n', stdout);
+}
+
+static int
+queue_cmd_list(struct spool *sp)
+{
+	struct spool_entry *v = NULL;
+	char *err = NULL;
+	long n = spool_list(sp, &v, &err);
+	if (n < 0) {
+		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		free(err);
+		return 1;
+	}
+	for (long i = 0; i < n; i++)
+		queue_cmd_list_line(&v[i]);
+	printf("%ld message%s\n", n, n == 1 ? "" : "s");
+	spool_entries_free(v, (size_t)n);
+	return 0;
+}
+
+static void
+queue_cmd_field(const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	printf("%s: ", key);
+	queue_cmd_put(stdout, value);
+	fputc('\n', stdout);
+}
+
+static void
+queue_cmd_envelope(const struct spool_entry *e)
+{
+	const struct spool_envelope *v = &e->env;
+	char when[32];
+	queue_cmd_time(when, v->arrival);
+	printf("id: %s\narrival: %s\nsize: %zu\n", e->id, when, e->size);
+	if (v->mail_from != NULL)
+		queue_cmd_field("mail_from", v->mail_from[0] ? v->mail_from : "<>");
+	queue_cmd_field("auth_param", v->auth_param);
+	for (size_t i = 0; i < v->nrcpt; i++)
+		queue_cmd_field("rcpt", v->rcpts[i]);
+	queue_cmd_field("body", v->body);
+	queue_cmd_field("auth_user", v->auth_user);
+	queue_cmd_field("auth_mech", v->auth_mech);
+	queue_cmd_field("client", v->client_addr);
+	queue_cmd_field("helo", v->helo);
+	queue_cmd_field("tls_version", v->tls_version);
+	queue_cmd_field("tls_cipher", v->tls_cipher);
+	if (e->torn)
+		queue_cmd_field("torn", e->torn_why ? e->torn_why : "?");
+}
+
+static int
+queue_cmd_show(struct spool *sp, const char *id)
+{
+	struct spool_entry *e = NULL;
+	char *err = NULL;
+	int rc = spool_entry_get(sp, id, &e, &err);
+	if (rc <= 0) {
+		if (rc == 0)
+			fprintf(stderr, "postern queue: no message %s in %s\n", id, spool_dir(sp));
+		else
+			fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		free(err);
+		return 1;
+	}
+	queue_cmd_envelope(e);
+	fputc('\n', stdout);
+	bool torn = e->torn;
+	spool_entries_free(e, 1);
+	if (torn) {
+		fprintf(stderr, "postern queue: %s/queue/%s is torn; its content is not shown\n",
+			spool_dir(sp), id);
+		return 1;
+	}
+	fflush(stdout);
+	if (spool_read_content(sp, id, STDOUT_FILENO, &err) < 0) {
+		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		free(err);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+queue_cmd_delete(struct spool *sp, const char *id)
+{
+	char *err = NULL;
+	if (spool_delete(sp, id, &err) < 0) {
+		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		free(err);
+		return 1;
+	}
+	printf("deleted %s\n", id);
+	return 0;
+}
+
+static int
+queue_cmd_flush(struct spool *sp)
+{
+	struct spool_entry *v = NULL;
+	char *err = NULL;
+	long n = spool_list(sp, &v, &err);
+	if (n < 0) {
+		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		free(err);
+		return 1;
+	}
+	spool_entries_free(v, (size_t)n);
+	fprintf(stderr, "postern queue flush: delivery is not implemented yet; %ld message%s stay%s queued\n",
+		n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+	return EX_UNAVAILABLE_;
+}
+
+/* Finds the spool folder from the config. */
+static struct spool *
+queue_cmd_open(const char *file)
+{
+	struct conf c;
+	char *err = NULL;
+	if (conf_load(&c, file, &err) < 0) {
+		fprintf(stderr, "postern queue: %s\n", err ? err : file);
+		free(err);
+		return NULL;
+	}
+	const struct conf_entry *ent = conf_get(&c, "spool");
+	char *dir = ent != NULL && ent->value[0] != '\0' ? conf_path(&c, ent->value) : NULL;
+	if (dir == NULL)
+		fprintf(stderr, "postern queue: %s: no 'spool' line\n", file);
+	conf_free(&c);
+	if (dir == NULL)
+		return NULL;
+	struct spool *sp = spool_open_existing(dir, &err);
+	if (sp == NULL) {
+		fprintf(stderr, "postern queue: spool %s\n", err ? err : dir);
+		free(err);
+	}
+	free(dir);
+	return sp;
+}
 
 int
 cmd_queue(int argc, char **argv)
 {
-	fprintf(stderr, "postern queue: not implemented yet\n");
-	return 69;
+	const char *conf_file = CONF_DEFAULT_PATH;
+	int i = 1;
+	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
+		conf_file = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc) {
+		fputs(QUEUE_CMD_USAGE, stderr);
+		return EX_USAGE_;
+	}
+	const char *sub = argv[i];
+	int want = strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0 ? 1 : 0;
+	bool known = want == 1 || strcmp(sub, "list") == 0 || strcmp(sub, "flush") == 0;
+	if (!known || argc - i - 1 != want) {
+		if (!known)
+			fprintf(stderr, "postern queue: unknown command '%s'\n", sub);
+		fputs(QUEUE_CMD_USAGE, stderr);
+		return EX_USAGE_;
+	}
+	struct spool *sp = queue_cmd_open(conf_file);
+	if (sp == NULL)
+		return 1;
+	int rc;
+	if (strcmp(sub, "list") == 0)
+		rc = queue_cmd_list(sp);
+	else if (strcmp(sub, "show") == 0)
+		rc = queue_cmd_show(sp, argv[i + 1]);
+	else if (strcmp(sub, "delete") == 0)
+		rc = queue_cmd_delete(sp, argv[i + 1]);
+	else
+		rc = queue_cmd_flush(sp);
+	spool_free(&sp);
+	return rc;
 }

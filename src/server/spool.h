@@ -8,6 +8,11 @@
  *	queue/ID	committed: records (type, length, bytes), ending in END,
  *			so a torn file is detected and reported, never delivered
  * Queue ids are 16 hex digits + random suffix, unique per spool.
+ *
+ * Record format (spool.c): per record a 1-byte type, a 4-byte big-endian
+ * length and that many bytes.  Order: version, content chunks, envelope
+ * fields, END.  Content comes first so that it can be streamed to disk
+ * while DATA arrives; the envelope is only complete at the end of DATA.
  */
 #ifndef POSTERN_SPOOL_H
 #define POSTERN_SPOOL_H
@@ -40,6 +45,12 @@ struct spool_envelope {
 /* Opens (creating if needed, mode 0700) dir/tmp and dir/queue, and
  * removes leftovers in tmp.  Returns NULL with *err_r malloc'd. */
 struct spool *spool_open(const char *dir, char **err_r);
+/* Opens an existing spool to read and delete only (postern queue): it
+ * creates nothing and leaves tmp/ alone, where a running server may be
+ * writing.  Returns NULL with *err_r malloc'd. */
+struct spool *spool_open_existing(const char *dir, char **err_r);
+/* The folder given to spool_open(). */
+const char *spool_dir(const struct spool *sp);
 void spool_free(struct spool **sp);
 
 /* Starts a message: creates tmp/ID.  id_r receives the queue id.
@@ -70,8 +81,15 @@ struct spool_entry {
 /* Lists queue/ in arrival order.  Returns count or -1. */
 long spool_list(struct spool *sp, struct spool_entry **v_r, char **err_r);
 void spool_entries_free(struct spool_entry *v, size_t n);
-/* Writes the message content of id to fd.  Returns 0/-1. */
+/* Reads the envelope of one message into a new *e_r (free it with
+ * spool_entries_free(*e_r, 1)).  Returns 1, 0 when there is no such
+ * message, or -1 with *err_r malloc'd. */
+int spool_entry_get(struct spool *sp, const char *id, struct spool_entry **e_r, char **err_r);
+/* Writes the message content of id to fd.  A torn message is refused:
+ * its content is never handed on.  Returns 0/-1. */
 int spool_read_content(struct spool *sp, const char *id, int fd, char **err_r);
+/* Returns 0, or -1 with *err_r malloc'd ("no message ID in DIR" when
+ * there is none). */
 int spool_delete(struct spool *sp, const char *id, char **err_r);
 
 #endif
