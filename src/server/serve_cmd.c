@@ -1,9 +1,57 @@
+/* serve_cmd.c - `postern serve [-c FILE] [--check]`. */
 #include "cli/commands.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+#include "util/conf.h"
+#include "util/log.h"
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: postern serve [-c FILE] [--check]\n");
+	return 64;	/* EX_USAGE */
+}
 
 int
 cmd_serve(int argc, char **argv)
 {
-	fprintf(stderr, "postern serve: not implemented yet\n");
-	return 69;
+	const char *path = CONF_DEFAULT_PATH;
+	bool check = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--check") == 0)
+			check = true;
+		else
+			return usage();
+	}
+	char *err = NULL;
+	struct config *cfg = config_load(path, &err);
+	if (cfg == NULL) {
+		fprintf(stderr, "postern: %s\n", err ? err : "cannot read the config");
+		free(err);
+		return 1;
+	}
+	if (!check)
+		log_init("postern", cfg->log_level, cfg->log_syslog);
+	/* --check does everything serve does before its loop, binding the
+	 * ports included (and closing them): so a port in use shows too. */
+	struct server *srv = server_new(cfg, check, &err);
+	if (srv == NULL) {
+		fprintf(stderr, "postern: %s\n", err ? err : "cannot start");
+		free(err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok\n", path);
+		server_free(&srv);
+		return 0;
+	}
+	int rc = server_run(srv);
+	server_free(&srv);
+	return rc;
 }

@@ -1,0 +1,71 @@
+/* config.h - the server's settings, built from a "key = value" file.
+ *
+ * config_load() reads the file with conf_load() (util/conf.h), checks
+ * every key and value, fills in the defaults and resolves relative
+ * paths against the config file's folder.  The result is immutable: the
+ * server passes `const struct config *` down to every session, and a
+ * reload (SIGHUP) builds a new one instead of editing the old.
+ */
+#ifndef POSTERN_SERVER_CONFIG_H
+#define POSTERN_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "util/log.h"
+
+struct sasl_mech;
+
+enum listen_role {
+	ROLE_SUBMISSION,	/* STARTTLS offered, AUTH required before MAIL */
+	ROLE_SUBMISSIONS,	/* implicit TLS (RFC 8314), AUTH required */
+	ROLE_SMTP,		/* MX: AUTH offered; unauthenticated mail to local_domains */
+};
+
+struct listen_spec {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	enum listen_role role;
+	char *text;		/* "ADDR:PORT" as written, for messages */
+	unsigned line;
+};
+
+/* At most this many mechanisms in auth_mechanisms (there are six). */
+#define CONFIG_MECH_MAX 16
+
+struct config {
+	char *path;			/* the file it came from */
+	char *dir;			/* its folder, for relative store paths */
+	char *hostname;
+	struct listen_spec *listen;
+	size_t nlisten;
+	char *tls_certificate;		/* absolute; NULL when not set */
+	char *tls_key;
+	char *credentials;		/* store spec as written */
+	const struct sasl_mech *mechs[CONFIG_MECH_MAX];	/* in config order */
+	size_t nmechs;
+	bool plaintext_always;		/* plaintext_auth = always */
+	char *spool;			/* absolute */
+	char *local_domains;		/* space/comma separated, "" for none */
+	size_t max_message_size;
+	unsigned max_recipients;
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	unsigned max_errors;
+	unsigned command_timeout;	/* seconds */
+	unsigned data_timeout;
+	unsigned tls_handshake_timeout;
+	unsigned shutdown_grace;
+	bool log_syslog;
+	enum log_level log_level;
+};
+
+/* Reads path into a new config.  Returns NULL with *err_r malloc'd
+ * ("FILE:LINE: unknown key 'x'", "FILE: No such file or directory"). */
+struct config *config_load(const char *path, char **err_r);
+void config_free(struct config **cp);	/* NULL-safe; sets *cp = NULL */
+
+const char *config_role_name(enum listen_role r);
+
+#endif

@@ -1,0 +1,231 @@
+/* listener.c - listening sockets, accepting, and the connection limits
+ * (max_connections, max_connections_per_ip). */
+#include "server/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "util/log.h"
+
+/* ---- connections per client address: a small chained hash ---- */
+
+#define IPTAB_BUCKETS 1024
+
+struct ipent {
+	struct ipent *next;
+	unsigned n;
+	char ip[48];
+};
+
+struct iptab {
+	struct ipent *b[IPTAB_BUCKETS];
+};
+
+struct iptab *
+iptab_new(void)
+{
+	return calloc(1, sizeof(struct iptab));
+}
+
+void
+iptab_free(struct iptab **tp)
+{
+	struct iptab *t = *tp;
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < IPTAB_BUCKETS; i++)
+		while (t->b[i] != NULL) {
+			struct ipent *e = t->b[i];
+			t->b[i] = e->next;
+			free(e);
+		}
+	free(t);
+	*tp = NULL;
+}
+
+static struct ipent **
+iptab_slot(struct iptab *t, const char *ip)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	for (const char *p = ip; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct ipent **pp = &t->b[h % IPTAB_BUCKETS];
+	while (*pp != NULL && strcmp((*pp)->ip, ip) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+bool
+iptab_acquire(struct iptab *t, const char *ip, unsigned max)
+{
+	struct ipent **pp = iptab_slot(t, ip);
+	if (*pp == NULL) {
+		struct ipent *e = calloc(1, sizeof *e);
+		if (e == NULL)
+			return false;
+		snprintf(e->ip, sizeof e->ip, "%s", ip);
+		*pp = e;
+	}
+	if ((*pp)->n >= max)
+		return false;
+	(*pp)->n++;
+	return true;
+}
+
+void
+iptab_release(struct iptab *t, const char *ip)
+{
+	if (t == NULL || ip[0] == '\0')
+		return;
+	struct ipent **pp = iptab_slot(t, ip);
+	struct ipent *e = *pp;
+	if (e == NULL)
+		return;
+	if (e->n > 0)
+		e->n--;
+	if (e->n == 0) {
+		*pp = e->next;
+		free(e);
+	}
+}
+
+/* ---- accepting ---- */
+
+static void
+listener_refuse(struct listener *l, int fd, const char *ip, const char *why)
+{
+	struct server *srv = l->srv;
+	srv->count.refused++;
+	log_warn("refused client=%s listener=%s why=\"%s\"", ip, l->text, why);
+	/* RFC 5321 3.8: 421 tells the client to come back later.  On the
+	 * implicit-TLS port a clear-text line would be noise: just close. */
+	if (l->role != ROLE_SUBMISSIONS) {
+		char line[300];
+		int n = snprintf(line, sizeof line, "421 4.7.0 %s Too many connections\r\n",
+				 srv->gen->cfg->hostname);
+		if (n > 0 && (size_t)n < sizeof line)
+			(void)!send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	close(fd);
+}
+
+static void
+listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		void *arg)
+{
+	struct listener *l = arg;
+	struct server *srv = l->srv;
+	const struct config *cfg = srv->gen->cfg;
+	char ip[48] = "";
+	if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+	if (srv->nsessions >= cfg->max_connections) {
+		listener_refuse(l, fd, ip, "max_connections");
+		return;
+	}
+	if (!iptab_acquire(srv->ips, ip, cfg->max_connections_per_ip)) {
+		listener_refuse(l, fd, ip, "max_connections_per_ip");
+		return;
+	}
+	srv->count.accepted++;
+	session_accept(srv, fd, sa, (socklen_t)salen, l->role);
+}
+
+static void
+listener_error(struct evconnlistener *evl, void *arg)
+{
+	struct listener *l = arg;
+	/* EMFILE and friends: log; libevent keeps the listener going. */
+	log_err("accept on %s: %s", l->text, strerror(errno));
+}
+
+/* Binds one address; returns the fd or -1 with *err_r set. */
+static int
+listener_bind(const struct listen_spec *ls, char **err_r)
+{
+	int fd = socket(ls->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (ls->addr.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	}
+	if (fd < 0 || bind(fd, (const struct sockaddr *)&ls->addr, ls->addrlen) < 0) {
+		(void)!asprintf(err_r, "listen %s: %s", ls->text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+listener_open_all(struct server *srv, const struct config *cfg, bool check, char **err_r)
+{
+	int *fds = calloc(cfg->nlisten, sizeof *fds);
+	srv->lst = calloc(cfg->nlisten, sizeof *srv->lst);
+	if (fds == NULL || srv->lst == NULL) {
+		free(fds);
+		*err_r = strdup("out of memory");
+		return -1;
+	}
+	size_t i, nbound = 0;
+	int rc = 0;
+	/* Bind everything first: when one port is taken, nothing listens. */
+	for (i = 0; i < cfg->nlisten && rc == 0; i++) {
+		fds[i] = listener_bind(&cfg->listen[i], err_r);
+		rc = fds[i] < 0 ? -1 : 0;
+		nbound += rc == 0;
+	}
+	for (i = 0; i < nbound && rc == 0 && !check; i++) {
+		struct listener *l = &srv->lst[i];
+		if (listen(fds[i], 511) < 0) {
+			(void)!asprintf(err_r, "listen %s: %s", cfg->listen[i].text, strerror(errno));
+			rc = -1;
+			break;
+		}
+		l->srv = srv;
+		l->role = cfg->listen[i].role;
+		l->text = strdup(cfg->listen[i].text);
+		l->evl = l->text ? evconnlistener_new(srv->base, listener_accept, l,
+						      LEV_OPT_CLOSE_ON_FREE, 0, fds[i]) : NULL;
+		srv->nlst++;	/* close_all frees what is there */
+		if (l->evl == NULL) {
+			(void)!asprintf(err_r, "listen %s: cannot set up", cfg->listen[i].text);
+			rc = -1;
+			break;
+		}
+		evconnlistener_set_error_cb(l->evl, listener_error);
+		fds[i] = -1;	/* owned by the listener now */
+	}
+	for (i = 0; i < nbound; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	if (rc < 0)
+		listener_close_all(srv);
+	return rc;
+}
+
+void
+listener_close_all(struct server *srv)
+{
+	for (size_t i = 0; srv->lst != NULL && i < srv->nlst; i++) {
+		if (srv->lst[i].evl)
+			evconnlistener_free(srv->lst[i].evl);
+		free(srv->lst[i].text);
+	}
+	free(srv->lst);
+	srv->lst = NULL;
+	srv->nlst = 0;
+}

@@ -1,0 +1,276 @@
+/* server.c - the process: generations of settings, start-up checks,
+ * the event loop, signals, and freeing closed sessions. */
+#include "server/session.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "server/spool.h"
+#include "store/store.h"
+#include "util/log.h"
+
+struct gen *
+gen_new(struct config *cfg, char **err_r)
+{
+	struct gen *g = calloc(1, sizeof *g);
+	if (g == NULL) {
+		config_free(&cfg);
+		*err_r = strdup("out of memory");
+		return NULL;
+	}
+	g->cfg = cfg;
+	g->refs = 1;
+	g->ssl = tls_ctx_new(cfg, err_r);
+	if (*err_r != NULL) {
+		gen_unref(&g);
+		return NULL;
+	}
+	char *why = NULL;
+	g->store = store_open(cfg->credentials, cfg->dir, &why);
+	if (g->store == NULL) {
+		(void)!asprintf(err_r, "credentials %s: %s", cfg->credentials, why ? why : "cannot open");
+		free(why);
+		gen_unref(&g);
+		return NULL;
+	}
+	return g;
+}
+
+struct gen *
+gen_ref(struct gen *g)
+{
+	g->refs++;
+	return g;
+}
+
+void
+gen_unref(struct gen **gp)
+{
+	struct gen *g = *gp;
+	*gp = NULL;
+	if (g == NULL || --g->refs > 0)
+		return;
+	SSL_CTX_free(g->ssl);
+	store_free(&g->store);
+	config_free(&g->cfg);
+	free(g);
+}
+
+void
+server_bury(struct server *srv, struct session *s)
+{
+	if (s->dead)
+		return;
+	s->dead = true;
+	TAILQ_REMOVE(&srv->sessions, s, link);
+	TAILQ_INSERT_TAIL(&srv->dead, s, link);
+	event_active(srv->reaper_ev, 0, 0);
+}
+
+/* Frees closed sessions outside their own callbacks (STYLE.md 17). */
+static void
+server_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct session *s;
+	while ((s = TAILQ_FIRST(&srv->dead)) != NULL) {
+		TAILQ_REMOVE(&srv->dead, s, link);
+		srv->nsessions--;
+		session_free(&s);
+	}
+	if (srv->stopping && srv->nsessions == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void
+server_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct session *s, *next;
+	log_info("shutdown grace over, closing %zu sessions", srv->nsessions);
+	TAILQ_FOREACH_SAFE(s, &srv->sessions, link, next) {
+		if (s->state == ST_COMMIT)
+			continue;	/* its commit runs in this loop pass */
+		if (s->state == ST_HANDSHAKE || s->state == ST_CLOSING) {
+			server_bury(srv, s);
+			continue;
+		}
+		/* An unfinished message is dropped with its temp file when
+		 * the session is freed: nothing half-written stays. */
+		sess_reply(s, 421, "4.3.2", "%s Service shutting down", s->cfg->hostname);
+		sess_close(s);
+	}
+	/* Clients that do not read their 421 do not hold the exit up. */
+	struct timeval tv = { .tv_sec = 2, .tv_usec = 0 };
+	event_base_loopexit(srv->base, &tv);
+}
+
+/* SIGTERM/SIGINT: stop accepting, close idle sessions now, let mail
+ * transactions run for shutdown_grace, then exit. */
+static void
+server_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct session *s, *next;
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	log_info("signal %d: shutting down, %zu sessions", (int)sig, srv->nsessions);
+	listener_close_all(srv);
+	TAILQ_FOREACH_SAFE(s, &srv->sessions, link, next) {
+		if (s->state == ST_HANDSHAKE)
+			server_bury(srv, s);
+		else if (s->state == ST_CMD || s->state == ST_AUTH)
+			sess_shutdown_if_idle(s);
+	}
+	struct timeval tv = { .tv_sec = srv->gen->cfg->shutdown_grace, .tv_usec = 0 };
+	evtimer_add(srv->grace_ev, &tv);
+	event_active(srv->reaper_ev, 0, 0);
+}
+
+static bool
+same_listeners(const struct config *a, const struct config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return false;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i].text, b->listen[i].text) != 0 ||
+		    a->listen[i].role != b->listen[i].role)
+			return false;
+	return true;
+}
+
+/* SIGHUP: a new generation for new sessions; the old config stays in
+ * force if the new one has any error. */
+static void
+server_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	const struct config *old = srv->gen->cfg;
+	char *err = NULL;
+	struct config *cfg = config_load(old->path, &err);
+	struct gen *g = cfg ? gen_new(cfg, &err) : NULL;
+	if (g == NULL) {
+		log_err("reload failed, keeping the running config: %s", err ? err : "?");
+		free(err);
+		return;
+	}
+	if (!same_listeners(old, g->cfg))
+		log_warn("reload: listen changes need a restart; keeping the old listeners");
+	if (strcmp(old->spool, g->cfg->spool) != 0)
+		log_warn("reload: spool changes need a restart; keeping %s", old->spool);
+	log_set_level(g->cfg->log_level);
+	gen_unref(&srv->gen);
+	srv->gen = g;
+	log_info("reloaded %s", g->cfg->path);
+}
+
+static int
+server_events(struct server *srv)
+{
+	srv->reaper_ev = event_new(srv->base, -1, 0, server_reap, srv);
+	srv->commit_ev = event_new(srv->base, -1, 0, commit_run, srv);
+	srv->authq_ev = event_new(srv->base, -1, 0, authq_run, srv);
+	srv->grace_ev = evtimer_new(srv->base, server_grace_over, srv);
+	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_stop, srv);
+	srv->sig_int = evsignal_new(srv->base, SIGINT, server_stop, srv);
+	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_reload, srv);
+	if (!srv->reaper_ev || !srv->commit_ev || !srv->authq_ev || !srv->grace_ev ||
+	    !srv->sig_term || !srv->sig_int || !srv->sig_hup)
+		return -1;
+	return 0;
+}
+
+struct server *
+server_new(struct config *cfg, bool check, char **err_r)
+{
+	struct server *srv = calloc(1, sizeof *srv);
+	*err_r = NULL;
+	if (srv == NULL) {
+		config_free(&cfg);
+		*err_r = strdup("out of memory");
+		return NULL;
+	}
+	TAILQ_INIT(&srv->sessions);
+	TAILQ_INIT(&srv->dead);
+	TAILQ_INIT(&srv->commit_wait);
+	TAILQ_INIT(&srv->authq);
+	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1)
+		srv->next_id = 1;
+	srv->base = event_base_new();
+	srv->ips = iptab_new();
+	if (srv->base == NULL || srv->ips == NULL || server_events(srv) < 0) {
+		config_free(&cfg);
+		*err_r = strdup("cannot set up the event loop");
+		server_free(&srv);
+		return NULL;
+	}
+	/* Order: settings, then the queue, then the ports last, so that
+	 * nothing listens unless everything else is fine. */
+	srv->gen = gen_new(cfg, err_r);
+	char *why = NULL;
+	if (srv->gen != NULL) {
+		srv->spool = spool_open(srv->gen->cfg->spool, &why);
+		if (srv->spool == NULL) {
+			(void)!asprintf(err_r, "spool %s: %s", srv->gen->cfg->spool, why ? why : "cannot open");
+			free(why);
+		}
+	}
+	if (srv->spool == NULL || listener_open_all(srv, srv->gen->cfg, check, err_r) < 0) {
+		server_free(&srv);
+		return NULL;
+	}
+	return srv;
+}
+
+int
+server_run(struct server *srv)
+{
+	/* A client that resets the connection must not kill the server. */
+	signal(SIGPIPE, SIG_IGN);
+	evsignal_add(srv->sig_term, NULL);
+	evsignal_add(srv->sig_int, NULL);
+	evsignal_add(srv->sig_hup, NULL);
+	for (size_t i = 0; i < srv->nlst; i++)
+		log_info("listening on %s (%s)", srv->lst[i].text, config_role_name(srv->lst[i].role));
+	if (event_base_dispatch(srv->base) < 0) {
+		log_err("event loop failed");
+		return 1;
+	}
+	log_info("stopped: accepted=%" PRIu64 " refused=%" PRIu64 " messages=%" PRIu64
+		 " auth_ok=%" PRIu64 " auth_failed=%" PRIu64, srv->count.accepted,
+		 srv->count.refused, srv->count.messages, srv->count.auth_ok, srv->count.auth_failed);
+	return 0;
+}
+
+void
+server_free(struct server **sp)
+{
+	struct server *srv = *sp;
+	if (srv == NULL)
+		return;
+	struct session *s;
+	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
+		server_bury(srv, s);
+	if (srv->reaper_ev)
+		server_reap(-1, 0, srv);
+	listener_close_all(srv);
+	struct event *evs[] = { srv->reaper_ev, srv->commit_ev, srv->authq_ev, srv->grace_ev,
+				srv->sig_term, srv->sig_int, srv->sig_hup };
+	for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
+		if (evs[i])
+			event_free(evs[i]);
+	spool_free(&srv->spool);
+	gen_unref(&srv->gen);
+	iptab_free(&srv->ips);
+	if (srv->base)
+		event_base_free(srv->base);
+	free(srv);
+	*sp = NULL;
+}

@@ -1,0 +1,110 @@
+/* server.h - one `postern serve` process: listeners, sessions, and the
+ * settings they run under.  Internal to src/server.
+ *
+ * No globals: everything hangs off struct server, and each session gets
+ * the generation (config + TLS context + credential store) that was
+ * current when it connected.  SIGHUP builds a new generation; the old
+ * one lives on until its last session ends.
+ */
+#ifndef POSTERN_SERVER_SERVER_H
+#define POSTERN_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <openssl/ssl.h>
+
+#include "server/config.h"
+
+struct event;
+struct event_base;
+struct evconnlistener;
+struct session;
+struct spool;
+struct store;
+struct iptab;
+
+/* The reloadable part: what SIGHUP replaces for new sessions. */
+struct gen {
+	struct config *cfg;
+	SSL_CTX *ssl;		/* NULL when no certificate is configured */
+	struct store *store;
+	unsigned refs;		/* the server's pointer + one per session */
+};
+
+struct listener {
+	struct server *srv;
+	struct evconnlistener *evl;
+	enum listen_role role;
+	char *text;		/* "ADDR:PORT" */
+};
+
+TAILQ_HEAD(session_list, session);
+
+/* glibc's sys/queue.h lacks the _SAFE variant (BSD has it). */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar) \
+	for ((var) = TAILQ_FIRST(head); (var) && ((tvar) = TAILQ_NEXT(var, field), 1); (var) = (tvar))
+#endif
+
+struct server {
+	struct event_base *base;
+	struct gen *gen;		/* current; new sessions take a reference */
+	struct spool *spool;		/* not reloadable: one queue per process */
+	struct listener *lst;
+	size_t nlst;
+	struct session_list sessions;	/* every live session */
+	struct session_list dead;	/* closed, freed by the reaper */
+	struct session_list commit_wait;	/* DATA done, waiting for group commit */
+	struct session_list authq;	/* waiting for the credential store */
+	struct event *reaper_ev, *commit_ev, *authq_ev, *grace_ev;
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct iptab *ips;		/* connections per client address */
+	uint64_t next_id;
+	size_t nsessions;
+	bool stopping;
+	struct {
+		uint64_t accepted, refused, messages, auth_ok, auth_failed;
+	} count;
+};
+
+/* Builds the server from cfg (taken over): TLS context, store, spool,
+ * and every listener bound.  With check, binds and closes again.
+ * Returns NULL with *err_r malloc'd: one line naming what failed. */
+struct server *server_new(struct config *cfg, bool check, char **err_r);
+/* Runs until SIGTERM/SIGINT and the grace period are over.  Returns the
+ * process exit code. */
+int server_run(struct server *srv);
+void server_free(struct server **sp);
+
+/* A new generation from cfg (taken over, freed on failure). */
+struct gen *gen_new(struct config *cfg, char **err_r);
+struct gen *gen_ref(struct gen *g);
+void gen_unref(struct gen **gp);
+
+/* Schedules s for freeing at the reaper's next run (STYLE.md 17). */
+void server_bury(struct server *srv, struct session *s);
+/* Queues s for the next group commit (STYLE.md 20). */
+void server_commit_enqueue(struct server *srv, struct session *s);
+
+/* tls.c */
+SSL_CTX *tls_ctx_new(const struct config *cfg, char **err_r);
+
+/* listener.c */
+int listener_open_all(struct server *srv, const struct config *cfg, bool check, char **err_r);
+void listener_close_all(struct server *srv);
+struct iptab *iptab_new(void);
+void iptab_free(struct iptab **tp);
+/* Counts a connection from ip; false (nothing counted) when ip already
+ * has max of them. */
+bool iptab_acquire(struct iptab *t, const char *ip, unsigned max);
+void iptab_release(struct iptab *t, const char *ip);
+
+/* commit.c: the group commit pass, run from commit_ev. */
+void commit_run(int fd, short what, void *arg);
+/* authq.c: credential lookups, run from authq_ev. */
+void authq_run(int fd, short what, void *arg);
+
+#endif

@@ -1,0 +1,347 @@
+/* session.c - a connection's life: accept, read, state, close, free. */
+#include "server/session.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "sasl/sasl.h"
+#include "util/log.h"
+
+static const char *const state_name[] = {
+	[ST_HANDSHAKE] = "handshake", [ST_CMD] = "command", [ST_AUTH] = "auth",
+	[ST_AUTH_WAIT] = "auth-wait", [ST_DATA] = "data", [ST_COMMIT] = "commit",
+	[ST_CLOSING] = "closing",
+};
+static_assert(sizeof state_name / sizeof *state_name == ST__COUNT, "state_name");
+
+void
+sess_set_state(struct session *s, enum sess_state to)
+{
+	log_debug("session=%016" PRIx64 " %s -> %s", s->id, state_name[s->state], state_name[to]);
+	s->state = to;
+}
+
+void
+sess_set_timeout(struct session *s, unsigned secs)
+{
+	struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* Finds the next line in the input.  Returns its length including the
+ * LF, 0 when no full line is buffered yet, or -1 when the line is over
+ * its cap (the caller replies; the rest of the line is skipped). */
+static long
+sess_next_line(struct session *s, struct evbuffer *in)
+{
+	size_t avail = evbuffer_get_length(in);
+	size_t eol_len = 0;
+	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	size_t len = p.pos < 0 ? avail : (size_t)p.pos + 1;
+	size_t cap = SESS_CMD_LINE_MAX;
+	if (s->state == ST_AUTH)
+		cap = SESS_AUTH_LINE_MAX;
+	else if (avail >= 5) {
+		char head[5];
+		evbuffer_copyout(in, head, sizeof head);
+		if (span_ieq((struct span){ head, 5 }, "AUTH "))
+			cap = SESS_AUTH_LINE_MAX;
+	}
+	if (len > cap)
+		return -1;
+	return p.pos < 0 ? 0 : (long)len;
+}
+
+/* Skips input up to and including the next LF.  True when found. */
+static bool
+sess_skip_line(struct evbuffer *in)
+{
+	size_t eol_len = 0;
+	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+	if (p.pos < 0) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return false;
+	}
+	evbuffer_drain(in, (size_t)p.pos + 1);
+	return true;
+}
+
+/* Handles one command or AUTH response line.  Returns false when no
+ * full line is buffered. */
+static bool
+sess_one_line(struct session *s, struct evbuffer *in)
+{
+	char line[SESS_AUTH_LINE_MAX];
+	if (s->discard_line) {
+		if (!sess_skip_line(in))
+			return false;
+		s->discard_line = false;
+	}
+	long n = sess_next_line(s, in);
+	if (n == 0)
+		return false;
+	if (n < 0) {
+		/* RFC 4954 section 4 names the code for AUTH lines; we use
+		 * the same for every overlong line. */
+		s->discard_line = !sess_skip_line(in);
+		sess_fail(s, 500, "5.5.6", "Line too long");
+		if (s->state == ST_AUTH) {
+			sasl_sess_free(&s->sasl);
+			sess_set_state(s, ST_CMD);
+		}
+		return true;
+	}
+	evbuffer_remove(in, line, (size_t)n);
+	struct span sp = { line, (size_t)n - 1 };
+	if (sp.n > 0 && sp.p[sp.n - 1] == '\r')
+		sp.n--;
+	if (s->state == ST_AUTH)
+		cmd_auth_response(s, sp);
+	else
+		sess_dispatch(s, sp);
+	/* AUTH lines carry credentials: do not leave them on the stack. */
+	OPENSSL_cleanse(line, (size_t)n);
+	return true;
+}
+
+/* Processes every complete line in the input buffer, in order
+ * (RFC 2920 pipelining), until the session stops reading. */
+static void
+sess_process(struct session *s)
+{
+	while (s->state == ST_CMD || s->state == ST_AUTH || s->state == ST_DATA) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		if (s->state == ST_DATA) {
+			if (!cmd_data_feed(s))
+				break;
+			continue;
+		}
+		if (s->state == ST_CMD && sess_shutdown_if_idle(s))
+			break;
+		if (!sess_one_line(s, in))
+			break;
+	}
+}
+
+static void
+sess_read_cb(struct bufferevent *bev, void *arg)
+{
+	sess_process(arg);
+}
+
+static void
+sess_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	if (s->state == ST_CLOSING)
+		server_bury(s->srv, s);
+}
+
+static void
+sess_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		tls_done(s);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && s->state != ST_CLOSING && s->state != ST_HANDSHAKE) {
+		/* RFC 5321 4.5.3.2: the server may close after its timeout;
+		 * 421 tells the client why. */
+		log_info("session=%016" PRIx64 " timeout client=%s state=%s", s->id, s->addr,
+			 state_name[s->state]);
+		bufferevent_disable(bev, EV_READ);
+		sess_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
+		sess_close(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		log_debug("session=%016" PRIx64 " connection error state=%s", s->id,
+			  state_name[s->state]);
+	server_bury(s->srv, s);
+}
+
+void
+sess_attach(struct session *s, struct bufferevent *bev, unsigned timeout)
+{
+	s->bev = bev;
+	bufferevent_setcb(bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, SESS_INPUT_MAX);
+	sess_set_timeout(s, timeout);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+void
+sess_resume(struct session *s)
+{
+	if (s->state == ST_CLOSING)
+		return;
+	unsigned t = s->state == ST_DATA ? s->cfg->data_timeout : s->cfg->command_timeout;
+	sess_set_timeout(s, t);
+	bufferevent_enable(s->bev, EV_READ);
+	sess_process(s);
+}
+
+void
+sess_close(struct session *s)
+{
+	if (s->state == ST_CLOSING)
+		return;
+	sess_set_state(s, ST_CLOSING);
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		server_bury(s->srv, s);
+	/* else sess_write_cb buries it once the reply is written; the
+	 * write timeout bounds that wait. */
+}
+
+bool
+sess_shutdown_if_idle(struct session *s)
+{
+	if (!s->srv->stopping || s->mail_from != NULL || s->state == ST_CLOSING)
+		return false;
+	sess_reply(s, 421, "4.3.2", "%s Service shutting down", s->cfg->hostname);
+	sess_close(s);
+	return true;
+}
+
+void
+sess_txn_reset(struct session *s)
+{
+	free(s->mail_from);
+	s->mail_from = NULL;
+	free(s->auth_param);
+	s->auth_param = NULL;
+	for (size_t i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpt = 0;
+	s->body_8bit = false;
+	spool_msg_abort(&s->msg);
+	buf_free(&s->dbuf);
+	s->msg_size = 0;
+	s->spool_failed = false;
+}
+
+void
+sess_forget(struct session *s)
+{
+	sess_txn_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	free(s->auth_user);
+	s->auth_user = NULL;
+	s->auth_mech = NULL;
+	sasl_sess_free(&s->sasl);
+}
+
+static void
+sess_format_addr(struct session *s, const struct sockaddr *sa)
+{
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &a->sin6_addr, s->ip, sizeof s->ip);
+		port = ntohs(a->sin6_port);
+		snprintf(s->addr, sizeof s->addr, "[%s]:%u", s->ip, port);
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, s->ip, sizeof s->ip);
+		port = ntohs(a->sin_port);
+		snprintf(s->addr, sizeof s->addr, "%s:%u", s->ip, port);
+	}
+}
+
+static void
+sess_greet(struct session *s)
+{
+	/* RFC 5321 4.2: the greeting names the server; RFC 2034 codes are
+	 * not used in the greeting. */
+	sess_reply(s, 220, NULL, "%s ESMTP postern", s->cfg->hostname);
+	s->greeted = true;
+}
+
+void
+session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
+	       enum listen_role role)
+{
+	struct session *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		log_err("out of memory accepting a connection");
+		close(fd);
+		return;
+	}
+	s->id = srv->next_id++;
+	s->srv = srv;
+	s->gen = gen_ref(srv->gen);
+	s->cfg = s->gen->cfg;
+	s->role = role;
+	sess_format_addr(s, sa);
+	TAILQ_INSERT_TAIL(&srv->sessions, s, link);
+	srv->nsessions++;
+	log_info("session=%016" PRIx64 " connect client=%s listener=%s", s->id, s->addr,
+		 config_role_name(role));
+	if (role == ROLE_SUBMISSIONS) {
+		/* RFC 8314 3.3: TLS starts at once; the greeting follows it. */
+		s->state = ST_HANDSHAKE;
+		if (tls_start(s, fd) < 0)
+			server_bury(srv, s);
+		return;
+	}
+	struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		server_bury(srv, s);
+		return;
+	}
+	s->state = ST_CMD;
+	sess_attach(s, bev, s->cfg->command_timeout);
+	sess_greet(s);
+}
+
+void
+sess_tls_ready(struct session *s)
+{
+	sess_set_state(s, ST_CMD);
+	sess_set_timeout(s, s->cfg->command_timeout);
+	if (!s->greeted)
+		sess_greet(s);
+	sess_process(s);
+}
+
+void
+session_free(struct session **sp)
+{
+	struct session *s = *sp;
+	if (s == NULL)
+		return;
+	struct server *srv = s->srv;
+	log_info("session=%016" PRIx64 " disconnect client=%s messages=%u rcpts=%u errors=%u",
+		 s->id, s->addr, s->nmsgs, s->nrcpt_total, s->errors);
+	authq_cancel(s);
+	if (s->in_commit)
+		TAILQ_REMOVE(&srv->commit_wait, s, wait_link);
+	sess_forget(s);
+	if (s->auth_delay)
+		event_free(s->auth_delay);
+	if (s->bev)
+		bufferevent_free(s->bev);
+	iptab_release(srv->ips, s->ip);
+	gen_unref(&s->gen);
+	free(s);
+	*sp = NULL;
+}

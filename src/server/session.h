@@ -1,0 +1,186 @@
+/* session.h - one SMTP connection: state machine, line reader, replies,
+ * and the commands (one file each: cmd_*.c).  Internal to src/server.
+ *
+ * Data flows one way: bufferevent input -> sess_process() -> command
+ * check/run -> policy -> SASL step / spool write -> reply.  Replies go
+ * into the bufferevent's output buffer; libevent writes them once the
+ * current batch of pipelined commands is processed (RFC 2920).
+ *
+ * Memory: a session holds no buffer until it needs one (DATA, SASL), so
+ * that thousands of idle connections stay cheap.
+ */
+#ifndef POSTERN_SERVER_SESSION_H
+#define POSTERN_SERVER_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "server/server.h"
+#include "server/spool.h"
+#include "smtp/data.h"
+#include "util/buf.h"
+#include "util/span.h"
+
+struct bufferevent;
+struct sasl_sess;
+struct event;
+
+/* RFC 5321 4.5.3.1.4: "The maximum total length of a command line
+ * including the command word and the <CRLF> is 512 octets." */
+#define SESS_CMD_LINE_MAX 512
+/* RFC 4954 section 4: "the AUTH command line ... and ... responses
+ * are limited to 12288 octets" (including CRLF). */
+#define SESS_AUTH_LINE_MAX 12288
+/* Input kept at most (bufferevent high watermark): a few full AUTH
+ * lines of pipelined commands; reading pauses above it. */
+#define SESS_INPUT_MAX 65536
+/* Un-stuffed DATA bytes buffered before each spool write. */
+#define SESS_DATA_CHUNK 16384
+
+enum sess_state {
+	ST_HANDSHAKE,	/* TLS handshake running (implicit TLS or STARTTLS) */
+	ST_CMD,		/* waiting for a command */
+	ST_AUTH,	/* sent 334, waiting for the client's response line */
+	ST_AUTH_WAIT,	/* credential lookup or failure delay: not reading */
+	ST_DATA,	/* sent 354, reading the message */
+	ST_COMMIT,	/* message closed, waiting for the group commit */
+	ST_CLOSING,	/* flushing the last reply, then freed */
+	ST__COUNT
+};
+
+struct session {
+	uint64_t id;
+	struct server *srv;
+	struct gen *gen;		/* settings this session runs under */
+	const struct config *cfg;	/* == gen->cfg */
+	struct bufferevent *bev;
+	enum listen_role role;
+	enum sess_state state;
+	char ip[48];			/* numeric client address */
+	char addr[56];			/* "IP:port" ([IP]:port for IPv6) */
+
+	char *helo;			/* EHLO/HELO argument, NULL before */
+	bool esmtp;			/* EHLO (not HELO) */
+	bool tls;
+	const char *tls_version;	/* static strings from OpenSSL */
+	const char *tls_cipher;
+	char *auth_user;		/* NULL until AUTH succeeded */
+	const char *auth_mech;		/* static mechanism name */
+	struct sasl_sess *sasl;		/* during AUTH only */
+	struct event *auth_delay;	/* failure tarpit timer, made on first use */
+	unsigned auth_failures;
+
+	/* The mail transaction; mail_from != NULL while one is open. */
+	char *mail_from;
+	char *auth_param;		/* MAIL FROM AUTH=, decoded; "<>" when untrusted */
+	bool body_8bit;
+	char **rcpts;
+	size_t nrcpt;
+	struct spool_msg *msg;
+	char queue_id[SPOOL_ID_MAX];
+	struct smtp_data data;
+	struct buf dbuf;		/* DATA chunk; allocated during DATA only */
+	size_t msg_size;
+	bool spool_failed;
+
+	bool discard_line;		/* skipping the rest of an overlong line */
+	bool in_commit, in_authq;
+	bool greeted;			/* 220 sent */
+	bool dead;			/* on srv->dead, freed soon */
+	unsigned errors;
+	unsigned nmsgs, nrcpt_total;
+
+	TAILQ_ENTRY(session) link;	/* srv->sessions or srv->dead */
+	TAILQ_ENTRY(session) wait_link;	/* srv->commit_wait or srv->authq */
+};
+
+/* ---- session.c ---- */
+void session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
+		    enum listen_role role);
+void session_free(struct session **sp);
+void sess_set_state(struct session *s, enum sess_state to);
+/* Attaches bev (plain, TLS socket or TLS filter) with our callbacks. */
+void sess_attach(struct session *s, struct bufferevent *bev, unsigned timeout);
+/* Sets the read and write timeouts of s->bev (seconds). */
+void sess_set_timeout(struct session *s, unsigned secs);
+/* Starts reading again and handles input that is already buffered. */
+void sess_resume(struct session *s);
+/* Stops reading; the reply already queued is flushed, then freed. */
+void sess_close(struct session *s);
+/* 421 4.3.2 and close when shutting down and no transaction is open. */
+bool sess_shutdown_if_idle(struct session *s);
+/* Ends the mail transaction (RFC 5321 4.1.1.5 RSET semantics). */
+void sess_txn_reset(struct session *s);
+/* Forgets everything learned from the client (STARTTLS, RFC 3207 4.2). */
+void sess_forget(struct session *s);
+
+/* ---- dispatch.c ---- */
+/* Runs one command line (without CRLF) through the table's gates. */
+void sess_dispatch(struct session *s, struct span line);
+
+/* ---- reply.c ---- */
+/* "CODE ENH text": enh NULL for replies without an enhanced code. */
+void sess_reply(struct session *s, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* One line of a multi-line reply: "CODE-text" or, when last, "CODE text". */
+void sess_reply_line(struct session *s, int code, bool last, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* A reply to a client error: counts it, and after max_errors adds
+ * "421 4.7.0 Too many errors" and closes. */
+void sess_fail(struct session *s, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ---- the commands: each checks, replies itself, acts ---- */
+void cmd_ehlo(struct session *s, struct span arg);
+void cmd_helo(struct session *s, struct span arg);
+void cmd_auth(struct session *s, struct span arg);
+void cmd_auth_response(struct session *s, struct span line);
+void cmd_auth_resume(struct session *s);	/* after the store answered */
+void cmd_mail(struct session *s, struct span arg);
+void cmd_rcpt(struct session *s, struct span arg);
+void cmd_data(struct session *s, struct span arg);
+/* DATA content: consumes what is buffered; true when the end was seen. */
+bool cmd_data_feed(struct session *s);
+void cmd_data_committed(struct session *s, bool ok, const char *why);
+void cmd_starttls(struct session *s, struct span arg);
+void cmd_rset(struct session *s, struct span arg);
+void cmd_noop(struct session *s, struct span arg);
+void cmd_quit(struct session *s, struct span arg);
+void cmd_vrfy(struct session *s, struct span arg);
+void cmd_help(struct session *s, struct span arg);
+
+/* ---- policy.c: one predicate per decision (STYLE.md 6) ---- */
+bool policy_may_starttls(const struct session *s);
+enum policy_mech { POLICY_MECH_OK, POLICY_MECH_UNKNOWN, POLICY_MECH_NEEDS_TLS };
+/* May s use mechanism m (NULL-safe: unknown)?  Decides both the EHLO
+ * AUTH list and the AUTH command's 504 / 538. */
+enum policy_mech policy_mech_check(const struct session *s, const struct sasl_mech *m);
+bool policy_mech_offered(const struct session *s, const struct sasl_mech *m);
+bool policy_may_auth(const struct session *s);
+bool policy_auth_required(const struct session *s);
+/* 0 when the session may send to mailbox, else -1 (relay denied). */
+int policy_rcpt(const struct session *s, const char *mailbox);
+
+/* ---- tls.c ---- */
+/* Starts the server side of a TLS handshake on s: implicit (on the
+ * accepted fd) or after STARTTLS (as a filter over s->bev).  Returns 0,
+ * or -1 when no SSL object could be made (then s is closed). */
+int tls_start(struct session *s, int fd);
+/* Called on BEV_EVENT_CONNECTED: records version and cipher, then
+ * calls sess_tls_ready(). */
+void tls_done(struct session *s);
+/* session.c: TLS is up; greets an implicit-TLS client, reads on. */
+void sess_tls_ready(struct session *s);
+
+/* ---- authq.c ---- */
+void authq_submit(struct session *s);
+void authq_cancel(struct session *s);
+
+/* ---- received.c ---- */
+/* Appends the Received: header for the current transaction to out. */
+int received_format(const struct session *s, struct buf *out);
+
+#endif
