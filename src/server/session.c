@@ -135,10 +135,29 @@ sess_process(struct session *s)
 	}
 }
 
+static void sess_write_cb(struct bufferevent *bev, void *arg);
+static void sess_event_cb(struct bufferevent *bev, short what, void *arg);
+
 static void
 sess_read_cb(struct bufferevent *bev, void *arg)
 {
 	sess_process(arg);
+}
+
+/* The last reply is out of s->bev: with a STARTTLS filter, it now sits
+ * encrypted in the plain bufferevent, which gets to flush it. */
+static void
+sess_flushed(struct session *s)
+{
+	if (s->raw != NULL) {
+		tls_unfilter(s);
+		bufferevent_setcb(s->bev, NULL, sess_write_cb, sess_event_cb, s);
+		bufferevent_disable(s->bev, EV_READ);
+		bufferevent_enable(s->bev, EV_WRITE);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+			return;	/* sess_write_cb comes back here */
+	}
+	server_bury(s->srv, s);
 }
 
 static void
@@ -146,7 +165,7 @@ sess_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	if (s->state == ST_CLOSING)
-		server_bury(s->srv, s);
+		sess_flushed(s);
 }
 
 static void
@@ -202,7 +221,7 @@ sess_close(struct session *s)
 	sess_set_state(s, ST_CLOSING);
 	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		server_bury(s->srv, s);
+		sess_flushed(s);
 	/* else sess_write_cb buries it once the reply is written; the
 	 * write timeout bounds that wait. */
 }
@@ -338,6 +357,7 @@ session_free(struct session **sp)
 	sess_forget(s);
 	if (s->auth_delay)
 		event_free(s->auth_delay);
+	tls_unfilter(s);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	iptab_release(srv->ips, s->ip);

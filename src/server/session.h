@@ -57,6 +57,7 @@ struct session {
 	struct gen *gen;		/* settings this session runs under */
 	const struct config *cfg;	/* == gen->cfg */
 	struct bufferevent *bev;
+	struct bufferevent *raw;		/* plain bufferevent under a STARTTLS filter */
 	enum listen_role role;
 	enum sess_state state;
 	char ip[48];			/* numeric client address */
@@ -169,6 +170,9 @@ int policy_rcpt(const struct session *s, const char *mailbox);
  * accepted fd) or after STARTTLS (as a filter over s->bev).  Returns 0,
  * or -1 when no SSL object could be made (then s is closed). */
 int tls_start(struct session *s, int fd);
+/* STARTTLS sessions: frees the filter (its bytes are already in the
+ * plain bufferevent) and makes s->bev the plain one again. */
+void tls_unfilter(struct session *s);
 /* Called on BEV_EVENT_CONNECTED: records version and cipher, then
  * calls sess_tls_ready(). */
 void tls_done(struct session *s);

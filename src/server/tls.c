@@ -99,8 +99,7 @@ tls_start(struct session *s, int fd)
 	else if (ssl != NULL)
 		/* STARTTLS: a filter over the plain bufferevent, so the 220
 		 * already queued on it goes out before the handshake. */
-		bev = bufferevent_openssl_filter_new(base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-						     BEV_OPT_CLOSE_ON_FREE);
+		bev = bufferevent_openssl_filter_new(base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, 0);
 	if (bev == NULL) {
 		log_err("session=%016" PRIx64 " cannot start TLS: %s", s->id, tls_reason());
 		if (ssl != NULL)
@@ -112,6 +111,11 @@ tls_start(struct session *s, int fd)
 	/* Clients that drop the connection without close_notify are common
 	 * and harmless here: SMTP has its own end markers. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	/* The filter does not own the plain bufferevent: at the end we
+	 * free the filter first and let the plain one flush the last
+	 * encrypted reply (tls_unfilter). */
+	if (fd < 0)
+		s->raw = s->bev;
 	sess_set_state(s, ST_HANDSHAKE);
 	sess_attach(s, bev, s->cfg->tls_handshake_timeout);
 	return 0;
@@ -127,4 +131,16 @@ tls_done(struct session *s)
 	log_info("session=%016" PRIx64 " tls client=%s version=%s cipher=%s", s->id, s->addr,
 		 s->tls_version, s->tls_cipher);
 	sess_tls_ready(s);
+}
+
+void
+tls_unfilter(struct session *s)
+{
+	if (s->raw == NULL)
+		return;
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	bufferevent_free(s->bev);
+	SSL_free(ssl);
+	s->bev = s->raw;
+	s->raw = NULL;
 }
