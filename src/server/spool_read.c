@@ -434,8 +434,9 @@ spool_read_content(struct spool *sp, const char *id, int out_fd, char **err_r)
 	if (e.torn) {
 		*err_r = spool_errf("%s/queue/%s: torn: %s", sp->dir, id, e.torn_why ? e.torn_why : "?");
 		rc = -1;
-	} else if (spool_read_file(id, fd, out_fd, &e, err_r) < 0) {
-		rc = -1;
+	} else {
+		entry_clear(&e);
+		rc = spool_read_file(id, fd, out_fd, &e, err_r);
 	}
 	entry_clear(&e);
 	close(fd);
