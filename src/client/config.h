@@ -92,6 +92,10 @@ char *client_config_default_path(char **tried_r);
  * NULL when there is none; -1 with *err_r (malloc'd) on failure. */
 int client_account_password(const struct client_account *a, char **pw_r, char **err_r);
 
+/* The effective auth mode: `auth` as given, else on when a user is set
+ * (an msmtprc with user and password but no auth line means "log in"). */
+enum client_auth_mode client_account_auth(const struct client_account *a);
+
 /* The port a connects to (port, or the msmtp default). */
 unsigned client_account_port(const struct client_account *a);
 

@@ -1,9 +1,495 @@
-#include "cli/commands.h"
+/* send_cmd.c - `postern send` (and `sendmail`): the sendmail command
+ * line, the account from the msmtprc-style config, the message from
+ * stdin, one client session, and sysexits.h exit codes. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "cli/commands.h"
+#include "client/config.h"
+#include "client/message.h"
+#include "client/outbox.h"
+#include "client/smtp_client.h"
+#include "sasl/sasl.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+/* Largest message read from stdin; the outbox keeps no more either. */
+#define SEND_MSG_MAX OUTBOX_MSG_MAX
+
+struct send_args {
+	const char *conf, *account, *from, *fullname;
+	bool read_rcpts, verbose;
+	char **rcpts;		/* malloc'd list */
+	size_t nrcpts;
+};
+
+static const char *prog = "postern send";
+
+static void
+die_note(const struct send_args *a, const char *opt)
+{
+	/* Emacs treats any output of sendmail as a failure: notes only
+	 * under -v. */
+	if (a->verbose)
+		fprintf(stderr, "%s: ignoring option %s\n", prog, opt);
+}
+
+static int
+add_rcpt(struct send_args *a, const char *r)
+{
+	/* sendmail accepts "a@x,b@y" in one argument too */
+	return message_parse_addresses(r, strlen(r), &a->rcpts, &a->nrcpts);
+}
+
+/* Value of "-fX" or "-f X"; advances *i. NULL when missing. */
+static const char *
+opt_value(int argc, char **argv, int *i)
+{
+	if (argv[*i][2] != '\0')
+		return argv[*i] + 2;
+	if (*i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+static int
+parse_long(struct send_args *a, const char *s)
+{
+	if (strncmp(s, "--file=", 7) == 0) a->conf = s + 7;
+	else if (strncmp(s, "--account=", 10) == 0) a->account = s + 10;
+	else if (strncmp(s, "--from=", 7) == 0) a->from = s + 7;
+	else if (strcmp(s, "--read-recipients") == 0) a->read_rcpts = true;
+	else if (strcmp(s, "--read-envelope-from") == 0) die_note(a, s);
+	else {
+		fprintf(stderr, "%s: unknown option %s\n", prog, s);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct send_args *a)
+{
+	int i;
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+		const char *s = argv[i];
+		const char *v = NULL;
+		if (strcmp(s, "--") == 0) {
+			i++;
+			break;
+		}
+		if (s[1] == '-') {
+			if (parse_long(a, s) != 0)
+				return EX_USAGE;
+			continue;
+		}
+		switch (s[1]) {
+		case 't': a->read_rcpts = true; break;
+		case 'i': break;	/* a lone dot never ends our input */
+		case 'v': a->verbose = true; break;
+		case 'C': case 'a': case 'f': case 'r': case 'F':
+		case 'N': case 'R': case 'V': case 'X': case 'L': case 'B': case 'O':
+			if ((v = opt_value(argc, argv, &i)) == NULL) {
+				fprintf(stderr, "%s: option -%c needs an argument\n", prog, s[1]);
+				return EX_USAGE;
+			}
+			if (s[1] == 'C') a->conf = v;
+			else if (s[1] == 'a') a->account = v;
+			else if (s[1] == 'f' || s[1] == 'r') a->from = v;
+			else if (s[1] == 'F') a->fullname = v;
+			else die_note(a, s);
+			break;
+		case 'o':	/* -oi, -oem, -odb ...: sendmail tuning */
+			if (strcmp(s, "-oi") != 0)
+				die_note(a, s);
+			break;
+		case 'U': case 'G': case 'n': case 'm': die_note(a, s); break;
+		case 'b':
+			if (strcmp(s, "-bm") == 0)
+				break;	/* "deliver mail": what we do */
+			/* fall through */
+		case 'q': case 'I': case 'h': case 'd': case 'p':
+			fprintf(stderr, "%s: %s is not supported\n", prog, s);
+			return EX_USAGE;
+		default:
+			fprintf(stderr, "%s: unknown option %s\n", prog, s);
+			return EX_USAGE;
+		}
+	}
+	for (; i < argc; i++)
+		if (add_rcpt(a, argv[i]) != 0)
+			return EX_OSERR;
+	return 0;
+}
+
+static int
+read_stdin(struct buf *b)
+{
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
+		if (buf_add(b, chunk, n) != BUF_OK) {
+			fprintf(stderr, "%s: message larger than %u bytes\n", prog, SEND_MSG_MAX);
+			return EX_DATAERR;
+		}
+	}
+	if (ferror(stdin)) {
+		fprintf(stderr, "%s: cannot read the message from stdin: %s\n", prog, strerror(errno));
+		return EX_NOINPUT;
+	}
+	return 0;
+}
+
+static int
+load_account(const struct send_args *a, struct client_config *cfg,
+	     const struct client_account **acct_r)
+{
+	char *err = NULL, *tried = NULL;
+	char *path = a->conf ? strdup(a->conf) : client_config_default_path(&tried);
+	if (path == NULL) {
+		fprintf(stderr, "%s: no configuration file (%s); use -C FILE\n", prog,
+			tried ? tried : "?");
+		free(tried);
+		return EX_CONFIG;
+	}
+	int rc = client_config_load(cfg, path, &err);
+	free(path);
+	if (rc != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		free(err);
+		return EX_CONFIG;
+	}
+	const char *name = a->account;
+	/* msmtp: with -f and no -a, the account whose from matches. */
+	for (size_t i = 0; name == NULL && a->from && i < cfg->naccounts; i++)
+		if (cfg->accounts[i].from && strcasecmp(cfg->accounts[i].from, a->from) == 0)
+			name = cfg->accounts[i].name;
+	*acct_r = client_config_account(cfg, name, &err);
+	if (*acct_r == NULL) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		free(err);
+		return EX_CONFIG;
+	}
+	if ((*acct_r)->host == NULL) {
+		fprintf(stderr, "%s: %s:%u: account %s has no host\n", prog,
+			(*acct_r)->file ? (*acct_r)->file : cfg->path, (*acct_r)->line,
+			(*acct_r)->name ? (*acct_r)->name : "default");
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+/* The message as it will be sent: without Bcc, with From and Date added
+ * when missing (what msmtp and sendmail do for scripts that write bare
+ * bodies).  Also collects the -t recipients. */
+static int
+build_message(struct send_args *a, const char *from, const struct buf *in, struct buf *out)
+{
+	const uint8_t *m = in->p ? in->p : (const uint8_t *)"";
+	struct buf body;
+	buf_init(&body, SEND_MSG_MAX);
+	char **hdr = NULL;
+	size_t nhdr = 0;
+	if (message_header_rcpts(m, in->len, &hdr, &nhdr, &body) != 0)
+		return EX_OSERR;
+	for (size_t i = 0; a->read_rcpts && i < nhdr; i++)
+		if (add_rcpt(a, hdr[i]) != 0)
+			return EX_OSERR;
+	message_free_list(&hdr, nhdr);
+	if (!message_has_header(m, in->len, "From")) {
+		if (a->fullname)
+			buf_printf(out, "From: \"%s\" <%s>\n", a->fullname, from);
+		else
+			buf_printf(out, "From: %s\n", from);
+	}
+	if (!message_has_header(m, in->len, "Date")) {
+		char date[64];
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		/* RFC 5322 3.3 date-time; the C locale gives English names. */
+		strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+		buf_printf(out, "Date: %s\n", date);
+	}
+	int rc = buf_add(out, body.p, body.len);
+	buf_free(&body);
+	return rc == BUF_OK ? 0 : EX_DATAERR;
+}
+
+static bool
+addr_ok(const char *s)
+{
+	if (*s == '\0' || strlen(s) > 254)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			return false;
+	return strchr(s, '@') != NULL;
+}
+
+/* ---- the session ---- */
+
+struct run {
+	const struct send_args *args;
+	struct smtp_msg msg;
+	bool sent, delivered;
+	int exit;
+	struct smtp_client_error err;
+	bool failed;
+};
+
+static void
+verbose_line(void *arg, const struct smtp_line *l)
+{
+	const char *dir = l->dir == SMTP_DIR_CLIENT ? "--> " : l->dir == SMTP_DIR_SERVER ? "<-- " : "";
+	size_t show = l->len;
+	bool mask = (l->flags & SMTP_LINE_SECRET) != 0;
+	if (mask && l->payload_off < l->len)
+		show = l->payload_off;
+	size_t cap = show * 4 + 16;
+	char *safe = malloc(cap);
+	if (safe == NULL)
+		return;
+	log_safe(safe, cap, l->text, show);
+	fprintf(stderr, "%s%s%s%s\n", l->dir == SMTP_DIR_NOTE ? "postern: " : "", dir, safe,
+		mask ? "********" : "");
+	free(safe);
+}
+
+static void
+on_ready(void *arg, struct smtp_client *c)
+{
+	struct run *r = arg;
+	if (r->sent || smtp_client_send(c, &r->msg) != 0) {
+		smtp_client_quit(c);
+		return;
+	}
+	r->sent = true;
+}
+
+static int
+report_rcpts(const struct run *r, struct smtp_client *c, const struct smtp_send_result *res)
+{
+	int worst = 0;
+	for (size_t i = 0; i < res->nrcpts; i++) {
+		const struct smtp_rcpt_result *rr = &res->rcpts[i];
+		if (rr->code / 100 == 2)
+			continue;
+		fprintf(stderr, "%s: %s: recipient <%s> refused: %s\n", prog, smtp_client_peer(c),
+			rr->rcpt, rr->code ? rr->text : "not sent");
+		int ex = rr->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE;
+		if (worst == 0 || ex == EX_UNAVAILABLE)
+			worst = ex;
+	}
+	return worst;
+}
+
+static void
+on_sent(void *arg, struct smtp_client *c, const struct smtp_send_result *res)
+{
+	struct run *r = arg;
+	int rc = report_rcpts(r, c, res);
+	r->delivered = res->delivered;
+	if (!res->delivered) {
+		fprintf(stderr, "%s: %s: message not sent: %s\n", prog, smtp_client_peer(c),
+			res->text[0] ? res->text : "no recipient accepted");
+		rc = res->code / 100 == 4 ? EX_TEMPFAIL : rc ? rc : EX_UNAVAILABLE;
+	}
+	r->exit = rc;
+	smtp_client_quit(c);
+}
+
+static void
+on_closed(void *arg, struct smtp_client *c, const struct smtp_client_error *err)
+{
+	struct run *r = arg;
+	if (err != NULL && !r->delivered) {
+		r->err = *err;
+		r->failed = true;
+	}
+}
+
+static int
+run_session(const struct smtp_client_opts *o, struct run *r)
+{
+	struct event_base *base = event_base_new();
+	if (base == NULL)
+		return EX_OSERR;
+	struct smtp_client_cbs cbs = {
+		.transcript = r->args->verbose ? verbose_line : NULL,
+		.ready = on_ready, .sent = on_sent, .closed = on_closed,
+	};
+	struct smtp_client *c = smtp_client_new(base, o, &cbs, r);
+	if (c == NULL) {
+		event_base_free(base);
+		return EX_OSERR;
+	}
+	smtp_client_start(c);
+	event_base_dispatch(base);
+	smtp_client_free(&c);
+	event_base_free(base);
+	return 0;
+}
+
+/* Fills the session options from the account (pw borrowed). */
+static int
+account_opts(const struct client_account *acct, const char *pw, struct smtp_client_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->host = acct->host;
+	o->port = client_account_port(acct);
+	o->helo_name = acct->domain;
+	o->tls = !acct->tls ? SMTP_TLS_NONE : acct->tls_starttls ? SMTP_TLS_STARTTLS
+								  : SMTP_TLS_IMPLICIT;
+	o->tls_trust_file = acct->tls_trust_file;
+	o->tls_nocertcheck = !acct->tls_certcheck;
+	o->has_fingerprint = acct->has_fingerprint;
+	memcpy(o->fingerprint, acct->fingerprint, sizeof o->fingerprint);
+	enum client_auth_mode am = client_account_auth(acct);
+	o->auth = am == CLIENT_AUTH_OFF ? SMTP_AUTH_OFF : am == CLIENT_AUTH_ON ? SMTP_AUTH_AUTO
+									 : SMTP_AUTH_MECH;
+	o->auth_mech = acct->auth_mech;
+	o->user = acct->user;
+	o->password = pw;
+	/* The exact rule (msmtp's): a mechanism that sends the password
+	 * goes over a clear connection only when the account names it
+	 * ("auth plain" / "auth login") AND says "tls off".  "auth on"
+	 * never picks PLAIN or LOGIN without TLS. */
+	const struct sasl_mech *m = acct->auth_mech ? sasl_mech_find(acct->auth_mech,
+								     strlen(acct->auth_mech)) : NULL;
+	o->allow_cleartext_password = am == CLIENT_AUTH_MECH && !acct->tls && m &&
+				      sasl_mech_sends_password(m);
+	if (o->auth != SMTP_AUTH_OFF && (pw == NULL || *pw == '\0')) {
+		fprintf(stderr, "%s: %s:%u: no password for %s at %s (set password or passwordeval, "
+			"or add it to ~/.netrc)\n", prog, acct->file ? acct->file : "config", acct->line,
+			acct->user ? acct->user : "?", acct->host);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static int
+queue_it(const struct client_account *acct, const struct client_config *cfg, const struct smtp_msg *m,
+	 const char *why)
+{
+	struct outbox *ob = NULL;
+	char *err = NULL, id[OUTBOX_ID_MAX + 1];
+	char *cfgpath = realpath(cfg->path, NULL);
+	int rc = outbox_open(&ob, NULL, &err);
+	if (rc == 0)
+		rc = outbox_add(ob, acct->name ? acct->name : "default", cfgpath, m->from, m->rcpts,
+				m->nrcpts, m->data, m->len, id, &err);
+	free(cfgpath);
+	outbox_close(&ob);
+	if (rc != 0) {
+		fprintf(stderr, "%s: cannot queue the message: %s\n", prog, err);
+		free(err);
+		return EX_CANTCREAT;
+	}
+	fprintf(stderr, "%s: %s; queued as %s (postern outbox flush sends it)\n", prog, why, id);
+	return 0;
+}
+
+static int
+deliver(const struct send_args *a, const struct client_config *cfg,
+	const struct client_account *acct, const struct smtp_msg *m)
+{
+	if (acct->queue == CLIENT_QUEUE_ALWAYS)
+		return queue_it(acct, cfg, m, "queue always");
+	char *pw = NULL, *err = NULL;
+	if (client_account_auth(acct) != CLIENT_AUTH_OFF &&
+	    client_account_password(acct, &pw, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err ? err : "cannot get the password");
+		free(err);
+		return EX_CONFIG;
+	}
+	struct smtp_client_opts o;
+	struct run r = { .args = a, .msg = *m };
+	int rc = account_opts(acct, pw, &o);
+	if (rc == 0)
+		rc = run_session(&o, &r);
+	if (pw) {
+		OPENSSL_cleanse(pw, strlen(pw));
+		free(pw);
+	}
+	if (rc != 0)
+		return rc;
+	if (r.failed) {
+		if (acct->queue == CLIENT_QUEUE_ON_FAILURE && smtp_client_error_is_temporary(&r.err))
+			return queue_it(acct, cfg, m, r.err.msg);
+		fprintf(stderr, "%s: %s\n", prog, r.err.msg);
+		return smtp_client_error_sysexit(&r.err);
+	}
+	if (r.exit == EX_TEMPFAIL && !r.delivered && acct->queue == CLIENT_QUEUE_ON_FAILURE)
+		return queue_it(acct, cfg, m, "the server answered 4xx");
+	return r.exit;
+}
+
+static int
+send_main(struct send_args *a)
+{
+	struct client_config cfg;
+	const struct client_account *acct = NULL;
+	struct buf in, msg;
+	int rc = load_account(a, &cfg, &acct);
+	if (rc != 0)
+		return rc;
+	buf_init(&in, SEND_MSG_MAX);
+	buf_init(&msg, SEND_MSG_MAX + 1024);
+	char *hdr_from = NULL;
+	rc = read_stdin(&in);
+	const char *from = a->from ? a->from : acct->from;
+	if (rc == 0 && from == NULL)
+		from = hdr_from = message_header_address(in.p ? in.p : (const uint8_t *)"", in.len, "From");
+	if (rc == 0 && from == NULL) {
+		fprintf(stderr, "%s: no envelope sender: use -f, 'from' in the account, "
+			"or a From: header\n", prog);
+		rc = EX_DATAERR;
+	}
+	if (rc == 0)
+		rc = build_message(a, from, &in, &msg);
+	if (rc == 0 && a->nrcpts == 0) {
+		fprintf(stderr, "%s: no recipients (give them as arguments or use -t)\n", prog);
+		rc = EX_DATAERR;
+	}
+	for (size_t i = 0; rc == 0 && i < a->nrcpts + 1; i++) {
+		const char *ad = i < a->nrcpts ? a->rcpts[i] : from;
+		if (!addr_ok(ad) && !(i == a->nrcpts && *ad == '\0')) {
+			fprintf(stderr, "%s: bad address '%s'\n", prog, ad);
+			rc = EX_DATAERR;
+		}
+	}
+	if (rc == 0) {
+		struct smtp_msg m = { .from = from, .rcpts = (const char *const *)a->rcpts,
+				      .nrcpts = a->nrcpts, .data = msg.p, .len = msg.len };
+		rc = deliver(a, &cfg, acct, &m);
+	}
+	free(hdr_from);
+	buf_free(&in);
+	buf_free(&msg);
+	client_config_free(&cfg);
+	return rc;
+}
 
 int
 cmd_send(int argc, char **argv)
 {
-	fprintf(stderr, "postern send: not implemented yet\n");
-	return 69;
+	struct send_args a = { 0 };
+	const char *self = strrchr(argv[0], '/');
+	if (strcmp(self ? self + 1 : argv[0], "sendmail") == 0)
+		prog = "sendmail";
+	int rc = parse_args(argc, argv, &a);
+	if (rc == 0)
+		rc = send_main(&a);
+	message_free_list(&a.rcpts, a.nrcpts);
+	return rc;
 }

@@ -1,0 +1,309 @@
+/* message.c - DATA content preparation and -t header recipients. */
+#include "client/message.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/buf.h"
+
+int
+message_to_wire(const uint8_t *in, size_t n, struct buf *out, bool *eightbit_r, size_t *size_r)
+{
+	bool bol = true, eight = false;
+	size_t size = 0;
+	int rc = BUF_OK;
+	for (size_t i = 0; i < n && rc == BUF_OK; i++) {
+		uint8_t c = in[i];
+		if (c == '\r' || c == '\n') {
+			/* CRLF, LF and a lone CR each end one line. */
+			if (c == '\r' && i + 1 < n && in[i + 1] == '\n')
+				i++;
+			rc = buf_add(out, "\r\n", 2);
+			size += 2;
+			bol = true;
+			continue;
+		}
+		/* RFC 5321 4.5.2: "Before sending a line of mail text, the
+		 * SMTP client checks the first character of the line.  If it
+		 * is a period, one additional period is inserted at the
+		 * beginning of the line." */
+		if (bol && c == '.')
+			rc = buf_addch(out, '.');
+		if (c >= 0x80)
+			eight = true;
+		if (rc == BUF_OK)
+			rc = buf_addch(out, c);
+		size++;
+		bol = false;
+	}
+	if (rc == BUF_OK && !bol) {
+		rc = buf_add(out, "\r\n", 2);
+		size += 2;
+	}
+	if (rc == BUF_OK)
+		rc = buf_add(out, ".\r\n", 3);
+	*eightbit_r = eight;
+	*size_r = size;
+	return rc;
+}
+
+/* ---- header fields ---- */
+
+/* End of the line starting at i (index of its LF, or n). */
+static size_t
+line_end(const uint8_t *m, size_t n, size_t i)
+{
+	const uint8_t *nl = memchr(m + i, '\n', n - i);
+	return nl ? (size_t)(nl - m) : n;
+}
+
+static bool
+blank_line(const uint8_t *m, size_t i, size_t e)
+{
+	return e == i || (e == i + 1 && m[i] == '\r');
+}
+
+size_t
+message_header_len(const uint8_t *m, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t e = line_end(m, n, i);
+		if (blank_line(m, i, e))
+			return e < n ? e + 1 : n;
+		i = e + 1;
+	}
+	return n;
+}
+
+/* Calls fn for each header field: name span, and the unfolded field
+ * (start .. end of its last continuation line, including line ends). */
+struct field {
+	size_t start, name_len, value, end;	/* end: after the last line's LF */
+};
+
+static bool
+next_field(const uint8_t *m, size_t hlen, size_t *pos, struct field *f)
+{
+	size_t i = *pos;
+	while (i < hlen) {
+		size_t e = line_end(m, hlen, i);
+		if (blank_line(m, i, e))
+			return false;
+		const uint8_t *colon = memchr(m + i, ':', e - i);
+		/* A continuation line without a field before it, or a line
+		 * without colon: skip it. */
+		if (m[i] == ' ' || m[i] == '\t' || colon == NULL) {
+			i = e + 1;
+			continue;
+		}
+		f->start = i;
+		f->name_len = (size_t)(colon - (m + i));
+		f->value = f->name_len + i + 1;
+		i = e + 1;
+		while (i < hlen && (m[i] == ' ' || m[i] == '\t'))
+			i = line_end(m, hlen, i) + 1;
+		f->end = i < hlen ? i : hlen;
+		*pos = f->end;
+		return true;
+	}
+	return false;
+}
+
+static bool
+field_is(const uint8_t *m, const struct field *f, const char *name)
+{
+	size_t l = strlen(name);
+	return f->name_len == l && strncasecmp((const char *)m + f->start, name, l) == 0;
+}
+
+bool
+message_has_header(const uint8_t *msg, size_t n, const char *name)
+{
+	size_t hlen = message_header_len(msg, n), pos = 0;
+	struct field f;
+	while (next_field(msg, hlen, &pos, &f))
+		if (field_is(msg, &f, name))
+			return true;
+	return false;
+}
+
+static int
+push(char ***list, size_t *n, const char *s, size_t len)
+{
+	/* trim spaces, tabs and line ends */
+	while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
+			   s[len - 1] == '\n'))
+		len--;
+	if (len == 0)
+		return 0;
+	char **nl = realloc(*list, (*n + 1) * sizeof *nl);
+	if (nl == NULL)
+		return -1;
+	*list = nl;
+	nl[*n] = strndup(s, len);
+	if (nl[*n] == NULL)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* One mailbox: "<addr>" inside wins; else the text without comments,
+ * folding whitespace and quotes around nothing. */
+static int
+take_mailbox(const char *s, size_t len, char ***list, size_t *n)
+{
+	char tmp[1024];
+	size_t o = 0;
+	int depth = 0;
+	bool quoted = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (quoted) {
+			if (c == '\\' && i + 1 < len)
+				i++;
+			else if (c == '"')
+				quoted = false;
+			continue;
+		}
+		if (depth > 0) {
+			if (c == '\\' && i + 1 < len)
+				i++;
+			else if (c == '(')
+				depth++;
+			else if (c == ')')
+				depth--;
+			continue;
+		}
+		if (c == '"') {
+			/* a quoted local part: keep it as written */
+			size_t j = i + 1;
+			while (j < len && s[j] != '"')
+				j += (s[j] == '\\' && j + 1 < len) ? 2 : 1;
+			if (j < len && j + 1 < len && s[j + 1] == '@') {
+				for (size_t k = i; k <= j && o < sizeof tmp; k++)
+					tmp[o++] = s[k];
+				i = j;
+				continue;
+			}
+			quoted = true;
+		} else if (c == '(') {
+			depth = 1;
+		} else if (c == '<') {
+			const char *gt = memchr(s + i, '>', len - i);
+			size_t e = gt ? (size_t)(gt - s) : len;
+			return push(list, n, s + i + 1, e - i - 1);
+		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && o < sizeof tmp) {
+			tmp[o++] = c;
+		}
+	}
+	return push(list, n, tmp, o);
+}
+
+int
+message_parse_addresses(const char *v, size_t len, char ***list, size_t *n_r)
+{
+	size_t start = 0;
+	int depth = 0;
+	bool quoted = false, angle = false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? v[i] : ',';
+		if (quoted) {
+			if (c == '\\' && i + 1 < len)
+				i++;
+			else if (c == '"')
+				quoted = false;
+			continue;
+		}
+		if (depth > 0) {
+			if (c == '\\' && i + 1 < len)
+				i++;
+			else if (c == '(')
+				depth++;
+			else if (c == ')')
+				depth--;
+			continue;
+		}
+		switch (c) {
+		case '"': quoted = true; break;
+		case '(': depth = 1; break;
+		case '<': angle = true; break;
+		case '>': angle = false; break;
+		case ':':
+			/* "group name:" - drop the name, the members follow */
+			if (!angle)
+				start = i + 1;
+			break;
+		case ',':
+		case ';':
+			if (angle)
+				break;
+			if (take_mailbox(v + start, i - start, list, n_r) != 0)
+				return -1;
+			start = i + 1;
+			break;
+		default: break;
+		}
+	}
+	return 0;
+}
+
+int
+message_header_rcpts(const uint8_t *msg, size_t n, char ***list, size_t *n_r, struct buf *out)
+{
+	size_t hlen = message_header_len(msg, n), pos = 0, copied = 0;
+	struct field f;
+	while (next_field(msg, hlen, &pos, &f)) {
+		bool bcc = field_is(msg, &f, "Bcc");
+		if (bcc || field_is(msg, &f, "To") || field_is(msg, &f, "Cc")) {
+			if (message_parse_addresses((const char *)msg + f.value, f.end - f.value, list,
+						    n_r) != 0)
+				return -1;
+		}
+		if (bcc && out) {
+			if (buf_add(out, msg + copied, f.start - copied) != BUF_OK)
+				return -1;
+			copied = f.end;
+		}
+	}
+	if (out && buf_add(out, msg + copied, n - copied) != BUF_OK)
+		return -1;
+	return 0;
+}
+
+char *
+message_header_address(const uint8_t *msg, size_t n, const char *name)
+{
+	size_t hlen = message_header_len(msg, n), pos = 0;
+	struct field f;
+	while (next_field(msg, hlen, &pos, &f)) {
+		if (!field_is(msg, &f, name))
+			continue;
+		char **l = NULL;
+		size_t ln = 0;
+		char *r = NULL;
+		if (message_parse_addresses((const char *)msg + f.value, f.end - f.value, &l, &ln) == 0 &&
+		    ln > 0) {
+			r = l[0];
+			l[0] = NULL;
+		}
+		message_free_list(&l, ln);
+		return r;
+	}
+	return NULL;
+}
+
+void
+message_free_list(char ***list, size_t n)
+{
+	if (*list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free((*list)[i]);
+	free(*list);
+	*list = NULL;
+}

@@ -1,0 +1,57 @@
+/* message.h - turning the message a user piped in into what goes on
+ * the wire after DATA, and reading the header fields `send -t` needs.
+ *
+ * Input is what sendmail-compatible callers write: usually LF line ends
+ * (a Unix file), sometimes CRLF, rarely a lone CR.  Output is SMTP: CRLF
+ * only (RFC 5321 2.3.8: "Lines consist of zero or more data characters
+ * terminated by the sequence ASCII character "CR" (hex value 0D)
+ * followed immediately by ASCII character "LF""), dot-stuffed (4.5.2),
+ * ending with CRLF "." CRLF.
+ */
+#ifndef POSTERN_CLIENT_MESSAGE_H
+#define POSTERN_CLIENT_MESSAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+
+/* Appends the DATA content of in[0..n) to out: LF, CRLF and lone CR all
+ * become CRLF, a line starting with "." gets another ".", a final CRLF
+ * is added when missing, then ".\r\n".  *eightbit_r tells whether a byte
+ * >= 0x80 was seen (for BODY=8BITMIME).  *size_r gets the size the
+ * message has after line-end normalisation, before dot-stuffing (the
+ * SIZE= value, RFC 1870).  Returns a buf_rc. */
+int message_to_wire(const uint8_t *in, size_t n, struct buf *out, bool *eightbit_r,
+		    size_t *size_r);
+
+/* ---- header fields (sendmail -t) ---- */
+
+/* Length of the header section of msg, including the empty line that
+ * ends it (or all of msg when there is none). */
+size_t message_header_len(const uint8_t *msg, size_t n);
+
+/* True when the header section has a field called name (case-insensitive). */
+bool message_has_header(const uint8_t *msg, size_t n, const char *name);
+
+/* Adds the addresses of an RFC 5322 address-list (a header field value,
+ * unfolded or not) to *list (count *n_r; malloc'd strings).  Handles
+ * display names, quoted strings with commas, comments, <angle-addr> and
+ * groups ("undisclosed-recipients:;").  Returns 0, -1 on malloc failure. */
+int message_parse_addresses(const char *value, size_t len, char ***list, size_t *n_r);
+
+/* Collects the recipients of every To, Cc and Bcc field (folded lines
+ * joined), in order.  When out is not NULL the message without its Bcc
+ * fields is appended to it (RFC 5322 3.6.3: Bcc recipients must not be
+ * shown to the others).  Returns 0, or -1 on memory trouble. */
+int message_header_rcpts(const uint8_t *msg, size_t n, char ***list, size_t *n_r,
+			 struct buf *out);
+
+/* The first address of the first field called name (e.g. "From"),
+ * malloc'd, or NULL. */
+char *message_header_address(const uint8_t *msg, size_t n, const char *name);
+
+void message_free_list(char ***list, size_t n);
+
+#endif
