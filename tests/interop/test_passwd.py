@@ -1,0 +1,249 @@
+"""`postern passwd` driven as an admin would: add, check, del, list on a
+users file named by a real config file, its on-disk form (no password in
+any encoding, mode 0600), concurrent adds, and its error messages."""
+import base64
+import binascii
+import os
+import pathlib
+import stat
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import POSTERN, postern
+
+PW = "correct horse battery staple"
+
+
+@pytest.fixture
+def conf(tmp_path):
+    """A config whose credentials are `file:users`, relative to its folder."""
+    c = tmp_path / "postern.conf"
+    c.write_text("hostname = mail.example.test\ncredentials = file:users\n")
+    return c
+
+
+def pw(conf, *args, input=None, **kw):
+    return postern("passwd", "-c", str(conf), *args, input=input, **kw)
+
+
+def err(r):
+    return r.stderr.decode(errors="replace")
+
+
+def test_add_then_check(conf):
+    r = pw(conf, "add", "alice@example.test", input=PW + "\n")
+    assert r.returncode == 0, err(r)
+    r = pw(conf, "check", "alice@example.test", input=PW + "\n")
+    assert r.returncode == 0, err(r)
+    r = pw(conf, "check", "alice@example.test", input="correct horse battery stapl\n")
+    assert r.returncode == 1
+    assert "wrong password" in err(r)
+    r = pw(conf, "check", "alice@example.test", input=PW.upper() + "\n")
+    assert r.returncode == 1
+    r = pw(conf, "check", "bob@example.test", input=PW + "\n")
+    assert r.returncode == 1
+    assert "unknown user 'bob@example.test'" in err(r)
+
+
+def test_password_line_endings(conf):
+    """Only the trailing LF or CRLF is dropped: inner and leading spaces count."""
+    assert pw(conf, "add", "crlf", input=" p w \r\n").returncode == 0
+    assert pw(conf, "check", "crlf", input=" p w \n").returncode == 0
+    assert pw(conf, "check", "crlf", input=" p w ").returncode == 0     # no newline at EOF
+    assert pw(conf, "check", "crlf", input="p w\n").returncode == 1
+    assert pw(conf, "check", "crlf", input=" p w \r\r\n").returncode == 1
+    # Only the first line is the password.
+    assert pw(conf, "check", "crlf", input=" p w \nsecond line\n").returncode == 0
+
+
+def test_add_existing_user_fails(conf):
+    assert pw(conf, "add", "alice", input="one\n").returncode == 0
+    r = pw(conf, "add", "alice", input="two\n")
+    assert r.returncode == 1
+    assert "user 'alice' already exists" in err(r)
+    assert str(conf.parent / "users") in err(r)
+    # The first password still works, the second does not.
+    assert pw(conf, "check", "alice", input="one\n").returncode == 0
+    assert pw(conf, "check", "alice", input="two\n").returncode == 1
+
+
+def test_empty_password_refused(conf):
+    r = pw(conf, "add", "alice", input="\n")
+    assert r.returncode == 1
+    assert "empty password" in err(r)
+    r = pw(conf, "add", "alice", input="")
+    assert r.returncode == 1
+    assert "empty password" in err(r)
+    assert not (conf.parent / "users").exists() or b"alice" not in (conf.parent / "users").read_bytes()
+
+
+def test_del_and_list(conf):
+    for u in ("alice", "bob", "carol"):
+        assert pw(conf, "add", u, input=u + "-pw\n").returncode == 0
+    r = pw(conf, "list")
+    assert r.returncode == 0, err(r)
+    assert r.stdout.decode().split() == ["alice", "bob", "carol"]
+    r = pw(conf, "del", "bob")
+    assert r.returncode == 0, err(r)
+    assert pw(conf, "list").stdout.decode().split() == ["alice", "carol"]
+    r = pw(conf, "check", "bob", input="bob-pw\n")
+    assert r.returncode == 1 and "unknown user" in err(r)
+    assert pw(conf, "check", "carol", input="carol-pw\n").returncode == 0
+    r = pw(conf, "del", "bob")
+    assert r.returncode == 1
+    assert "unknown user 'bob'" in err(r)
+
+
+def test_user_names_saslprep_and_refusals(conf):
+    # U+2168 ROMAN NUMERAL NINE is stored as "IX" (RFC 4013 section 3).
+    assert pw(conf, "add", "\u2168", input="nine\n").returncode == 0
+    assert pw(conf, "list").stdout.decode().split() == ["IX"]
+    assert pw(conf, "check", "IX", input="nine\n").returncode == 0
+    for bad, why in (("a:b", "':' in user name"), ("", "empty user name"),
+                     ("#x", "starts with '#'"), ("a\tb", "control character")):
+        r = pw(conf, "add", bad, input="x\n")
+        assert r.returncode == 1, bad
+        assert why in err(r), err(r)
+    r = pw(conf, "add", "a" * 256, input="x\n")
+    assert r.returncode == 1 and "longer than 255 bytes" in err(r)
+
+
+def test_file_holds_no_password(conf):
+    secret = "S3cret-Passw0rd-\u00e9t\u00e9"
+    assert pw(conf, "add", "alice", input=secret + "\n").returncode == 0
+    users = conf.parent / "users"
+    data = users.read_bytes()
+    raw = secret.encode()
+    forms = {
+        "plain": raw,
+        "base64": base64.b64encode(raw),
+        "base64 unpadded": base64.b64encode(raw).rstrip(b"="),
+        "hex": binascii.hexlify(raw),
+        "HEX": binascii.hexlify(raw).upper(),
+    }
+    for name, form in forms.items():
+        assert form not in data, f"password found in the file as {name}"
+        # Also case-insensitively, for the forms where case does not matter.
+        if name in ("plain", "hex"):
+            assert form.lower() not in data.lower(), name
+    # Every secret kind is there, derived.
+    text = data.decode()
+    assert text.startswith("# postern-users v1\n")
+    line = [l for l in text.splitlines() if l.startswith("alice:")][0]
+    for scheme in ("{CRYPT}$y$", "{SCRAM-SHA-1}4096,", "{SCRAM-SHA-256}4096,", "{CRAM-MD5}"):
+        assert scheme in line
+    assert stat.S_IMODE(users.stat().st_mode) == 0o600
+    # The lock file beside it is not readable by others either.
+    assert stat.S_IMODE((conf.parent / "users.lock").stat().st_mode) == 0o600
+    assert not list(conf.parent.glob("users.tmp.*"))
+
+
+def test_twenty_concurrent_adds(conf):
+    procs = []
+    try:
+        for i in range(20):
+            p = subprocess.Popen([POSTERN, "passwd", "-c", str(conf), "add", f"user{i:02d}"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            procs.append(p)
+        # Release all 20 at once: each reads its password, derives the
+        # secrets, then races the others to read-modify-write the file.
+        for i, p in enumerate(procs):
+            p.stdin.write(f"pw-{i}\n".encode())
+        for p in procs:
+            p.stdin.close()
+        for p in procs:
+            p.wait(timeout=120)     # a few short lines of output: no pipe fills
+            assert p.returncode == 0, p.stderr.read().decode()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+            for f in (p.stdin, p.stdout, p.stderr):
+                f.close()
+    r = pw(conf, "list")
+    assert r.returncode == 0, err(r)
+    assert sorted(r.stdout.decode().split()) == [f"user{i:02d}" for i in range(20)]
+    for i in range(20):
+        r = pw(conf, "check", f"user{i:02d}", input=f"pw-{i}\n")
+        assert r.returncode == 0, (i, err(r))
+    assert pw(conf, "check", "user00", input="pw-1\n").returncode == 1
+    assert not list(conf.parent.glob("users.tmp.*"))
+
+
+def test_malformed_line_names_file_and_line(conf):
+    assert pw(conf, "add", "alice", input="a\n").returncode == 0
+    users = conf.parent / "users"
+    with open(users, "a") as f:
+        f.write("# a comment\nbob:{SCRAM-SHA-1}1000,QSXCR+Q6sek8bf92,"
+                "6dlGYMOdZcOPutkcNY8U2g7vK9Y=,D+CSWLOshSulAsxiupA+qs2/fTE=\n")
+    want = f"{users}:4: {{SCRAM-SHA-1}}: iteration count 1000 is below 4096"
+    r = pw(conf, "list")
+    assert r.returncode == 1 and want in err(r), err(r)
+    r = pw(conf, "check", "alice", input="a\n")
+    assert r.returncode == 2 and want in err(r), err(r)
+    r = pw(conf, "add", "carol", input="c\n")
+    assert r.returncode == 1 and want in err(r), err(r)
+    r = pw(conf, "del", "alice")
+    assert r.returncode == 1 and want in err(r), err(r)
+    # The broken file was left as it was.
+    assert b"bob:" in users.read_bytes() and b"carol" not in users.read_bytes()
+
+    users.write_text("alice:{CRAM-MD5}00\n")
+    r = pw(conf, "list")
+    assert r.returncode == 1
+    assert f"{users}:1: not a postern users file" in err(r)
+
+
+def test_unwritable_folder():
+    """As an unprivileged user (root would write anyway), adding to a
+    users file in a read-only folder fails and says which file and why."""
+    top = pathlib.Path(tempfile.mkdtemp(prefix="postern-ro-"))
+    try:
+        os.chmod(top, 0o755)
+        ro = top / "ro"
+        ro.mkdir()
+        conf = ro / "postern.conf"
+        conf.write_text("credentials = file:users\n")
+        os.chmod(conf, 0o644)
+        os.chmod(ro, 0o555)
+        kw = {"user": 65534, "group": 65534} if os.geteuid() == 0 else {}
+        r = pw(conf, "add", "alice", input="pw\n", **kw)
+        assert r.returncode == 1
+        assert f"{ro}/users.lock: cannot create lock file: Permission denied" in err(r), err(r)
+        r = pw(conf, "check", "alice", input="pw\n", **kw)
+        assert r.returncode == 2
+        assert f"{ro}/users: No such file or directory" in err(r), err(r)
+    finally:
+        os.chmod(top / "ro", 0o755)
+        for p in sorted(top.rglob("*"), reverse=True):
+            p.unlink() if not p.is_dir() else p.rmdir()
+        top.rmdir()
+
+
+def test_config_paths(tmp_path):
+    """credentials relative to the config's folder whatever the cwd;
+    "users" beside the config when the key is absent; a missing config
+    is named."""
+    d = tmp_path / "etc"
+    d.mkdir()
+    conf = d / "postern.conf"
+    conf.write_text("hostname = x\n")
+    r = postern("passwd", "-c", str(conf), "add", "alice", input="pw\n", cwd="/")
+    assert r.returncode == 0, err(r)
+    assert (d / "users").exists()
+    conf.write_text("credentials = file:db/users\n")
+    (d / "db").mkdir()
+    r = postern("passwd", "-c", str(conf), "add", "bob", input="pw\n", cwd="/")
+    assert r.returncode == 0, err(r)
+    assert b"bob:" in (d / "db" / "users").read_bytes()
+    r = postern("passwd", "-c", str(d / "nope.conf"), "list")
+    assert r.returncode == 1
+    assert f"{d}/nope.conf: No such file or directory" in err(r)
+    r = postern("passwd", "-c", str(d / "nope.conf"), "check", "bob", input="pw\n")
+    assert r.returncode == 2
+    r = postern("passwd", "-c", str(conf), "frobnicate")
+    assert r.returncode == 1 and "unknown subcommand" in err(r)
