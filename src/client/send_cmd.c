@@ -46,8 +46,18 @@ die_note(const struct send_args *a, const char *opt)
 static int
 add_rcpt(struct send_args *a, const char *r)
 {
-	/* sendmail accepts "a@x,b@y" in one argument too */
-	return message_parse_addresses(r, strlen(r), &a->rcpts, &a->nrcpts);
+	/* sendmail accepts "a@x, Bob <b@y>" in one argument too; a plain
+	 * argument is taken as written (and checked later). */
+	if (strpbrk(r, ",<") != NULL)
+		return message_parse_addresses(r, strlen(r), &a->rcpts, &a->nrcpts);
+	char **n = realloc(a->rcpts, (a->nrcpts + 1) * sizeof *n);
+	if (n == NULL)
+		return -1;
+	a->rcpts = n;
+	if ((n[a->nrcpts] = strdup(r)) == NULL)
+		return -1;
+	a->nrcpts++;
+	return 0;
 }
 
 /* Value of "-fX" or "-f X"; advances *i. NULL when missing. */
