@@ -113,14 +113,18 @@ passwd_cmd_prompt(const char *prompt, struct passwd_cmd_pw *pw, const char **why
 	const int sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	for (int i = 0; i < 4; i++)
 		sigaction(sigs[i], &sa, &old[i]);
-	fputs(prompt, stderr);
-	fflush(stderr);
 	passwd_cmd_echo_off = 1;
+	/* Echo goes off before the prompt shows: TCSAFLUSH drops what was
+	 * typed ahead, so nothing typed after the prompt can be lost or
+	 * echoed. */
 	int rc = tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
-	if (rc < 0)
+	if (rc < 0) {
 		*why_r = strerror(errno);
-	else
+	} else {
+		fputs(prompt, stderr);
+		fflush(stderr);
 		rc = passwd_cmd_read_line(STDIN_FILENO, pw, why_r);
+	}
 	tcsetattr(STDIN_FILENO, TCSAFLUSH, &passwd_cmd_saved_tio);
 	passwd_cmd_echo_off = 0;
 	for (int i = 0; i < 4; i++)

@@ -247,3 +247,57 @@ def test_config_paths(tmp_path):
     assert r.returncode == 2
     r = postern("passwd", "-c", str(conf), "frobnicate")
     assert r.returncode == 1 and "unknown subcommand" in err(r)
+
+
+def _tty_run(conf, args, lines):
+    """Runs postern passwd with a pseudo-terminal as stdin; answers each
+    prompt seen on stderr with the next line.  Returns (rc, stderr, what
+    the terminal echoed back)."""
+    import pty
+    import select
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen([POSTERN, "passwd", "-c", str(conf), *args], stdin=slave,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(slave)
+    errout, echoed = b"", b""
+    try:
+        deadline = time.monotonic() + 60
+        answered = 0
+        while time.monotonic() < deadline and p.poll() is None:
+            r, _, _ = select.select([p.stderr, master], [], [], 0.2)
+            if master in r:
+                try:
+                    echoed += os.read(master, 1024)
+                except OSError:
+                    pass
+            if p.stderr in r:
+                chunk = os.read(p.stderr.fileno(), 1024)
+                errout += chunk
+                while answered < len(lines) and errout.count(b"assword") > answered:
+                    os.write(master, lines[answered].encode() + b"\n")
+                    answered += 1
+        p.wait(timeout=30)
+        errout += p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+        p.stdout.close()
+        p.stderr.close()
+        os.close(master)
+    return p.returncode, errout.decode(errors="replace"), echoed
+
+
+def test_terminal_prompts_twice_without_echo(conf):
+    rc, e, echoed = _tty_run(conf, ["add", "alice"], ["tty-secret", "tty-secret"])
+    assert rc == 0, e
+    assert "Password for alice: " in e and "Retype password: " in e
+    assert b"tty-secret" not in echoed
+    rc, e, _ = _tty_run(conf, ["check", "alice"], ["tty-secret"])
+    assert rc == 0, e
+    assert e.count("assword") == 1        # check asks once
+    rc, e, _ = _tty_run(conf, ["add", "bob"], ["one", "two"])
+    assert rc == 1
+    assert "the two passwords differ" in e
+    assert pw(conf, "list").stdout.decode().split() == ["alice"]
