@@ -120,11 +120,12 @@ class PosternServer:
 
     def write_conf(self, extra=None):
         extra = self.extra_conf if extra is None else extra
+        h = f"[{self.host}]" if ":" in self.host else self.host   # IPv6 in brackets
         self.conf.write_text(
             "hostname = mail.example.test\n"
-            f"listen = {self.host}:{self.submission} submission\n"
-            f"listen = {self.host}:{self.submissions} submissions\n"
-            f"listen = {self.host}:{self.smtp} smtp\n"
+            f"listen = {h}:{self.submission} submission\n"
+            f"listen = {h}:{self.submissions} submissions\n"
+            f"listen = {h}:{self.smtp} smtp\n"
             f"tls_certificate = {self.pki.cert}\n"
             f"tls_key = {self.pki.key}\n"
             "credentials = file:users\n"
