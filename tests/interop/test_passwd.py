@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from conftest import POSTERN, postern
+from conftest import PASSWORD, POSTERN, USER, postern
 
 PW = "correct horse battery staple"
 
@@ -301,3 +301,37 @@ def test_terminal_prompts_twice_without_echo(conf):
     assert rc == 1
     assert "the two passwords differ" in e
     assert pw(conf, "list").stdout.decode().split() == ["alice"]
+
+
+def _smtp_login(server, user, password, mech):
+    """Python's smtplib over implicit TLS: True when AUTH succeeds."""
+    import smtplib
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(server.pki.ca))
+    with smtplib.SMTP_SSL(server.host, server.submissions, timeout=20, context=ctx) as s:
+        s.ehlo("client.example.test")
+        s.user, s.password = user, password
+        fn = {"PLAIN": s.auth_plain, "CRAM-MD5": s.auth_cram_md5}[mech]
+        try:
+            s.auth(mech, fn)
+            return True
+        except smtplib.SMTPAuthenticationError:
+            return False
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "CRAM-MD5"])
+def test_running_server_sees_add_and_del(server, mech):
+    """The store re-reads the file when it changes: a user added or
+    deleted with `postern passwd` counts at once, with no restart."""
+    late = "late@example.test"
+    assert not _smtp_login(server, late, "late-pw", mech)
+    r = pw(server.conf, "add", late, input="late-pw\n")
+    assert r.returncode == 0, err(r)
+    assert _smtp_login(server, late, "late-pw", mech)
+    assert not _smtp_login(server, late, "wrong-pw", mech)
+    r = pw(server.conf, "del", late)
+    assert r.returncode == 0, err(r)
+    assert not _smtp_login(server, late, "late-pw", mech)
+    # The user the fixture added before the start is untouched.
+    assert _smtp_login(server, USER, PASSWORD, mech)
+    assert server.proc.poll() is None
