@@ -1,9 +1,434 @@
+/* outbox_cmd.c - `postern outbox [-C FILE] list | flush | delete ID`.
+ *
+ * flush sends the queued messages oldest first, over one connection per
+ * account (messages are grouped by account in the order of their oldest
+ * message), and removes each one only after the server's 250 to its
+ * final dot.  A message the server refuses (4xx or 5xx) stays in the
+ * outbox, and the reason is printed; when only some recipients got a
+ * 4xx, the message stays for those recipients only.  The account is
+ * looked up in -C FILE when given, else in the config file the message
+ * was queued from, else in the default config file.
+ *
+ * Exit: 0 when everything was delivered (or there was nothing to do);
+ * else EX_TEMPFAIL when every failure was temporary, or the code of the
+ * last permanent failure (EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG...).
+ */
 #include "cli/commands.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "client/config.h"
+#include "client/outbox.h"
+#include "client/smtp_client.h"
+#include "sasl/sasl.h"
+
+static const char *prog = "postern outbox";
+
+/* The messages of one account, in queue order. */
+struct group {
+	const char *config;	/* borrowed from the first message, or -C */
+	const char *account;
+	size_t *idx;		/* into the flush's msgs */
+	size_t n;
+};
+
+struct flush {
+	struct outbox *ob;
+	const char *conf_opt;	/* -C FILE or NULL */
+	struct outbox_msg *msgs;
+	size_t nmsgs;
+	struct group *groups;
+	size_t ngroups;
+	int rc;			/* the exit code so far */
+	/* the session running now */
+	struct event_base *base;
+	const struct group *g;
+	size_t next;		/* next message of g to send */
+	size_t delivered;
+};
+
+/* Keeps the worst exit code: a permanent failure beats a temporary one. */
+static void
+flush_fail(struct flush *f, int code)
+{
+	if (f->rc == 0 || f->rc == EX_TEMPFAIL)
+		f->rc = code;
+}
+
+/* XXX: mirrors account_opts() in send_cmd.c (same cleartext rule); it
+ * belongs in one shared client_account_opts() once that exists. */
+static void
+account_opts(const struct client_account *acct, const char *pw, struct smtp_client_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->host = acct->host;
+	o->port = client_account_port(acct);
+	o->helo_name = acct->domain;
+	o->tls = !acct->tls ? SMTP_TLS_NONE : acct->tls_starttls ? SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
+	o->tls_trust_file = acct->tls_trust_file;
+	o->tls_nocertcheck = !acct->tls_certcheck;
+	o->has_fingerprint = acct->has_fingerprint;
+	memcpy(o->fingerprint, acct->fingerprint, sizeof o->fingerprint);
+	enum client_auth_mode am = client_account_auth(acct);
+	o->auth = am == CLIENT_AUTH_OFF ? SMTP_AUTH_OFF : am == CLIENT_AUTH_ON ? SMTP_AUTH_AUTO
+									 : SMTP_AUTH_MECH;
+	o->auth_mech = acct->auth_mech;
+	o->user = acct->user;
+	o->password = pw;
+	const struct sasl_mech *m = acct->auth_mech ? sasl_mech_find(acct->auth_mech,
+								     strlen(acct->auth_mech)) : NULL;
+	o->allow_cleartext_password = am == CLIENT_AUTH_MECH && !acct->tls && m &&
+				      sasl_mech_sends_password(m);
+}
+
+static void
+send_next(struct flush *f, struct smtp_client *c)
+{
+	if (f->next >= f->g->n) {
+		smtp_client_quit(c);
+		return;
+	}
+	const struct outbox_msg *m = &f->msgs[f->g->idx[f->next]];
+	struct smtp_msg sm = { .from = m->from, .rcpts = (const char *const *)m->rcpts,
+			       .nrcpts = m->nrcpts, .data = m->data, .len = m->len };
+	if (smtp_client_send(c, &sm) != 0) {
+		fprintf(stderr, "%s: internal error: cannot send %s\n", prog, m->id);
+		smtp_client_quit(c);
+	}
+}
+
+static void
+on_ready(void *arg, struct smtp_client *c)
+{
+	send_next(arg, c);
+}
+
+/* After a 250: forget the message, or keep it for the recipients that
+ * got a 4xx (a 5xx recipient will never work: say so and drop it). */
+static void
+settle_delivered(struct flush *f, const struct outbox_msg *m, const struct smtp_send_result *res)
+{
+	const char **keep = calloc(res->nrcpts ? res->nrcpts : 1, sizeof *keep);
+	size_t nkeep = 0;
+	for (size_t i = 0; i < res->nrcpts; i++) {
+		const struct smtp_rcpt_result *rr = &res->rcpts[i];
+		if (rr->code / 100 == 2)
+			continue;
+		fprintf(stderr, "%s: %s: recipient <%s> refused: %s\n", prog, m->id, rr->rcpt, rr->text);
+		if (rr->code / 100 == 4 && keep != NULL)
+			keep[nkeep++] = rr->rcpt;
+		flush_fail(f, rr->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE);
+	}
+	char *err = NULL;
+	int rc = nkeep > 0 ? outbox_set_rcpts(f->ob, m, keep, nkeep, &err) : outbox_delete(f->ob, m->id, &err);
+	free(keep);
+	if (rc != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		free(err);
+		flush_fail(f, EX_IOERR);
+		return;
+	}
+	f->delivered++;
+	printf("%s: delivered to %zu recipient(s)%s\n", m->id, res->naccepted,
+	       nkeep ? "; kept for the others" : "");
+}
+
+static void
+on_sent(void *arg, struct smtp_client *c, const struct smtp_send_result *res)
+{
+	struct flush *f = arg;
+	const struct outbox_msg *m = &f->msgs[f->g->idx[f->next]];
+	if (res->delivered) {
+		settle_delivered(f, m, res);
+	} else {
+		fprintf(stderr, "%s: %s: not delivered (%s: %s); kept in the outbox\n", prog, m->id,
+			smtp_client_peer(c), res->text[0] ? res->text : "no reply");
+		flush_fail(f, res->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE);
+	}
+	f->next++;
+	send_next(f, c);
+}
+
+static void
+on_closed(void *arg, struct smtp_client *c, const struct smtp_client_error *err)
+{
+	struct flush *f = arg;
+	if (err != NULL) {
+		size_t left = f->g->n - f->next;
+		fprintf(stderr, "%s: account %s: %s; %zu message(s) kept in the outbox\n", prog,
+			f->g->account, err->msg, left);
+		flush_fail(f, smtp_client_error_sysexit(err));
+	}
+	event_base_loopexit(f->base, NULL);
+}
+
+static int
+run_session(struct flush *f, const struct smtp_client_opts *o)
+{
+	static const struct smtp_client_cbs cbs = {
+		.ready = on_ready, .sent = on_sent, .closed = on_closed,
+	};
+	f->base = event_base_new();
+	struct smtp_client *c = f->base ? smtp_client_new(f->base, o, &cbs, f) : NULL;
+	if (c == NULL) {
+		if (f->base)
+			event_base_free(f->base);
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return EX_OSERR;
+	}
+	smtp_client_start(c);
+	event_base_dispatch(f->base);
+	smtp_client_free(&c);
+	event_base_free(f->base);
+	f->base = NULL;
+	return 0;
+}
+
+/* The config file for a group: -C, else the recorded one, else default. */
+static int
+group_account(struct flush *f, const struct group *g, struct client_config *cfg,
+	      const struct client_account **acct_r)
+{
+	char *err = NULL, *tried = NULL;
+	char *path = f->conf_opt ? strdup(f->conf_opt) : g->config ? strdup(g->config)
+								  : client_config_default_path(&tried);
+	if (path == NULL) {
+		fprintf(stderr, "%s: no configuration file (%s); use -C FILE\n", prog, tried ? tried : "?");
+		free(tried);
+		return EX_CONFIG;
+	}
+	int rc = client_config_load(cfg, path, &err);
+	free(path);
+	if (rc == 0 && (*acct_r = client_config_account(cfg, g->account, &err)) == NULL) {
+		client_config_free(cfg);
+		rc = -1;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "%s: account %s: %s; %zu message(s) kept\n", prog, g->account, err, g->n);
+		free(err);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static void
+flush_group(struct flush *f, const struct group *g)
+{
+	struct client_config cfg;
+	const struct client_account *acct;
+	int rc = group_account(f, g, &cfg, &acct);
+	if (rc != 0) {
+		flush_fail(f, rc);
+		return;
+	}
+	char *pw = NULL, *err = NULL;
+	if (client_account_auth(acct) != CLIENT_AUTH_OFF && client_account_password(acct, &pw, &err) != 0) {
+		fprintf(stderr, "%s: account %s: %s\n", prog, g->account, err ? err : "no password");
+		free(err);
+		flush_fail(f, EX_CONFIG);
+	} else {
+		struct smtp_client_opts o;
+		account_opts(acct, pw, &o);
+		f->g = g;
+		f->next = 0;
+		rc = run_session(f, &o);
+		if (rc != 0)
+			flush_fail(f, rc);
+	}
+	if (pw != NULL) {
+		OPENSSL_cleanse(pw, strlen(pw));
+		free(pw);
+	}
+	client_config_free(&cfg);
+}
+
+static bool
+same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Groups msgs by (config, account), in the order of each group's oldest. */
+static int
+make_groups(struct flush *f)
+{
+	f->groups = calloc(f->nmsgs ? f->nmsgs : 1, sizeof *f->groups);
+	if (f->groups == NULL)
+		return -1;
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		const struct outbox_msg *m = &f->msgs[i];
+		if (m->account == NULL)
+			continue;	/* damaged: already reported */
+		const char *conf = f->conf_opt ? f->conf_opt : m->config;
+		struct group *g = NULL;
+		for (size_t k = 0; g == NULL && k < f->ngroups; k++)
+			if (strcmp(f->groups[k].account, m->account) == 0 && same(f->groups[k].config, conf))
+				g = &f->groups[k];
+		if (g == NULL) {
+			g = &f->groups[f->ngroups++];
+			g->config = conf;
+			g->account = m->account;
+			if ((g->idx = calloc(f->nmsgs, sizeof *g->idx)) == NULL)
+				return -1;
+		}
+		g->idx[g->n++] = i;
+	}
+	return 0;
+}
+
+static int
+load_all(struct flush *f)
+{
+	char **ids, *err = NULL;
+	size_t n;
+	if (outbox_list(f->ob, &ids, &n, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		free(err);
+		return EX_IOERR;
+	}
+	f->msgs = calloc(n ? n : 1, sizeof *f->msgs);
+	if (f->msgs == NULL) {
+		outbox_free_ids(&ids, n);
+		return EX_OSERR;
+	}
+	f->nmsgs = n;
+	for (size_t i = 0; i < n; i++) {
+		if (outbox_read(f->ob, ids[i], &f->msgs[i], &err) != 0) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			free(err);
+			err = NULL;
+			flush_fail(f, EX_DATAERR);
+		}
+	}
+	outbox_free_ids(&ids, n);
+	return 0;
+}
+
+static int
+do_flush(struct outbox *ob, const char *conf_opt)
+{
+	char *err = NULL;
+	int lk = outbox_lock(ob, &err);
+	if (lk != 0) {
+		fprintf(stderr, "%s: %s\n", prog, lk == 1 ? "another flush is running" : err);
+		free(err);
+		return lk == 1 ? EX_TEMPFAIL : EX_IOERR;
+	}
+	struct flush f = { .ob = ob, .conf_opt = conf_opt };
+	int rc = load_all(&f);
+	if (rc == 0 && make_groups(&f) != 0)
+		rc = EX_OSERR;
+	for (size_t i = 0; rc == 0 && i < f.ngroups; i++)
+		flush_group(&f, &f.groups[i]);
+	if (rc == 0)
+		printf("%zu of %zu message(s) delivered\n", f.delivered, f.nmsgs);
+	for (size_t i = 0; i < f.ngroups; i++)
+		free(f.groups[i].idx);
+	free(f.groups);
+	for (size_t i = 0; i < f.nmsgs; i++)
+		outbox_msg_free(&f.msgs[i]);
+	free(f.msgs);
+	return rc != 0 ? rc : f.rc;
+}
+
+static void
+list_one(struct outbox *ob, const char *id)
+{
+	struct outbox_msg m;
+	char *err = NULL;
+	if (outbox_read(ob, id, &m, &err) != 0) {
+		printf("%s  DAMAGED: %s\n", id, err);
+		free(err);
+		return;
+	}
+	char when[32] = "?";
+	struct tm tm;
+	if (localtime_r(&m.queued, &tm) != NULL)
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	printf("%s  account=%s  from=<%s>  size=%zu  queued=%s\n    to:", id, m.account, m.from,
+	       m.len, when);
+	for (size_t i = 0; i < m.nrcpts; i++)
+		printf(" <%s>", m.rcpts[i]);
+	printf("\n");
+	outbox_msg_free(&m);
+}
+
+static int
+do_list(struct outbox *ob)
+{
+	char **ids, *err = NULL;
+	size_t n;
+	if (outbox_list(ob, &ids, &n, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		free(err);
+		return EX_IOERR;
+	}
+	for (size_t i = 0; i < n; i++)
+		list_one(ob, ids[i]);
+	if (n == 0)
+		printf("outbox %s is empty\n", outbox_dir(ob));
+	outbox_free_ids(&ids, n);
+	return 0;
+}
+
+static int
+do_delete(struct outbox *ob, const char *id)
+{
+	char *err = NULL;
+	if (outbox_delete(ob, id, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		free(err);
+		return EX_NOINPUT;
+	}
+	printf("deleted %s\n", id);
+	return 0;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: postern outbox [-C FILE] list | flush | delete ID\n");
+}
 
 int
 cmd_outbox(int argc, char **argv)
 {
-	fprintf(stderr, "postern outbox: not implemented yet\n");
-	return 69;
+	const char *conf = NULL, *verb = NULL, *id = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
+			conf = argv[++i];
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (verb == NULL)
+			verb = argv[i];
+		else if (id == NULL)
+			id = argv[i];
+		else
+			verb = "";	/* too many words */
+	}
+	bool ok = verb != NULL && ((strcmp(verb, "delete") == 0 && id != NULL) ||
+				   ((strcmp(verb, "list") == 0 || strcmp(verb, "flush") == 0) && id == NULL));
+	if (!ok) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	struct outbox *ob;
+	char *err = NULL;
+	if (outbox_open(&ob, NULL, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		free(err);
+		return EX_CANTCREAT;
+	}
+	int rc = strcmp(verb, "list") == 0 ? do_list(ob)
+		 : strcmp(verb, "flush") == 0 ? do_flush(ob, conf) : do_delete(ob, id);
+	outbox_close(&ob);
+	return rc;
 }
