@@ -16,6 +16,15 @@
  *	    later, from a callback) with sasl_cred_supply(s, &answer), then
  *	    call sasl_step(s, NULL, 0, &out, &why) to resume.
  *
+ * SCRAM over SMTP (RFC 4954 has no "additional data with success"):
+ *	server: the server-final "v=..." comes as SASL_MORE (send it in a
+ *	    334); the client's empty answer then gives SASL_DONE.
+ *	client: on "v=..." it verifies the server signature and returns
+ *	    SASL_DONE with an empty out; the glue sends the empty line when
+ *	    the server still sent 334, and expects 235.  Other client
+ *	    mechanisms return SASL_MORE with their last message; 235 after
+ *	    that is success (only SCRAM's client can verify the server).
+ *
  * "in == NULL" means "no message"; "in != NULL, inlen == 0" is an empty
  * message (AUTH X = / an empty 334 answer).  Every sasl_step() appends
  * to out (decoded bytes); SASL_MORE with an empty out is a valid empty
