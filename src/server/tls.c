@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "util/log.h"
 
@@ -38,6 +39,15 @@ tls_readable(const char *key, const char *path, char **err_r)
 }
 
 static int
+tls_mismatch(const struct config *cfg, char **err_r)
+{
+	ERR_clear_error();
+	(void)!asprintf(err_r, "tls_key %s: does not match tls_certificate %s", cfg->tls_key,
+			cfg->tls_certificate);
+	return -1;
+}
+
+static int
 tls_load(SSL_CTX *ctx, const struct config *cfg, char **err_r)
 {
 	if (tls_readable("tls_certificate", cfg->tls_certificate, err_r) < 0 ||
@@ -48,15 +58,15 @@ tls_load(SSL_CTX *ctx, const struct config *cfg, char **err_r)
 		return -1;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+		/* OpenSSL compares key and certificate while loading already. */
+		int r = ERR_GET_REASON(ERR_peek_last_error());
+		if (r == X509_R_KEY_VALUES_MISMATCH || r == X509_R_KEY_TYPE_MISMATCH)
+			return tls_mismatch(cfg, err_r);
 		(void)!asprintf(err_r, "tls_key %s: %s", cfg->tls_key, tls_reason());
 		return -1;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ERR_clear_error();
-		(void)!asprintf(err_r, "tls_key %s: does not match tls_certificate %s", cfg->tls_key,
-				cfg->tls_certificate);
-		return -1;
-	}
+	if (SSL_CTX_check_private_key(ctx) != 1)
+		return tls_mismatch(cfg, err_r);
 	return 0;
 }
 
