@@ -407,6 +407,7 @@ client_config_load(struct client_config *c, const char *path, char **err_r)
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		*err_r = fmt("%s: %s", path, strerror(errno));
+		client_config_free(c);
 		return -1;
 	}
 	struct parser ps = { .c = c, .path = path, .cur = &c->defaults };
