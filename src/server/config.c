@@ -25,6 +25,8 @@ struct ctx {
 	char *err;
 };
 
+static int fail(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int
 fail(struct ctx *x, const char *fmt, ...)
 {

@@ -13,6 +13,9 @@
 
 #include "util/log.h"
 
+static void sess_vreply(struct session *s, int code, char sep, const char *enh, const char *fmt,
+			va_list ap) __attribute__((format(printf, 5, 0)));
+
 static void
 sess_vreply(struct session *s, int code, char sep, const char *enh, const char *fmt, va_list ap)
 {
