@@ -123,11 +123,9 @@ parse_args(int argc, char **argv, struct send_args *a)
 				die_note(a, s);
 			break;
 		case 'U': case 'G': case 'n': case 'm': die_note(a, s); break;
-		case 'b':
+		case 'b': case 'q': case 'I': case 'h': case 'd': case 'p':
 			if (strcmp(s, "-bm") == 0)
 				break;	/* "deliver mail": what we do */
-			/* fall through */
-		case 'q': case 'I': case 'h': case 'd': case 'p':
 			fprintf(stderr, "%s: %s is not supported\n", prog, s);
 			return EX_USAGE;
 		default:

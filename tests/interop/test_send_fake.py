@@ -6,6 +6,7 @@ the server refuses with 504, recipients refused one by one, and a SIZE
 limit.  The fake records every line it received, so the tests can show
 what the client did NOT send (no AUTH, no password)."""
 import socket
+import subprocess
 import ssl
 import threading
 
@@ -233,3 +234,30 @@ def test_size_limit_checked_before_sending(tmp_path, fakes):
     assert r.returncode == EX_UNAVAILABLE, describe(r)
     assert "larger than the server's limit of 10" in r.stderr.decode(), describe(r)
     assert not any(l.startswith("MAIL") for l in f.lines), f.lines
+
+
+class WrongNamePki:
+    """A certificate from the test CA, but for another name."""
+
+    def __init__(self, pki, d):
+        self.cert, self.key = d / "wrong.pem", d / "wrong.key"
+        ext = d / "wrong.ext"
+        ext.write_text("subjectAltName=DNS:wrong.example.test\nextendedKeyUsage=serverAuth\n")
+        for args in (["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", self.key, "-out", d / "wrong.csr", "-subj", "/CN=wrong.example.test"],
+                     ["x509", "-req", "-in", d / "wrong.csr", "-CA", pki.ca, "-CAkey", pki.ca_key,
+                      "-CAcreateserial", "-out", self.cert, "-days", "2", "-extfile", ext]):
+            r = subprocess.run(["openssl", *map(str, args)], capture_output=True, timeout=60)
+            assert r.returncode == 0, r.stderr.decode()
+
+
+def test_certificate_for_another_name_refused(tmp_path, fakes, pki):
+    f = FakeSmtp(["STARTTLS"], tls_caps=["AUTH PLAIN"], pki=WrongNamePki(pki, tmp_path),
+                 auth={"PLAIN": "235 2.7.0 ok"})
+    fakes.append(f)
+    r = send(conf(tmp_path, f.port, tls="on", tls_trust_file=pki.ca, auth="on"), "bob@example.test")
+    assert r.returncode == EX_UNAVAILABLE, describe(r)
+    err = r.stderr.decode()
+    assert f"127.0.0.1:{f.port}: TLS certificate verification failed" in err, describe(r)
+    assert "mismatch" in err.lower(), describe(r)
+    assert f.got_auth() == [] and PASSWORD not in " ".join(f.lines)
