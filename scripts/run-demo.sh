@@ -1,0 +1,73 @@
+#!/bin/sh
+# run-demo.sh POSTERN - `make run`: a working demo server in ./run/.
+# Creates ./run/ once (self-signed certificate for localhost, config,
+# spool, a demo user with a random password), prints how to send a
+# first message, then runs `postern serve` in the foreground (Ctrl-C
+# stops it).  Ports: 10587 submission, 10465 submissions, 10025 smtp.
+set -eu
+POSTERN=${1:-build/postern}
+case $POSTERN in /*) ;; *) POSTERN=$(pwd)/$POSTERN ;; esac
+RUN=$(pwd)/run
+USER_NAME=demo@example.test
+
+[ -x "$POSTERN" ] || { echo "run-demo: $POSTERN is missing; run 'make' first" >&2; exit 1; }
+
+if [ ! -f "$RUN/postern.conf" ]; then
+	mkdir -p "$RUN"
+	chmod 700 "$RUN"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$RUN/key.pem" -out "$RUN/cert.pem" -days 365 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	chmod 600 "$RUN/key.pem"
+	cat >"$RUN/postern.conf" <<EOF
+# postern demo config, made by scripts/run-demo.sh (see DESIGN.md for every key)
+hostname        = localhost
+listen          = 127.0.0.1:10587 submission
+listen          = 127.0.0.1:10465 submissions
+listen          = 127.0.0.1:10025 smtp
+tls_certificate = cert.pem
+tls_key         = key.pem
+credentials     = file:users
+auth_mechanisms = SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN
+plaintext_auth  = tls-only
+spool           = spool
+local_domains   = example.test
+EOF
+	password=$(openssl rand -base64 18 | tr -d '/+=' | cut -c1-20)
+	umask 077
+	printf '%s\n' "$password" >"$RUN/demo-password"
+	printf '%s\n' "$password" | "$POSTERN" passwd -c "$RUN/postern.conf" add "$USER_NAME" >/dev/null
+	echo "run-demo: created $RUN with user $USER_NAME, password: $password"
+	echo "run-demo: (the password is also in run/demo-password, mode 0600)"
+fi
+
+# serve --check binds every port and closes it again: a busy port is
+# named here ("listen 127.0.0.1:10587: Address already in use").
+if ! "$POSTERN" serve -c "$RUN/postern.conf" --check >/dev/null; then
+	echo "run-demo: cannot start (see above); is another server on 10587/10465/10025?" >&2
+	exit 1
+fi
+
+cat <<EOF
+
+postern demo server: submission 127.0.0.1:10587 (STARTTLS), submissions 127.0.0.1:10465 (TLS),
+smtp 127.0.0.1:10025.  User $USER_NAME, password in run/demo-password.
+
+Send a first message (in another terminal, from $(pwd)):
+
+  swaks --server 127.0.0.1:10587 --tls --tls-ca-path run/cert.pem \\
+        --auth PLAIN --auth-user $USER_NAME --auth-password "\$(cat run/demo-password)" \\
+        --from $USER_NAME --to friend@elsewhere.test
+
+  printf 'Subject: hello\\r\\n\\r\\nfirst message\\r\\n' > /tmp/msg.txt
+  curl --url smtps://127.0.0.1:10465 --cacert run/cert.pem \\
+       --user "$USER_NAME:\$(cat run/demo-password)" \\
+       --mail-from $USER_NAME --mail-rcpt friend@elsewhere.test --upload-file /tmp/msg.txt
+
+Then see it in the spool:
+
+  $POSTERN queue -c run/postern.conf list
+
+Stopping: Ctrl-C.  Starting over: rm -rf run.
+EOF
+exec "$POSTERN" serve -c "$RUN/postern.conf"
