@@ -345,7 +345,6 @@ probe_format_tls(const struct smtp_tls_info *ti, struct buf *out)
 	if (rc == BUF_OK && ti->verified)
 		rc = buf_addstr(out, "TLS: verification: ok (chain and host name)\n");
 	else if (rc == BUF_OK)
-		rc = buf_printf(out, "TLS: verification: FAILED (%s)\n",
-				ti->verify_result == X509_V_OK ? "not checked: --insecure" : why);
+		rc = buf_printf(out, "TLS: verification: FAILED (%s)\n", why);
 	return rc;
 }

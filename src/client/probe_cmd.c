@@ -52,6 +52,7 @@ struct probe_args {
 struct probe_run {
 	struct event_base *base;
 	struct probe_mask pm;
+	bool insecure;		/* --insecure: say that a failed check is ignored */
 	bool authed;
 	char mech_ok[SMTP_MECH_NAME_MAX + 1];
 	char auth_reply[512];
@@ -95,11 +96,14 @@ on_caps(void *arg, const struct smtp_ehlo *caps, bool tls)
 static void
 on_tls(void *arg, const struct smtp_tls_info *ti)
 {
+	struct probe_run *r = arg;
 	struct buf b;
 	buf_init(&b, PROBE_OUT_MAX);
 	if (probe_format_tls(ti, &b) == BUF_OK)
 		emit(&b);
 	buf_free(&b);
+	if (!ti->verified && r->insecure)
+		printf("TLS: --insecure: going on without a verified certificate\n");
 }
 
 static void
@@ -140,6 +144,7 @@ probe_once(const struct probe_args *a, const char *password, enum smtp_auth_mode
 	   const char *mech, struct probe_run *r)
 {
 	memset(r, 0, sizeof *r);
+	r->insecure = a->insecure;
 	struct smtp_client_opts o = {
 		.host = a->host, .port = a->port, .tls = a->tls, .tls_trust_file = a->trust_file,
 		.tls_nocertcheck = a->insecure, .auth = mode, .auth_mech = mech, .user = a->user,
