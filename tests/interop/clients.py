@@ -6,8 +6,10 @@ The suites assert on what a real client and the real server did: the
 client's exit status and transcript, and what `postern queue` shows
 afterwards (queue ids before/after, the envelope's authenticated user,
 the Received header's RFC 3848 keyword)."""
+import base64
 import re
 import subprocess
+import time
 import uuid
 
 from conftest import PASSWORD, USER, run
@@ -157,9 +159,39 @@ def assert_spooled(server, before, mark, user=USER, mech=None, keyword="ESMTPSA"
     assert rcpts == [rcpt], f"envelope recipients of {qid} are {rcpts}, expected [{rcpt!r}]: {env}"
     assert "\n.leading dot, must survive dot-stuffing" in content.replace("\r\n", "\n"), \
         f"dot-stuffed line damaged in {qid}:\n{content[:1500]}"
+    assert_log_clean(server, PASSWORD)
     return qid, env, content
 
 
 def assert_not_spooled(server, before):
     after = queue_ids(server)
     assert after == before, f"the queue changed although nothing may be accepted: before {before}, after {after}"
+
+
+# ---- the server's log ----
+
+def secret_forms(password, user=USER):
+    """The ways a password could leak into a log: as is, and as the
+    base64 a PLAIN or LOGIN client sends."""
+    b64 = lambda b: base64.b64encode(b).decode()
+    return [password, b64(password.encode()), b64(f"\0{user}\0{password}".encode())]
+
+
+def assert_log_clean(server, password):
+    log = server.log_text()
+    for form in secret_forms(password):
+        assert form not in log, f"the server log contains a secret ({form[:12]}...):\n{log[-3000:]}"
+
+
+def assert_auth_failure_logged(server, mech, user=USER, password=WRONG_PASSWORD, timeout=5.0):
+    """The stable fail2ban line (issue 3, item 9) for this attempt, and
+    no trace of the password that was tried."""
+    want = re.compile(r"auth failed: client=127\.0\.0\.1 user=" + re.escape(user)
+                      + r" mech=" + re.escape(mech) + r"(\s|$)", re.M)
+    deadline = time.monotonic() + timeout
+    while not want.search(server.log_text()):
+        assert time.monotonic() < deadline, \
+            f"no 'auth failed: client=127.0.0.1 user={user} mech={mech}' line in the log:\n" \
+            + server.log_text()[-3000:]
+        time.sleep(0.05)
+    assert_log_clean(server, password)

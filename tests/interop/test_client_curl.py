@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_not_spooled, assert_spooled,
-                     describe, message, output, queue_ids, run_client, tag)
+from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_auth_failure_logged,
+                     assert_not_spooled, assert_spooled, describe, message, output, queue_ids,
+                     run_client, tag)
 from conftest import PASSWORD, USER
 
 MECHS = ["PLAIN", "LOGIN", "CRAM-MD5"]
@@ -59,6 +60,7 @@ def test_wrong_password(server, mech, mode):
     assert r.returncode == EXIT_LOGIN_DENIED, describe(r)
     assert replied(r, "535 5.7.8"), describe(r)
     assert not re.search(r"^> MAIL FROM", output(r), re.M), describe(r)
+    assert_auth_failure_logged(server, mech)
     assert_not_spooled(server, before)
 
 

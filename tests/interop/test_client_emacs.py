@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_not_spooled, assert_spooled,
-                     describe, output, queue_ids, run_client, tag)
+from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_auth_failure_logged,
+                     assert_not_spooled, assert_spooled, describe, output, queue_ids, run_client,
+                     tag)
 from conftest import PASSWORD, USER
 
 MECHS = ["CRAM-MD5", "PLAIN", "LOGIN"]
@@ -125,6 +126,7 @@ def test_wrong_password(server, tmp_path, mech):
     assert "Sending failed: 535 5.7.8" in output(r), describe(r)
     assert replied(r, "535 5.7.8"), describe(r)
     assert not replied(r, "235"), describe(r)
+    assert_auth_failure_logged(server, mech)
     assert_not_spooled(server, before)
 
 

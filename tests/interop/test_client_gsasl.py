@@ -25,8 +25,8 @@ import time
 
 import pytest
 
-from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_not_spooled, assert_spooled,
-                     message, queue_ids, tag)
+from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_auth_failure_logged,
+                     assert_not_spooled, assert_spooled, message, queue_ids, tag)
 from conftest import PASSWORD, USER
 
 MECHS = ["SCRAM-SHA-1", "SCRAM-SHA-256"]
@@ -171,6 +171,7 @@ def test_wrong_password(server, gsasl_client, mech):
     assert res is not None and res.startswith("535 5.7.8"), g.transcript()
     rc = g.finish()
     assert rc != 0, g.transcript()
+    assert_auth_failure_logged(server, mech)
     assert_not_spooled(server, before)
 
 

@@ -6,8 +6,9 @@ over implicit TLS); a wrong password (535 5.7.8, exit EX_NOPERM 77,
 nothing spooled); a certificate checked against another CA."""
 import pytest
 
-from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_not_spooled, assert_spooled,
-                     describe, message, output, queue_ids, run_client, tag)
+from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_auth_failure_logged,
+                     assert_not_spooled, assert_spooled, describe, message, output, queue_ids,
+                     run_client, tag)
 from conftest import PASSWORD, USER
 
 MECHS = ["PLAIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]
@@ -70,6 +71,7 @@ def test_wrong_password(server, tmp_path, mech):
     assert r.returncode == EX_NOPERM, describe(r)
     assert "<-- 535 5.7.8" in output(r), describe(r)
     assert "--> MAIL FROM" not in output(r), describe(r)
+    assert_auth_failure_logged(server, mech)
     assert_not_spooled(server, before)
 
 

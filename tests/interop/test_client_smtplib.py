@@ -8,8 +8,8 @@ import ssl
 
 import pytest
 
-from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_not_spooled,
-                     assert_spooled, message, queue_ids, tag)
+from clients import (REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_auth_failure_logged,
+                     assert_not_spooled, assert_spooled, message, queue_ids, tag)
 from conftest import PASSWORD, USER
 
 MECHS = ["PLAIN", "LOGIN", "CRAM-MD5"]
@@ -81,6 +81,7 @@ def test_wrong_password(server, mech, implicit):
         assert code == 530 and text.startswith(b"5.7.0"), (code, text)
     finally:
         s.quit()
+    assert_auth_failure_logged(server, mech)
     assert_not_spooled(server, before)
 
 

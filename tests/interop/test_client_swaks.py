@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from clients import (LOCAL_RCPT, REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_not_spooled,
-                     assert_spooled, describe, message, output, queue_ids, run_client, tag)
+from clients import (LOCAL_RCPT, REMOTE_RCPT, SENDER, WRONG_PASSWORD, assert_auth_failure_logged,
+                     assert_not_spooled, assert_spooled, describe, message, output, queue_ids,
+                     run_client, tag)
 from conftest import PASSWORD, USER
 
 MECHS = ["PLAIN", "LOGIN", "CRAM-MD5"]
@@ -71,6 +72,7 @@ def test_wrong_password(server, mech, mode):
     assert r.returncode == EXIT_AUTH, describe(r)
     assert replied(r, "535 5.7.8"), describe(r)
     assert not sent(r, "MAIL FROM"), describe(r)
+    assert_auth_failure_logged(server, mech)
     assert_not_spooled(server, before)
 
 
