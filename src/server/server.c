@@ -81,6 +81,11 @@ server_reap(evutil_socket_t fd, short what, void *arg)
 	struct session *s;
 	while ((s = TAILQ_FIRST(&srv->dead)) != NULL) {
 		TAILQ_REMOVE(&srv->dead, s, link);
+		if (sess_drain(s)) {
+			s->dead = false;
+			TAILQ_INSERT_TAIL(&srv->sessions, s, link);
+			continue;
+		}
 		srv->nsessions--;
 		session_free(&s);
 	}
@@ -256,10 +261,12 @@ server_free(struct server **sp)
 	if (srv == NULL)
 		return;
 	struct session *s;
-	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
-		server_bury(srv, s);
-	if (srv->reaper_ev)
+	/* Twice: a STARTTLS session drops its filter in the first pass. */
+	for (int pass = 0; pass < 2 && srv->reaper_ev != NULL; pass++) {
+		while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
+			server_bury(srv, s);
 		server_reap(-1, 0, srv);
+	}
 	listener_close_all(srv);
 	struct event *evs[] = { srv->reaper_ev, srv->commit_ev, srv->authq_ev, srv->grace_ev,
 				srv->sig_term, srv->sig_int, srv->sig_hup };

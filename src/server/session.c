@@ -144,20 +144,27 @@ sess_read_cb(struct bufferevent *bev, void *arg)
 	sess_process(arg);
 }
 
-/* The last reply is out of s->bev: with a STARTTLS filter, it now sits
- * encrypted in the plain bufferevent, which gets to flush it. */
+/* The last reply is out of s->bev.  A STARTTLS session's reply now
+ * sits encrypted in the plain bufferevent: the reaper, outside every
+ * libevent callback, drops the filter and lets it flush (sess_drain). */
 static void
 sess_flushed(struct session *s)
 {
-	if (s->raw != NULL) {
-		tls_unfilter(s);
-		bufferevent_setcb(s->bev, NULL, sess_write_cb, sess_event_cb, s);
-		bufferevent_disable(s->bev, EV_READ);
-		bufferevent_enable(s->bev, EV_WRITE);
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
-			return;	/* sess_write_cb comes back here */
-	}
 	server_bury(s->srv, s);
+}
+
+bool
+sess_drain(struct session *s)
+{
+	if (s->raw == NULL || s->state != ST_CLOSING)
+		return false;
+	tls_unfilter(s);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		return false;
+	bufferevent_setcb(s->bev, NULL, sess_write_cb, sess_event_cb, s);
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_enable(s->bev, EV_WRITE);
+	return true;	/* sess_write_cb buries it again once written */
 }
 
 static void

@@ -111,6 +111,10 @@ void sess_set_timeout(struct session *s, unsigned secs);
 void sess_resume(struct session *s);
 /* Stops reading; the reply already queued is flushed, then freed. */
 void sess_close(struct session *s);
+/* Reaper only (never inside a callback): a closing STARTTLS session
+ * drops its TLS filter; true when the plain bufferevent still has the
+ * last reply to write (then s lives on until it is written). */
+bool sess_drain(struct session *s);
 /* 421 4.3.2 and close when shutting down and no transaction is open. */
 bool sess_shutdown_if_idle(struct session *s);
 /* Ends the mail transaction (RFC 5321 4.1.1.5 RSET semantics). */

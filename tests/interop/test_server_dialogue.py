@@ -533,3 +533,19 @@ def test_too_many_errors(alive):
     assert d.reply() == [f"421 4.7.0 {HOST} Error: too many errors\r\n".encode()]
     assert d.closed()
     d.close()
+
+
+def test_starttls_quit_regression(alive, pki):
+    """Regression: freeing the TLS filter inside its own read callback
+    (QUIT after STARTTLS) crashed the server (found by test_probe)."""
+    for read_bye in (True, False):
+        d = Dialogue(alive.submission)
+        d.cmd("EHLO client.test")
+        d.starttls(client_ctx(pki))
+        d.cmd("EHLO client.test")
+        d.send("QUIT\r\n")
+        if read_bye:
+            assert d.reply() == [b"221 2.0.0 Bye\r\n"]
+            assert d.closed()
+        d.close()
+        check_alive(alive)
