@@ -51,6 +51,7 @@ struct flush {
 	struct event_base *base;
 	const struct group *g;
 	size_t next;		/* next message of g to send */
+	struct smtp_msg cur;	/* the one in flight (the session borrows it) */
 	size_t delivered;
 };
 
@@ -96,9 +97,10 @@ send_next(struct flush *f, struct smtp_client *c)
 		return;
 	}
 	const struct outbox_msg *m = &f->msgs[f->g->idx[f->next]];
-	struct smtp_msg sm = { .from = m->from, .rcpts = (const char *const *)m->rcpts,
-			       .nrcpts = m->nrcpts, .data = m->data, .len = m->len };
-	if (smtp_client_send(c, &sm) != 0) {
+	/* The session keeps a pointer to the smtp_msg until cbs.sent. */
+	f->cur = (struct smtp_msg){ .from = m->from, .rcpts = (const char *const *)m->rcpts,
+				    .nrcpts = m->nrcpts, .data = m->data, .len = m->len };
+	if (smtp_client_send(c, &f->cur) != 0) {
 		fprintf(stderr, "%s: internal error: cannot send %s\n", prog, m->id);
 		smtp_client_quit(c);
 	}
@@ -140,6 +142,29 @@ settle_delivered(struct flush *f, const struct outbox_msg *m, const struct smtp_
 	       nkeep ? "; kept for the others" : "");
 }
 
+/* Not taken: say why (the deciding reply, else every recipient's). */
+static void
+report_refused(struct flush *f, const struct outbox_msg *m, struct smtp_client *c,
+	       const struct smtp_send_result *res)
+{
+	bool temp = res->code / 100 == 4;
+	if (res->text[0] != '\0') {
+		fprintf(stderr, "%s: %s: not delivered by %s: %s\n", prog, m->id, smtp_client_peer(c),
+			res->text);
+	} else {
+		/* No MAIL/DATA reply decided it: every RCPT was refused. */
+		temp = res->nrcpts > 0;
+		for (size_t i = 0; i < res->nrcpts; i++) {
+			const struct smtp_rcpt_result *rr = &res->rcpts[i];
+			fprintf(stderr, "%s: %s: %s refused recipient <%s>: %s\n", prog, m->id,
+				smtp_client_peer(c), rr->rcpt, rr->code ? rr->text : "not sent");
+			temp = temp && rr->code / 100 == 4;
+		}
+	}
+	fprintf(stderr, "%s: %s: kept in the outbox\n", prog, m->id);
+	flush_fail(f, temp ? EX_TEMPFAIL : EX_UNAVAILABLE);
+}
+
 static void
 on_sent(void *arg, struct smtp_client *c, const struct smtp_send_result *res)
 {
@@ -148,9 +173,7 @@ on_sent(void *arg, struct smtp_client *c, const struct smtp_send_result *res)
 	if (res->delivered) {
 		settle_delivered(f, m, res);
 	} else {
-		fprintf(stderr, "%s: %s: not delivered (%s: %s); kept in the outbox\n", prog, m->id,
-			smtp_client_peer(c), res->text[0] ? res->text : "no reply");
-		flush_fail(f, res->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE);
+		report_refused(f, m, c, res);
 	}
 	f->next++;
 	send_next(f, c);
