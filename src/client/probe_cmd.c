@@ -408,8 +408,12 @@ probe_single(const struct probe_args *a, const char *pw)
 	enum smtp_auth_mode mode = a->user == NULL ? SMTP_AUTH_OFF
 				   : a->auth != NULL ? SMTP_AUTH_MECH : SMTP_AUTH_AUTO;
 	probe_once(a, pw, mode, a->auth, &r);
-	if (r.failed)
+	if (r.failed) {
+		/* The transcript went to stdout; the verdict also goes where
+		 * scripts look for errors. */
+		fprintf(stderr, "postern probe: %s\n", r.err.msg);
 		return smtp_client_error_sysexit(&r.err);
+	}
 	if (a->user == NULL) {
 		printf("-- no --user given: authentication not tried (exit 2)\n");
 		return 2;

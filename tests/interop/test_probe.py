@@ -87,6 +87,7 @@ def test_probe_wrong_password(peer, tmp_path, mech):
     assert WRONG not in out + err
     assert re.search(r"^S: 535", out, re.M), out
     assert f"127.0.0.1:{sub}" in out and mech in out
+    assert f"127.0.0.1:{sub}" in err and mech in err and "535" in err, err
     assert "-- authenticated" not in out
 
 
