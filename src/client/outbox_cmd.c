@@ -51,7 +51,8 @@ struct flush {
 	struct event_base *base;
 	const struct group *g;
 	size_t next;		/* next message of g to send */
-	struct smtp_msg cur;	/* the one in flight (the session borrows it) */
+	struct outbox_msg full;	/* the message in flight, with its body */
+	struct smtp_msg cur;	/* the same for the session (it borrows it) */
 	size_t delivered;
 };
 
@@ -89,14 +90,26 @@ account_opts(const struct client_account *acct, const char *pw, struct smtp_clie
 				      sasl_mech_sends_password(m);
 }
 
+/* Sends the next message of the group, read afresh from its file: a
+ * message deleted meanwhile (`outbox delete`) is skipped, and only one
+ * message body is in memory at a time. */
 static void
 send_next(struct flush *f, struct smtp_client *c)
 {
+	char *err = NULL;
+	outbox_msg_free(&f->full);
+	while (f->next < f->g->n &&
+	       outbox_read(f->ob, f->msgs[f->g->idx[f->next]].id, &f->full, &err) != 0) {
+		fprintf(stderr, "%s: %s; skipped\n", prog, err);
+		free(err);
+		err = NULL;
+		f->next++;
+	}
 	if (f->next >= f->g->n) {
 		smtp_client_quit(c);
 		return;
 	}
-	const struct outbox_msg *m = &f->msgs[f->g->idx[f->next]];
+	const struct outbox_msg *m = &f->full;
 	/* The session keeps a pointer to the smtp_msg until cbs.sent. */
 	f->cur = (struct smtp_msg){ .from = m->from, .rcpts = (const char *const *)m->rcpts,
 				    .nrcpts = m->nrcpts, .data = m->data, .len = m->len };
@@ -169,7 +182,7 @@ static void
 on_sent(void *arg, struct smtp_client *c, const struct smtp_send_result *res)
 {
 	struct flush *f = arg;
-	const struct outbox_msg *m = &f->msgs[f->g->idx[f->next]];
+	const struct outbox_msg *m = &f->full;
 	if (res->delivered) {
 		settle_delivered(f, m, res);
 	} else {
@@ -328,7 +341,13 @@ load_all(struct flush *f)
 			free(err);
 			err = NULL;
 			flush_fail(f, EX_DATAERR);
+			continue;
 		}
+		/* Only the envelope is needed to group; send_next rereads. */
+		OPENSSL_cleanse(f->msgs[i].data, f->msgs[i].len);
+		free(f->msgs[i].data);
+		f->msgs[i].data = NULL;
+		f->msgs[i].len = 0;
 	}
 	outbox_free_ids(&ids, n);
 	return 0;
@@ -357,6 +376,7 @@ do_flush(struct outbox *ob, const char *conf_opt)
 	free(f.groups);
 	for (size_t i = 0; i < f.nmsgs; i++)
 		outbox_msg_free(&f.msgs[i]);
+	outbox_msg_free(&f.full);
 	free(f.msgs);
 	return rc != 0 ? rc : f.rc;
 }
