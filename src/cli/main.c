@@ -14,16 +14,16 @@ static const struct {
 	{ "passwd", cmd_passwd, "passwd [-c FILE] add|del|check USER | list" },
 	{ "queue", cmd_queue, "queue [-c FILE] list | flush | show ID | delete ID" },
 	{ "send", cmd_send, "send [-C FILE] [-a ACCOUNT] [-f FROM] [-t] [-i] [-v] [RCPT ...]" },
-	{ "probe", cmd_probe, "probe [--tls|--starttls] [--user U] [--password-file F] [--auth MECH|all] HOST[:PORT]" },
+	{ "probe", cmd_probe, "probe [--tls|--starttls] [--user U] [--password-file F] [--auth MECH|all] [--tls-trust-file F | --insecure] HOST[:PORT]" },
 	{ "outbox", cmd_outbox, "outbox [-C FILE] list | flush | delete ID" },
 };
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage:\n");
+	(void)fprintf(f, "usage:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-		fprintf(f, "  postern %s\n", commands[i].usage);
+		(void)fprintf(f, "  postern %s\n", commands[i].usage);
 }
 
 int
@@ -54,7 +54,7 @@ main(int argc, char **argv)
 			return commands[i].run(argc - 1, argv + 1);
 		}
 	}
-	fprintf(stderr, "postern: unknown command '%s'\n", argv[1]);
+	(void)fprintf(stderr, "postern: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 64;
 }
