@@ -94,7 +94,21 @@ struct sasl_client_params {
 
 struct sasl_server_params {
 	const char *hostname;	/* for the CRAM-MD5 challenge */
+	/* SCRAM, unknown user: the made-up salt is HMAC-SHA-256(this key,
+	 * mechanism name and user name).  Give one key for the server's
+	 * lifetime (say 32 bytes from RAND_bytes at start) so that repeated
+	 * attempts for an unknown user see one stable salt, as they would
+	 * for a real user.  NULL: a key per session (existence then leaks
+	 * to whoever tries twice).  Copied into the session, wiped on free. */
+	const uint8_t *fake_salt_key;
+	size_t fake_salt_key_len;
+	/* SCRAM, unknown user: the iteration count announced, which must be
+	 * what real users' entries hold.  0: SASL_SCRAM_FAKE_ITER_DEFAULT,
+	 * what `postern passwd` writes. */
+	unsigned fake_iterations;
 };
+/* The iteration count `postern passwd` stores (RFC 7677's floor). */
+#define SASL_SCRAM_FAKE_ITER_DEFAULT 4096u
 
 /* Return NULL on allocation failure only. */
 struct sasl_sess *sasl_client_new(const struct sasl_mech *m, const struct sasl_client_params *p);

@@ -32,6 +32,9 @@ struct sasl_sess {
 	char *password;		/* client copy; PLAIN/LOGIN server: prepared */
 	char *hostname;		/* server */
 	char *test_nonce;
+	uint8_t *fake_key;	/* server: copy of params->fake_salt_key */
+	size_t fake_key_len;
+	unsigned fake_iter;	/* server: never 0 */
 	struct sasl_cred_request req;
 	struct sasl_cred_answer cred;	/* wiped once consumed */
 	void *state;		/* the mechanism's own */

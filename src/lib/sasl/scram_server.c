@@ -140,25 +140,47 @@ scram_server_first(struct sasl_sess *s, struct scram_server *st, const uint8_t *
 	return sasl_sess_need_cred(s, st->kind, NULL);
 }
 
-/* A salt for a user who does not exist: HMAC of the name under a key
- * drawn for this session.
- * XXX: a fresh key per session means two attempts for the same unknown
- * user see different salts, while a real user's salt is stable; a key
- * kept by the server for its lifetime would close that, at the price of
- * an API change (sasl_server_params). */
+/* A salt for a user who does not exist: HMAC-SHA-256 of the mechanism
+ * and user names under the server's key (sasl_server_params), so that a
+ * second attempt sees the same salt, as it would for a real user, and
+ * SCRAM-SHA-1 and SCRAM-SHA-256 see different salts, as real entries do
+ * (each has its own random salt).  Without a server key, one is drawn
+ * for this session: stable salts then tell unknown users apart. */
+static int
+scram_server_fake_salt(const struct sasl_sess *s, uint8_t mac[EVP_MAX_MD_SIZE])
+{
+	uint8_t own[32];
+	const uint8_t *key = s->fake_key;
+	size_t keylen = s->fake_key_len;
+	int rc = 0;
+	if (key == NULL) {
+		rc = sasl_sess_random(own, sizeof own);
+		key = own;
+		keylen = sizeof own;
+	}
+	/* NUL between the names: "SCRAM-SHA-1" + "x" never equals another
+	 * pair; the mechanism name holds no NUL. */
+	struct buf msg;
+	buf_init(&msg, SASL_NAME_MAX * 2 + 64);
+	if (rc == 0 && (buf_addstr(&msg, s->mech->name) != BUF_OK || buf_addch(&msg, '\0') != BUF_OK
+			|| buf_addstr(&msg, s->authcid) != BUF_OK))
+		rc = -1;
+	if (rc == 0)
+		rc = sasl_scram_hmac(EVP_sha256(), key, keylen, msg.p, msg.len, mac);
+	buf_free(&msg);
+	OPENSSL_cleanse(own, sizeof own);
+	return rc;
+}
+
 static int
 scram_server_fake(struct sasl_sess *s, struct scram_server *st)
 {
-	uint8_t key[32], mac[EVP_MAX_MD_SIZE];
-	int rc = sasl_sess_random(key, sizeof key);
-	if (rc == 0)
-		rc = sasl_scram_hmac(EVP_sha256(), key, sizeof key, s->authcid,
-				     strlen(s->authcid), mac);
-	OPENSSL_cleanse(key, sizeof key);
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	int rc = scram_server_fake_salt(s, mac);
 	if (rc == 0) {
 		memcpy(s->cred.salt, mac, SCRAM_FAKE_SALT);
 		s->cred.salt_len = SCRAM_FAKE_SALT;
-		s->cred.iterations = SASL_SCRAM_ITER_MIN;
+		s->cred.iterations = s->fake_iter;
 		/* Keys nobody knows the preimage of: the proof cannot match. */
 		rc = sasl_sess_random(st->stored_key, sizeof st->stored_key);
 		st->fake = true;

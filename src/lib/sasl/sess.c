@@ -50,7 +50,14 @@ sasl_server_new(const struct sasl_mech *m, const struct sasl_server_params *p)
 		return NULL;
 	const char *host = p != NULL && p->hostname != NULL ? p->hostname : "localhost";
 	s->hostname = sess_strdup(host);
-	if (s->hostname == NULL || m->server_start(s) < 0)
+	s->fake_iter = p != NULL && p->fake_iterations != 0 ? p->fake_iterations
+							     : SASL_SCRAM_FAKE_ITER_DEFAULT;
+	bool key = p != NULL && p->fake_salt_key != NULL && p->fake_salt_key_len != 0;
+	if (key && (s->fake_key = malloc(p->fake_salt_key_len)) != NULL) {
+		memcpy(s->fake_key, p->fake_salt_key, p->fake_salt_key_len);
+		s->fake_key_len = p->fake_salt_key_len;
+	}
+	if (s->hostname == NULL || (key && s->fake_key == NULL) || m->server_start(s) < 0)
 		sasl_sess_free(&s);
 	return s;
 }
@@ -70,6 +77,10 @@ sasl_sess_free(struct sasl_sess **sp)
 	sasl_str_wipe_free(&s->password);
 	sasl_str_wipe_free(&s->hostname);
 	sasl_str_wipe_free(&s->test_nonce);
+	if (s->fake_key != NULL) {
+		OPENSSL_cleanse(s->fake_key, s->fake_key_len);
+		free(s->fake_key);
+	}
 	OPENSSL_cleanse(s, sizeof *s);
 	free(s);
 	*sp = NULL;
@@ -136,6 +147,10 @@ void
 sasl_sess_set_test_nonce(struct sasl_sess *s, const char *nonce)
 {
 	sasl_str_wipe_free(&s->test_nonce);
+	if (s->fake_key != NULL) {
+		OPENSSL_cleanse(s->fake_key, s->fake_key_len);
+		free(s->fake_key);
+	}
 	s->test_nonce = sess_strdup(nonce);
 }
 
