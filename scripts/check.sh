@@ -1,8 +1,9 @@
 #!/bin/sh
-# Runs every test: the banned-function check, a clang build with
-# warnings as errors, the cmocka unit tests and the pytest interop
-# suites (in parallel with pytest-xdist).  Ends with "N passed, M failed"
-# and exits non-zero on any failure.
+# Runs every test: static gates (banned functions, clang build, clang-tidy,
+# gcc -fanalyzer, unit tests under ASan/UBSan; one count each), the cmocka
+# unit tests (one count per case) and the pytest interop suites against
+# real programs (in parallel with pytest-xdist).  Ends with
+# "N passed, M failed" and exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,18 +25,50 @@ else
 	passed=$((passed + 1))
 fi
 
-# 2. The same code must build warning-free with clang 14 too.
-if [ ! -f build-clang/build.ninja ]; then
-	CC=clang meson setup build-clang >build-clang.log 2>&1 || true
-fi
-if ninja -C build-clang >build-clang.log 2>&1; then
-	passed=$((passed + 1))
-else
-	note "FAIL clang build (see build-clang.log):"; tail -20 build-clang.log
-	failed=$((failed + 1))
-fi
+# gate NAME LOG CMD...: runs one static check: one pass or one failure.
+gate() {
+	name=$1; log=$2; shift 2
+	if "$@" >"$log" 2>&1; then
+		passed=$((passed + 1))
+	else
+		note "FAIL $name (see $log):"
+		grep -E 'error|warning|FAIL' "$log" | sort -u | head -20 | tee -a "$report"
+		failed=$((failed + 1))
+	fi
+}
 
-# 3. Unit tests (cmocka): count the cases each executable reports.
+# 2. The same code must build warning-free with clang 14 too.
+clang_build() {
+	[ -f build-clang/build.ninja ] || CC=clang meson setup build-clang || return 1
+	ninja -C build-clang
+}
+gate "clang build" build-clang.log clang_build
+
+# 3. clang-tidy bugprone/cert checks (.clang-tidy) over every source file.
+tidy() {
+	git ls-files 'src/*.c' | xargs -P2 -n6 clang-tidy -p "$BUILD" --quiet 2>&1 |
+		grep -E '(error|warning):' && return 1
+	return 0
+}
+gate "clang-tidy" "$BUILD/tidy.log" tidy
+
+# 4. gcc -fanalyzer over the program's sources (warnings are errors).
+analyzer() {
+	[ -f build-analyzer/build.ninja ] || meson setup build-analyzer -Dc_args=-fanalyzer || return 1
+	ninja -C build-analyzer postern
+}
+gate "gcc -fanalyzer" "$BUILD/analyzer.log" analyzer
+
+# 5. Unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan_unit() {
+	[ -f build-asan/build.ninja ] ||
+		meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false || return 1
+	ninja -C build-asan || return 1
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C build-asan --suite unit --print-errorlogs
+}
+gate "unit tests under ASan/UBSan" "$BUILD/asan.log" asan_unit
+
+# 6. Unit tests (cmocka): count the cases each executable reports.
 meson test -C "$BUILD" --suite unit --print-errorlogs >"$BUILD/unit.log" 2>&1
 unit_rc=$?
 counts=$($PY - "$BUILD/meson-logs/testlog.json" <<'PY'
@@ -62,7 +95,7 @@ passed=$((passed + $1)); failed=$((failed + $2))
 note "unit: $1 passed, $2 failed (meson test exit $unit_rc)"
 [ "$unit_rc" -ne 0 ] && grep -E 'FAIL|ERROR|\[  FAILED' "$BUILD/unit.log" | head -20
 
-# 4. Interop tests against real programs.
+# 7. Interop tests against real programs.
 POSTERN_BIN="$top/$BUILD/postern" $PY -m pytest -p no:cacheprovider -n 3 -q \
 	--junitxml="$BUILD/interop.xml" tests/interop >"$BUILD/interop.log" 2>&1
 py_rc=$?
