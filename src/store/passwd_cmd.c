@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,43 @@ struct passwd_cmd_pw {
 	size_t n;
 };
 
+/* ---- messages ---- */
+
+static void passwd_cmd_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "postern passwd: ..." on stderr.  A failed write to stderr has nowhere
+ * to be reported, so its result is ignored here, once. */
+static void
+passwd_cmd_errf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	(void)fputs("postern passwd: ", stderr);
+	(void)vfprintf(stderr, fmt, ap);
+	(void)fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void
+passwd_cmd_err(const char *msg)
+{
+	passwd_cmd_errf("%s", msg ? msg : "out of memory");
+}
+
+static int passwd_cmd_outf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A result line on stdout; -1 when it could not be written (a full disk
+ * under `postern passwd list > file` must not exit 0). */
+static int
+passwd_cmd_outf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vprintf(fmt, ap);
+	va_end(ap);
+	return n < 0 ? -1 : 0;
+}
+
 /* ---- reading the password ---- */
 
 /* The terminal state to restore if a signal ends us during the prompt.
@@ -51,10 +89,11 @@ static volatile sig_atomic_t passwd_cmd_echo_off;
 static void
 passwd_cmd_on_signal(int sig)
 {
+	/* Best effort on the way out: nothing to do if these fail. */
 	if (passwd_cmd_echo_off)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &passwd_cmd_saved_tio);
-	signal(sig, SIG_DFL);
-	raise(sig);
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &passwd_cmd_saved_tio);
+	(void)signal(sig, SIG_DFL);
+	(void)raise(sig);
 }
 
 /* Reads one line from fd into pw: stops at LF, drops LF or CRLF. */
@@ -112,7 +151,7 @@ passwd_cmd_prompt(const char *prompt, struct passwd_cmd_pw *pw, const char **why
 	struct sigaction sa = { .sa_handler = passwd_cmd_on_signal }, old[4];
 	const int sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	for (int i = 0; i < 4; i++)
-		sigaction(sigs[i], &sa, &old[i]);
+		(void)sigaction(sigs[i], &sa, &old[i]);	/* valid signals: cannot fail */
 	passwd_cmd_echo_off = 1;
 	/* Echo goes off before the prompt shows: TCSAFLUSH drops what was
 	 * typed ahead, so nothing typed after the prompt can be lost or
@@ -121,15 +160,17 @@ passwd_cmd_prompt(const char *prompt, struct passwd_cmd_pw *pw, const char **why
 	if (rc < 0) {
 		*why_r = strerror(errno);
 	} else {
-		fputs(prompt, stderr);
-		fflush(stderr);
+		(void)fputs(prompt, stderr);	/* stderr is unbuffered */
 		rc = passwd_cmd_read_line(STDIN_FILENO, pw, why_r);
 	}
-	tcsetattr(STDIN_FILENO, TCSAFLUSH, &passwd_cmd_saved_tio);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &passwd_cmd_saved_tio) < 0 && rc == 0) {
+		*why_r = "cannot turn terminal echo back on";
+		rc = -1;
+	}
 	passwd_cmd_echo_off = 0;
 	for (int i = 0; i < 4; i++)
-		sigaction(sigs[i], &old[i], NULL);
-	fputc('\n', stderr);
+		(void)sigaction(sigs[i], &old[i], NULL);
+	(void)fputc('\n', stderr);	/* the Enter the user typed was not echoed */
 	return rc;
 }
 
@@ -144,8 +185,9 @@ passwd_cmd_password(const char *user, bool confirm, struct passwd_cmd_pw *pw)
 	} else {
 		char prompt[LOG_SAFE_MAX + 32];
 		char safe[LOG_SAFE_MAX];
-		snprintf(prompt, sizeof prompt, "Password for %s: ",
-			 log_safe(safe, sizeof safe, user, strlen(user)));
+		/* Cannot be cut: log_safe() output is under LOG_SAFE_MAX. */
+		(void)snprintf(prompt, sizeof prompt, "Password for %s: ",
+			       log_safe(safe, sizeof safe, user, strlen(user)));
 		rc = passwd_cmd_prompt(prompt, pw, &why);
 		if (rc == 0 && confirm) {
 			struct passwd_cmd_pw again;
@@ -159,20 +201,13 @@ passwd_cmd_password(const char *user, bool confirm, struct passwd_cmd_pw *pw)
 	}
 	if (rc < 0) {
 		char safe[LOG_SAFE_MAX];
-		fprintf(stderr, "postern passwd: user '%s': %s\n",
-			log_safe(safe, sizeof safe, user, strlen(user)), why);
+		passwd_cmd_errf("user '%s': %s", log_safe(safe, sizeof safe, user, strlen(user)), why);
 		OPENSSL_cleanse(pw, sizeof *pw);
 	}
 	return rc;
 }
 
 /* ---- the subcommands ---- */
-
-static void
-passwd_cmd_err(const char *msg)
-{
-	fprintf(stderr, "postern passwd: %s\n", msg ? msg : "out of memory");
-}
 
 /* The users file of a file: store, or NULL after a message. */
 static char *
@@ -181,7 +216,7 @@ passwd_cmd_file(const struct passwd_cmd_ctx *c)
 	char *err = NULL;
 	char *path = store_spec_file(c->spec, c->conf.dir, &err);
 	if (path == NULL) {
-		fprintf(stderr, "postern passwd: %s: %s\n", c->conf.path, err ? err : "out of memory");
+		passwd_cmd_errf("%s: %s", c->conf.path, err ? err : "out of memory");
 		free(err);
 	}
 	return path;
@@ -210,7 +245,7 @@ passwd_cmd_add_precheck(const char *path, const char *user)
 		rc = -1;
 	} else {
 		if (store_file_db_find(&db, name) != NULL) {
-			fprintf(stderr, "postern passwd: %s: user '%s' already exists\n", path, name);
+			passwd_cmd_errf("%s: user '%s' already exists", path, name);
 			rc = -1;
 		}
 		store_file_db_free(&db);
@@ -235,9 +270,11 @@ passwd_cmd_add(struct passwd_cmd_ctx *c, const char *user)
 	int rc = 1;
 	if (passwd_cmd_add_precheck(path, user) < 0 || passwd_cmd_password(user, true, &pw) < 0)
 		goto out;
-	if (store_file_edit_add(path, user, pw.s, &err) == STORE_FILE_EDIT_OK) {
-		/* Printable as typed: store_user_prep() refused control characters. */
-		printf("postern passwd: %s: user '%s' added\n", path, user);
+	struct store_file_newuser nu = { .name = user, .password = pw.s };
+	if (store_file_edit_add(path, &nu, &err) == STORE_FILE_EDIT_OK) {
+		/* Printable as typed: store_user_prep() refused control characters.
+		 * The user is in the file whether or not this line gets out. */
+		(void)passwd_cmd_outf("postern passwd: %s: user '%s' added\n", path, user);
 		rc = 0;
 	} else {
 		passwd_cmd_err(err);
@@ -259,7 +296,7 @@ passwd_cmd_del(struct passwd_cmd_ctx *c, const char *user)
 	int rc = 1;
 	if (store_file_edit_del(path, user, &err) == STORE_FILE_EDIT_OK) {
 		/* Printable as typed: store_user_prep() refused control characters. */
-		printf("postern passwd: %s: user '%s' deleted\n", path, user);
+		(void)passwd_cmd_outf("postern passwd: %s: user '%s' deleted\n", path, user);
 		rc = 0;
 	} else {
 		passwd_cmd_err(err);
@@ -282,10 +319,14 @@ passwd_cmd_list(struct passwd_cmd_ctx *c, const char *unused)
 	int rc = 1;
 	if (store_file_db_read(path, &text, &len, &st, &err) == 0 &&
 	    store_file_db_parse(&db, path, text, len, &err) == 0) {
-		for (size_t i = 0; i < db.n; i++)
-			printf("%s\n", db.users[i].name);
+		rc = 0;
+		for (size_t i = 0; i < db.n && rc == 0; i++)
+			rc = passwd_cmd_outf("%s\n", db.users[i].name) < 0 ? 1 : 0;
 		store_file_db_free(&db);
-		rc = fflush(stdout) == 0 ? 0 : 1;
+		if (rc != 0 || fflush(stdout) != 0) {
+			passwd_cmd_errf("%s: cannot write the list: %s", path, strerror(errno));
+			rc = 1;
+		}
 	} else {
 		passwd_cmd_err(err);
 	}
@@ -304,22 +345,23 @@ passwd_cmd_check_report(const char *where, const char *safe, enum sasl_cred_stat
 {
 	switch (status) {
 	case SASL_CRED_OK:
-		printf("postern passwd: user '%s': password is right\n", safe);
+		/* The exit code is the answer; this line is a courtesy. */
+		(void)passwd_cmd_outf("postern passwd: %s: user '%s': password is right\n", where,
+				      safe);
 		return 0;
 	case SASL_CRED_BADPASS:
-		fprintf(stderr, "postern passwd: user '%s': wrong password\n", safe);
+		passwd_cmd_errf("%s: user '%s': wrong password", where, safe);
 		return 1;
 	case SASL_CRED_NOUSER:
-		fprintf(stderr, "postern passwd: %s: unknown user '%s'\n", where, safe);
+		passwd_cmd_errf("%s: unknown user '%s'", where, safe);
 		return 1;
 	case SASL_CRED_NOSECRET:
-		fprintf(stderr, "postern passwd: %s: user '%s' has no password hash to check against\n",
-			where, safe);
+		passwd_cmd_errf("%s: user '%s' has no password hash to check against", where, safe);
 		return 2;
 	case SASL_CRED_TEMPFAIL:
 		break;
 	}
-	fprintf(stderr, "postern passwd: %s: cannot check user '%s' now (store failure)\n", where, safe);
+	passwd_cmd_errf("%s: cannot check user '%s' now (store failure)", where, safe);
 	return 2;
 }
 
@@ -374,17 +416,16 @@ cmd_passwd(int argc, char **argv)
 	const char *conf_file = CONF_DEFAULT_PATH;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs(PASSWD_CMD_USAGE, stdout);
-			return 0;
-		}
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return fputs(PASSWD_CMD_USAGE, stdout) < 0 ? 1 : 0;
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			conf_file = argv[++i];
 		} else if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
 		} else {
-			fprintf(stderr, "postern passwd: unknown option '%s'\n" PASSWD_CMD_USAGE, argv[i]);
+			passwd_cmd_errf("unknown option '%s'", argv[i]);
+			(void)fputs(PASSWD_CMD_USAGE, stderr);
 			return 1;
 		}
 	}
@@ -394,7 +435,7 @@ cmd_passwd(int argc, char **argv)
 			continue;
 		int err_exit = strcmp(sub, "check") == 0 ? 2 : 1;
 		if (argc - i - 1 != passwd_cmd_subs[k].nargs) {
-			fputs(PASSWD_CMD_USAGE, stderr);
+			(void)fputs(PASSWD_CMD_USAGE, stderr);
 			return err_exit;
 		}
 		struct passwd_cmd_ctx c;
@@ -410,6 +451,7 @@ cmd_passwd(int argc, char **argv)
 		conf_free(&c.conf);
 		return rc;
 	}
-	fprintf(stderr, "postern passwd: unknown subcommand '%s'\n" PASSWD_CMD_USAGE, sub);
+	passwd_cmd_errf("unknown subcommand '%s'", sub);
+	(void)fputs(PASSWD_CMD_USAGE, stderr);
 	return 1;
 }

@@ -41,7 +41,7 @@ store_pick(const char *spec, const char **arg_r, char **err_r)
 		*arg_r = spec;
 		return &store_file_ops;
 	}
-	for (size_t i = 0; i < sizeof store_backends / sizeof *store_backends; i++) {
+	for (size_t i = 0; i < sizeof store_backends / sizeof store_backends[0]; i++) {
 		const struct store_ops *ops = store_backends[i];
 		if (strlen(ops->scheme) == n && memcmp(ops->scheme, spec, n) == 0) {
 			*arg_r = spec + n + 1;

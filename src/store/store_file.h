@@ -43,7 +43,7 @@ struct buf;
 #define STORE_FILE_MARKER "# postern-users v1"
 /* A users file is read whole into memory; 64 MiB is some 100 000 users
  * (a line is about 600 bytes), far past what a flat file should hold. */
-#define STORE_FILE_SIZE_MAX (64u * 1024 * 1024)
+#define STORE_FILE_SIZE_MAX ((size_t)64 * 1024 * 1024)
 /* The longest line we accept: a 255-byte name plus the four fields is
  * under 700 bytes; anything near 4096 is not ours. */
 #define STORE_FILE_LINE_MAX 4096
@@ -131,8 +131,12 @@ enum store_file_edit_rc {
  * the old or the new file.  A missing file is created (add) or is
  * empty.  user is taken as typed and prepared here.  Every result but
  * OK sets *err_r (malloc'd), naming the file or user. */
-enum store_file_edit_rc store_file_edit_add(const char *path, const char *user,
-					    const char *password, char **err_r);
+struct store_file_newuser {
+	const char *name;	/* as typed */
+	const char *password;	/* NUL-terminated; the caller wipes it */
+};
+enum store_file_edit_rc store_file_edit_add(const char *path, const struct store_file_newuser *u,
+					    char **err_r);
 enum store_file_edit_rc store_file_edit_del(const char *path, const char *user,
 					    char **err_r);
 

@@ -34,12 +34,14 @@ static int pctx_err(struct pctx *c, const char *fmt, ...) __attribute__((format(
 static int
 pctx_err(struct pctx *c, const char *fmt, ...)
 {
-	char msg[512];
+	char *msg = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	*c->err_r = store_errf("%s:%u: %s", c->path, c->line, msg);
+	*c->err_r = store_errf("%s:%u: %s", c->path, c->line, msg != NULL ? msg : "out of memory");
+	free(msg);
 	return -1;
 }
 
@@ -59,7 +61,7 @@ store_file_db_read(const char *path, char **text_r, size_t *len_r, struct stat *
 	}
 	if ((uintmax_t)st_r->st_size > STORE_FILE_SIZE_MAX) {
 		errno = EFBIG;
-		*err_r = store_errf("%s: larger than %u bytes", path, STORE_FILE_SIZE_MAX);
+		*err_r = store_errf("%s: larger than %zu bytes", path, STORE_FILE_SIZE_MAX);
 		goto fail_msg;
 	}
 	size_t size = (size_t)st_r->st_size, got = 0;
@@ -332,14 +334,14 @@ db_index(struct store_file_db *db, const char *path, char **err_r)
 {
 	if (db->n == 0)
 		return 0;
-	db->by_name = calloc(db->n, sizeof *db->by_name);
+	db->by_name = calloc(db->n, sizeof(struct store_file_user *));
 	if (db->by_name == NULL) {
 		*err_r = store_errf("%s: out of memory", path);
 		return -1;
 	}
 	for (size_t i = 0; i < db->n; i++)
 		db->by_name[i] = &db->users[i];
-	qsort(db->by_name, db->n, sizeof *db->by_name, db_by_name_cmp);
+	qsort(db->by_name, db->n, sizeof(struct store_file_user *), db_by_name_cmp);
 	const struct store_file_user *first = NULL, *dup = NULL;
 	size_t head = 0;	/* first entry of the current run of one name */
 	for (size_t i = 1; i < db->n; i++) {
@@ -456,6 +458,6 @@ store_file_db_find(const struct store_file_db *db, const char *name)
 	if (db->n == 0)
 		return NULL;
 	struct store_file_user *const *u =
-		bsearch(name, db->by_name, db->n, sizeof *db->by_name, db_find_cmp);
+		bsearch(name, db->by_name, db->n, sizeof(struct store_file_user *), db_find_cmp);
 	return u != NULL ? *u : NULL;
 }

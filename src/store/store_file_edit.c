@@ -193,8 +193,9 @@ fail_msg:
 }
 
 enum store_file_edit_rc
-store_file_edit_add(const char *path, const char *user, const char *password, char **err_r)
+store_file_edit_add(const char *path, const struct store_file_newuser *u, char **err_r)
 {
+	const char *user = u->name;
 	*err_r = NULL;
 	char *name = NULL;
 	const char *why;
@@ -209,7 +210,7 @@ store_file_edit_add(const char *path, const char *user, const char *password, ch
 	buf_init(&line, STORE_FILE_LINE_MAX);
 	enum store_file_edit_rc rc = STORE_FILE_EDIT_ERROR;
 	struct edit e;
-	if (store_file_entry_make(&line, name, password, err_r) < 0) {
+	if (store_file_entry_make(&line, name, u->password, err_r) < 0) {
 		char *inner = *err_r;
 		*err_r = store_errf("user '%s': %s", name, inner ? inner : "out of memory");
 		free(inner);

@@ -54,7 +54,7 @@ pipe_read(struct pipe_ctx *c, bool decode)
 		return 0;
 	size_t n = strlen(c->line);
 	if (n == 0 || c->line[n - 1] != '\n') {
-		fprintf(stderr, "sasl_pipe %s: line too long or unterminated\n", c->side);
+		(void)fprintf(stderr, "sasl_pipe %s: line too long or unterminated\n", c->side);
 		return -1;
 	}
 	c->line[--n] = '\0';
@@ -62,7 +62,7 @@ pipe_read(struct pipe_ctx *c, bool decode)
 		c->line[--n] = '\0';
 	buf_reset(&c->in);
 	if (decode && b64_decode(&c->in, c->line, n) != 0) {
-		fprintf(stderr, "sasl_pipe %s: bad base64 line \"%s\"\n", c->side, c->line);
+		(void)fprintf(stderr, "sasl_pipe %s: bad base64 line \"%s\"\n", c->side, c->line);
 		return -1;
 	}
 	return 1;
@@ -84,12 +84,13 @@ pipe_write(struct pipe_ctx *c)
 static int
 pipe_verdict(struct pipe_ctx *c, bool ok, const char *why)
 {
-	fclose(stdout);
+	/* EOF for the peer, which waits for it; our verdict is the exit code. */
+	(void)fclose(stdout);
 	if (ok) {
-		fprintf(stderr, "sasl_pipe %s: authenticated\n", c->side);
+		(void)fprintf(stderr, "sasl_pipe %s: authenticated\n", c->side);
 		return 0;
 	}
-	fprintf(stderr, "sasl_pipe %s: authentication failed: %s\n", c->side,
+	(void)fprintf(stderr, "sasl_pipe %s: authentication failed: %s\n", c->side,
 		why != NULL ? why : "peer closed the stream");
 	return 1;
 }
@@ -191,12 +192,12 @@ int
 main(int argc, char **argv)
 {
 	if (argc != 5 || (strcmp(argv[1], "client") != 0 && strcmp(argv[1], "server") != 0)) {
-		fprintf(stderr, "usage: sasl_pipe client|server MECH USER PASSWORD\n");
+		(void)fprintf(stderr, "usage: sasl_pipe client|server MECH USER PASSWORD\n");
 		return 2;
 	}
 	const struct sasl_mech *m = sasl_mech_find(argv[2], strlen(argv[2]));
 	if (m == NULL) {
-		fprintf(stderr, "sasl_pipe: unknown mechanism %s\n", argv[2]);
+		(void)fprintf(stderr, "sasl_pipe: unknown mechanism %s\n", argv[2]);
 		return 2;
 	}
 	struct pipe_ctx c = { .side = argv[1], .user = argv[3], .password = argv[4] };
@@ -204,7 +205,7 @@ main(int argc, char **argv)
 	buf_init(&c.out, SASL_MSG_MAX);
 	/* The peer's banner: its mechanism name, not data. */
 	if (pipe_read(&c, false) <= 0 || strcmp(c.line, sasl_mech_name(m)) != 0) {
-		fprintf(stderr, "sasl_pipe %s: expected the mechanism name %s first\n", c.side,
+		(void)fprintf(stderr, "sasl_pipe %s: expected the mechanism name %s first\n", c.side,
 			sasl_mech_name(m));
 		return 2;
 	}

@@ -116,21 +116,25 @@ cram_pad_state(const uint8_t key[CRAM_BLOCK], uint8_t pad, uint8_t out[16])
 	return ok ? 0 : -1;
 }
 
+/* RFC 2104 section 2: the HMAC key, zero-padded to B bytes; "applications
+ * that use keys longer than B bytes will first hash the key". */
+static int
+cram_key(const uint8_t *pw, size_t n, uint8_t key[CRAM_BLOCK])
+{
+	memset(key, 0, CRAM_BLOCK);
+	if (n > CRAM_BLOCK)
+		return EVP_Digest(pw, n, key, NULL, EVP_md5(), NULL) ? 0 : -1;
+	memcpy(key, pw, n);
+	return 0;
+}
+
 /* The password is used as is, without SASLprep: RFC 2195 predates it and
  * Dovecot's {CRAM-MD5} scheme hashes the raw bytes, which we match. */
 int
 sasl_cram_md5_derive(const char *password, uint8_t out[32])
 {
-	uint8_t key[CRAM_BLOCK] = { 0 };
-	size_t n = strlen(password);
-	int rc = 0;
-	/* RFC 2104 section 2: keys longer than B bytes are first hashed. */
-	if (n > CRAM_BLOCK) {
-		if (!EVP_Digest(password, n, key, NULL, EVP_md5(), NULL))
-			rc = -1;
-	} else {
-		memcpy(key, password, n);
-	}
+	uint8_t key[CRAM_BLOCK];
+	int rc = cram_key((const uint8_t *)password, strlen(password), key);
 	if (rc == 0)
 		rc = cram_pad_state(key, 0x5c, out);		/* outer */
 	if (rc == 0)

@@ -20,7 +20,7 @@ static const struct sasl_mech *const sasl_registry[] = {
 size_t
 sasl_mech_count(void)
 {
-	return sizeof sasl_registry / sizeof *sasl_registry;
+	return sizeof sasl_registry / sizeof sasl_registry[0];
 }
 
 const struct sasl_mech *

@@ -22,7 +22,11 @@ scram_is_alpha(char c)
 char
 sasl_scram_peek(struct span in)
 {
-	return in.n >= 2 && in.p[1] == '=' ? in.p[0] : (in.n == 0 ? 0 : '?');
+	if (in.n == 0)
+		return '\0';
+	if (in.n >= 2 && in.p[1] == '=')
+		return in.p[0];
+	return '?';
 }
 
 /* attr-val = ALPHA "=" value; value = 1*value-char (no ','). */

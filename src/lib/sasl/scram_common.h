@@ -14,7 +14,7 @@ struct buf;
  * randomness (192 bits) base64 encode to 32 printable characters. */
 #define SASL_SCRAM_NONCE_BYTES 24
 /* Base64 of our own messages' pieces never exceeds a SASL message. */
-#define SASL_SCRAM_AUTHMSG_MAX (3 * SASL_MSG_MAX)
+#define SASL_SCRAM_AUTHMSG_MAX ((size_t)3 * SASL_MSG_MAX)
 
 /* Whole-message checks: valid UTF-8, no NUL (value-char excludes it). */
 bool sasl_scram_msg_valid(const uint8_t *in, size_t n);

@@ -294,8 +294,9 @@ smtp_path_parse(struct span in, bool allow_null, char mailbox_r[SMTP_PATH_MAX + 
  *	esmtp-value	= 1*(%d33-60 / %d62-126)
  *			; any CHAR excluding "=", SP, and control characters */
 int
-smtp_param_next(struct span *params, struct span *key_r, struct span *value_r)
+smtp_param_take(struct span *params, struct smtp_param *p_r)
 {
+	struct span *key_r = &p_r->key, *value_r = &p_r->value;
 	struct cursor c = { params->p, params->n, 0 };
 	while (cur_peek(&c) == ' ')
 		c.i++;
@@ -323,6 +324,19 @@ smtp_param_next(struct span *params, struct span *key_r, struct span *value_r)
 		return -1;
 	span_skip(params, c.i);
 	return 1;
+}
+
+/* XXX: remove once src/server calls smtp_param_take(). */
+int
+smtp_param_next(struct span *params, struct span *key_r, struct span *value_r) // NOLINT(bugprone-easily-swappable-parameters): deprecated shim, see addr.h
+{
+	struct smtp_param p;
+	int rc = smtp_param_take(params, &p);
+	if (rc == 1) {
+		*key_r = p.key;
+		*value_r = p.value;
+	}
+	return rc;
 }
 
 const char *

@@ -29,8 +29,17 @@ enum smtp_addr_rc {
 int smtp_path_parse(struct span in, bool allow_null, char mailbox_r[SMTP_PATH_MAX + 1],
 		    struct span *params_r, const char **why_r);
 
+/* One ESMTP parameter; both spans point into the parameter text. */
+struct smtp_param {
+	struct span key;
+	struct span value;	/* "" when there is no "=VALUE" */
+};
+
 /* Takes the next "KEYWORD[=VALUE]" from params (space separated).
  * Returns 1 when one was taken, 0 at the end, -1 on bad syntax. */
+int smtp_param_take(struct span *params, struct smtp_param *p_r);
+/* The same with two outputs.  XXX: deprecated, kept only until
+ * src/server/cmd_mail.c and cmd_rcpt.c move to smtp_param_take(). */
 int smtp_param_next(struct span *params, struct span *key_r, struct span *value_r);
 
 /* The domain part of a mailbox ("" when none); points into mailbox. */

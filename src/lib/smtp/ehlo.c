@@ -52,7 +52,9 @@ add_mech(struct smtp_ehlo *e, struct span w)
 		return;
 	for (size_t i = 0; i < w.n; i++) {
 		char c = w.p[i];
-		name[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		name[i] = c;
 	}
 	name[w.n] = '\0';
 	if (smtp_ehlo_offers_mech(e, name) || e->nmechs >= SMTP_EHLO_MECHS_MAX)

@@ -96,7 +96,12 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	int rc = buf_reserve(b, (size_t)n);
 	if (rc != BUF_OK)
 		return rc;
-	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+	/* The same format and arguments give the same length; anything else
+	 * (a locale change under us) leaves the buffer as it was. */
+	if (vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap) != n) {
+		b->p[b->len] = '\0';
+		return BUF_NOMEM;
+	}
 	b->len += (size_t)n;
 	return BUF_OK;
 }

@@ -7,21 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 /* A config line longer than this is a mistake, not a value: certificate
  * paths and domain lists fit easily. */
 #define CONF_LINE_MAX 4096
+/* A config file is a few dozen lines; the cap only stops a wrong path
+ * (a log file, a device) from being read whole. */
+#define CONF_FILE_MAX ((size_t)1024 * 1024)
 
 static char *conf_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A malloc'd message; NULL only when out of memory. */
 static char *
 conf_errf(const char *fmt, ...)
 {
-	char tmp[512];
+	char *s = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
 	va_end(ap);
-	return strdup(tmp);
+	return s;
 }
 
 static char *
@@ -80,40 +87,74 @@ conf_strip_comment(const char *line, size_t n)
 	return n;
 }
 
+/* The whole file into text (at most CONF_FILE_MAX bytes), so that lines
+ * are cut by explicit lengths and a NUL inside one shows. */
 static int
-conf_parse(struct conf *c, FILE *f, char **err_r)
+conf_read(const struct conf *c, FILE *f, struct buf *text, char **err_r)
 {
-	char line[CONF_LINE_MAX + 2];
-	unsigned lineno = 0;
-	while (fgets(line, sizeof line, f) != NULL) {
-		lineno++;
-		size_t n = strlen(line);
-		if (n > 0 && line[n - 1] == '\n')
-			n--;
-		else if (!feof(f)) {
-			*err_r = conf_errf("%s:%u: line longer than %d bytes", c->path, lineno, CONF_LINE_MAX);
+	uint8_t chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		int rc = buf_add(text, chunk, n);
+		if (rc == BUF_TOOBIG) {
+			*err_r = conf_errf("%s: larger than %zu bytes: not a config file?", c->path,
+					   CONF_FILE_MAX);
 			return -1;
 		}
-		if (n > 0 && line[n - 1] == '\r')
-			n--;
-		if (memchr(line, '\0', n) != NULL) {
-			*err_r = conf_errf("%s:%u: NUL byte in line", c->path, lineno);
+		if (rc != BUF_OK) {
+			*err_r = conf_errf("%s: out of memory", c->path);
 			return -1;
 		}
-		n = conf_strip_comment(line, n);
-		size_t i = 0;
-		while (i < n && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		if (i == n)
-			continue;
-		if (conf_add(c, line, n, lineno, err_r) < 0)
-			return -1;
 	}
 	if (ferror(f)) {
 		*err_r = conf_errf("%s: %s", c->path, strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+/* One line without its LF. */
+static int
+conf_line(struct conf *c, const char *line, size_t n, unsigned lineno, char **err_r)
+{
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	if (n > CONF_LINE_MAX) {
+		*err_r = conf_errf("%s:%u: line longer than %d bytes", c->path, lineno, CONF_LINE_MAX);
+		return -1;
+	}
+	if (memchr(line, '\0', n) != NULL) {
+		*err_r = conf_errf("%s:%u: NUL byte in line", c->path, lineno);
+		return -1;
+	}
+	n = conf_strip_comment(line, n);
+	size_t i = 0;
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i == n)
+		return 0;
+	return conf_add(c, line, n, lineno, err_r);
+}
+
+static int
+conf_parse(struct conf *c, FILE *f, char **err_r)
+{
+	struct buf text;
+	buf_init(&text, CONF_FILE_MAX);
+	int rc = conf_read(c, f, &text, err_r);
+	const char *p = (const char *)text.p;
+	size_t left = text.len;
+	unsigned lineno = 0;
+	while (rc == 0 && left > 0) {
+		const char *nl = memchr(p, '\n', left);
+		size_t n = nl != NULL ? (size_t)(nl - p) : left;
+		rc = conf_line(c, p, n, ++lineno, err_r);
+		size_t used = nl != NULL ? n + 1 : n;
+		p += used;
+		left -= used;
+	}
+	buf_free(&text);
+	return rc;
 }
 
 int
@@ -136,7 +177,7 @@ conf_load(struct conf *c, const char *path, char **err_r)
 		return -1;
 	}
 	int rc = conf_parse(c, f, err_r);
-	fclose(f);
+	(void)fclose(f);	/* read only: nothing to lose */
 	if (rc < 0)
 		conf_free(c);
 	return rc;
@@ -171,7 +212,9 @@ conf_path(const struct conf *c, const char *value)
 		return strdup(value);
 	size_t n = strlen(c->dir) + 1 + strlen(value) + 1;
 	char *p = malloc(n);
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", c->dir, value);
+	if (p != NULL && snprintf(p, n, "%s/%s", c->dir, value) != (int)(n - 1)) {
+		free(p);
+		p = NULL;
+	}
 	return p;
 }

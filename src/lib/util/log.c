@@ -46,7 +46,9 @@ log_msg(enum log_level level, const char *fmt, ...)
 	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	/* A longer line is cut: a log line is for people, and every peer
+	 * string in it went through log_safe() already. */
+	(void)vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	if (log_cfg.syslog) {
 		syslog(prio[level], "%s", line);
@@ -55,9 +57,11 @@ log_msg(enum log_level level, const char *fmt, ...)
 	char ts[32] = "";
 	struct timespec now;
 	struct tm tm;
-	if (clock_gettime(CLOCK_REALTIME, &now) == 0 && gmtime_r(&now.tv_sec, &tm) != NULL)
-		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s %s %s: %s\n", ts, log_cfg.prog, names[level], line);
+	if (clock_gettime(CLOCK_REALTIME, &now) == 0 && gmtime_r(&now.tv_sec, &tm) != NULL
+	    && strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		ts[0] = '\0';	/* contents undefined on 0 */
+	/* Nowhere to report a failed write to stderr. */
+	(void)fprintf(stderr, "%s %s %s: %s\n", ts, log_cfg.prog, names[level], line);
 }
 
 const char *

@@ -197,14 +197,14 @@ test_params(void **state)
 		memcpy(in, t->in, len);
 		struct span params = { in, len };
 		for (size_t k = 0;; k++) {
-			struct span key, value;
-			int rc = smtp_param_next(&params, &key, &value);
+			struct smtp_param p;
+			int rc = smtp_param_take(&params, &p);
 			if (rc != t->rcs[k])
 				fail_msg("'%s' call %zu: rc %d, want %d", t->in, k, rc, t->rcs[k]);
 			if (rc != 1)
 				break;
-			assert_true(span_eq(key, t->keys[k]));
-			assert_true(span_eq(value, t->values[k]));
+			assert_true(span_eq(p.key, t->keys[k]));
+			assert_true(span_eq(p.value, t->values[k]));
 		}
 		free(in);
 	}

@@ -61,13 +61,20 @@ check(struct store *st, const char *user, const char *pw)
 	return a.status;
 }
 
+static enum store_file_edit_rc
+edit_add(const char *path, const char *user, const char *password, char **err_r)
+{
+	struct store_file_newuser u = { .name = user, .password = password };
+	return store_file_edit_add(path, &u, err_r);
+}
+
 static void
 test_add_del(void **state)
 {
 	(void)state;
 	char *err = NULL;
 	unlink(users);
-	assert_int_equal(store_file_edit_add(users, "alice", "pw-a", &err), STORE_FILE_EDIT_OK);
+	assert_int_equal(edit_add(users, "alice", "pw-a", &err), STORE_FILE_EDIT_OK);
 	assert_null(err);
 	struct stat st;
 	assert_int_equal(stat(users, &st), 0);
@@ -85,11 +92,11 @@ test_add_del(void **state)
 	assert_non_null(f);
 	fputs("# keep me\n", f);
 	fclose(f);
-	assert_int_equal(store_file_edit_add(users, "bob", "pw-b", &err), STORE_FILE_EDIT_OK);
-	assert_int_equal(store_file_edit_add(users, "carol", "pw-c", &err), STORE_FILE_EDIT_OK);
+	assert_int_equal(edit_add(users, "bob", "pw-b", &err), STORE_FILE_EDIT_OK);
+	assert_int_equal(edit_add(users, "carol", "pw-c", &err), STORE_FILE_EDIT_OK);
 	assert_int_equal(check(s, "bob", "pw-b"), SASL_CRED_OK);
 
-	assert_int_equal(store_file_edit_add(users, "bob", "other", &err), STORE_FILE_EDIT_EXISTS);
+	assert_int_equal(edit_add(users, "bob", "other", &err), STORE_FILE_EDIT_EXISTS);
 	char want[400];
 	snprintf(want, sizeof want, "%s: user 'bob' already exists", users);
 	assert_string_equal(err, want);
@@ -115,7 +122,7 @@ test_add_del(void **state)
 	free(err);
 	err = NULL;
 
-	assert_int_equal(store_file_edit_add(users, "a:b", "x", &err), STORE_FILE_EDIT_ERROR);
+	assert_int_equal(edit_add(users, "a:b", "x", &err), STORE_FILE_EDIT_ERROR);
 	assert_string_equal(err, "user 'a:b': ':' in user name");
 	free(err);
 	err = NULL;
@@ -130,7 +137,7 @@ test_broken_file(void **state)
 	(void)state;
 	char *err = NULL;
 	unlink(users);
-	assert_int_equal(store_file_edit_add(users, "alice", "pw-a", &err), STORE_FILE_EDIT_OK);
+	assert_int_equal(edit_add(users, "alice", "pw-a", &err), STORE_FILE_EDIT_OK);
 	struct store *s = store_open("file:users", tmpdir, &err);
 	assert_non_null(s);
 	char *good = slurp(users);
@@ -145,7 +152,7 @@ test_broken_file(void **state)
 	assert_string_equal(err, want);
 	free(err);
 	err = NULL;
-	assert_int_equal(store_file_edit_add(users, "carol", "pw-c", &err), STORE_FILE_EDIT_ERROR);
+	assert_int_equal(edit_add(users, "carol", "pw-c", &err), STORE_FILE_EDIT_ERROR);
 	assert_string_equal(err, want);
 	free(err);
 	err = NULL;
@@ -173,7 +180,7 @@ test_unwritable(void **state)
 	fclose(f);
 	snprintf(path, sizeof path, "%s/users", notdir);
 	char *err = NULL;
-	assert_int_equal(store_file_edit_add(path, "alice", "pw", &err), STORE_FILE_EDIT_ERROR);
+	assert_int_equal(edit_add(path, "alice", "pw", &err), STORE_FILE_EDIT_ERROR);
 	snprintf(want, sizeof want, "%s.lock: cannot create lock file: Not a directory", path);
 	assert_string_equal(err, want);
 	free(err);

@@ -128,15 +128,60 @@ test_log_safe(void **state)
 }
 
 static char *
-write_tmp(const char *text)
+write_tmp_n(const char *text, size_t n)
 {
 	static char path[64];
 	snprintf(path, sizeof path, "/tmp/postern-conf-XXXXXX");
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
 	close(fd);
 	return path;
+}
+
+static char *
+write_tmp(const char *text)
+{
+	return write_tmp_n(text, strlen(text));
+}
+
+/* Loads text (n bytes) and expects "PATH:<want>". */
+static void
+conf_expect_err(const char *text, size_t n, const char *want)
+{
+	char *path = write_tmp_n(text, n);
+	struct conf c;
+	char *err = NULL;
+	assert_int_equal(conf_load(&c, path, &err), -1);
+	char full[256];
+	snprintf(full, sizeof full, "%s:%s", path, want);
+	assert_string_equal(err, full);
+	free(err);
+	unlink(path);
+}
+
+/* Regression: the NUL check measured the line with strlen(), so it could
+ * never fire; "a = b\0c" was read as "a = b" (or as an overlong line). */
+static void
+test_conf_nul_and_long(void **state)
+{
+	(void)state;
+	conf_expect_err("hostname = a\nspool = q\0x\n", 24, "2: NUL byte in line");
+	conf_expect_err("hostname = a\nspool = q\0x", 23, "2: NUL byte in line");
+	static char big[4200];
+	memset(big, 'x', sizeof big);
+	memcpy(big, "k = ", 4);
+	conf_expect_err(big, sizeof big, "1: line longer than 4096 bytes");
+	/* The last line needs no LF; CRLF is a line end. */
+	char *path = write_tmp("a = 1\r\nb = 2");
+	struct conf c;
+	char *err = NULL;
+	assert_int_equal(conf_load(&c, path, &err), 0);
+	assert_string_equal(conf_get(&c, "a")->value, "1");
+	assert_string_equal(conf_get(&c, "b")->value, "2");
+	assert_int_equal(conf_get(&c, "b")->line, 2);
+	conf_free(&c);
+	unlink(path);
 }
 
 static void
@@ -194,6 +239,7 @@ main(void)
 		cmocka_unit_test(test_log_safe),
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
+		cmocka_unit_test(test_conf_nul_and_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
