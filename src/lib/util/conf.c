@@ -51,30 +51,29 @@ conf_add(struct conf *c, const char *line, size_t n, unsigned lineno, char **err
 		*err_r = conf_errf("%s:%u: expected 'key = value'", c->path, lineno);
 		return -1;
 	}
-	char *key = dup_trimmed(line, (size_t)(eq - line));
-	char *value = dup_trimmed(eq + 1, n - (size_t)(eq - line) - 1);
-	if (key == NULL || value == NULL) {
-		free(key);
-		free(value);
-		*err_r = conf_errf("%s:%u: out of memory", c->path, lineno);
-		return -1;
-	}
-	if (*key == '\0' || strcspn(key, " \t") != strlen(key)) {
-		*err_r = conf_errf("%s:%u: bad key '%s'", c->path, lineno, key);
-		free(key);
-		free(value);
-		return -1;
-	}
+	/* The slot first, so that key and value go straight from strndup()
+	 * into memory c owns: no moment where a failure must free both. */
 	struct conf_entry *v = realloc(c->v, (c->n + 1) * sizeof *v);
 	if (v == NULL) {
-		free(key);
-		free(value);
 		*err_r = conf_errf("%s:%u: out of memory", c->path, lineno);
 		return -1;
 	}
 	c->v = v;
-	c->v[c->n++] = (struct conf_entry){ key, value, lineno };
-	return 0;
+	struct conf_entry *e = &c->v[c->n];
+	e->line = lineno;
+	e->key = dup_trimmed(line, (size_t)(eq - line));
+	e->value = dup_trimmed(eq + 1, n - (size_t)(eq - line) - 1);
+	if (e->key == NULL || e->value == NULL)
+		*err_r = conf_errf("%s:%u: out of memory", c->path, lineno);
+	else if (*e->key == '\0' || strcspn(e->key, " \t") != strlen(e->key))
+		*err_r = conf_errf("%s:%u: bad key '%s'", c->path, lineno, e->key);
+	else {
+		c->n++;
+		return 0;
+	}
+	free((char *)e->key);
+	free((char *)e->value);
+	return -1;
 }
 
 /* Strips a comment: "#" at the start of a line or after a space. */

@@ -97,6 +97,7 @@ test_data_table(void **state)
 		const struct data_case *t = &cases[i];
 		size_t len = strlen(t->in);
 		uint8_t *in = malloc(len);	/* exactly sized, for ASan */
+		assert_non_null(in);
 		memcpy(in, t->in, len);
 		for (size_t cut = 0; cut <= len; cut++)
 			feed_one(t, in, len, cut);
@@ -110,6 +111,7 @@ check_line_len(size_t n, enum smtp_data_err want)
 {
 	size_t len = n + 2 + 3;
 	uint8_t *in = malloc(len);
+	assert_non_null(in);
 	memset(in, 'x', n);
 	memcpy(in + n, "\r\n.\r\n", 5);
 	struct smtp_data d;
@@ -140,6 +142,7 @@ test_data_line_limit(void **state)
 	/* the stuffed dot does not count */
 	size_t len = 1 + 998 + 2 + 3;
 	uint8_t *in = malloc(len);
+	assert_non_null(in);
 	in[0] = '.';
 	memset(in + 1, 'x', 998);
 	memcpy(in + 999, "\r\n.\r\n", 5);

@@ -75,6 +75,7 @@ test_reply_cases(void **state)
 		const struct reply_case *t = &cases[i];
 		size_t len = strlen(t->in);
 		char *in = malloc(len ? len : 1);
+		assert_non_null(in);
 		memcpy(in, t->in, len);
 		for (size_t cut = 0; cut <= len; cut++) {
 			struct smtp_reply_parser p;
@@ -109,6 +110,7 @@ test_reply_caps(void **state)
 	/* one line over the cap */
 	size_t n = SMTP_REPLY_LINE_MAX + 10;
 	char *big = malloc(n);
+	assert_non_null(big);
 	memset(big, 'A', n);
 	memcpy(big, "334 ", 4);
 	smtp_reply_parser_init(&p);
@@ -159,6 +161,7 @@ parse_ehlo(struct smtp_ehlo *e, const char *wire)
 {
 	size_t len = strlen(wire);
 	char *in = malloc(len);
+	assert_non_null(in);
 	memcpy(in, wire, len);
 	struct smtp_reply_parser p;
 	smtp_reply_parser_init(&p);

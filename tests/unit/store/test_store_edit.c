@@ -143,6 +143,7 @@ test_broken_file(void **state)
 	char *good = slurp(users);
 
 	FILE *f = fopen(users, "a");
+	assert_non_null(f);
 	fputs("bob:{NOPE}x\n", f);
 	fclose(f);
 	assert_int_equal(check(s, "alice", "pw-a"), SASL_CRED_OK);	/* old contents */
@@ -158,6 +159,7 @@ test_broken_file(void **state)
 	err = NULL;
 
 	f = fopen(users, "w");
+	assert_non_null(f);
 	fputs(good, f);
 	fclose(f);
 	assert_int_equal(store_reload(s, &err), 0);

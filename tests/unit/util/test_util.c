@@ -72,6 +72,7 @@ test_b64(void **state)
 		/* exactly-sized heap copy so ASan sees over-reads */
 		size_t n = strlen(t->enc);
 		char *in = malloc(n ? n : 1);
+		assert_non_null(in);
 		memcpy(in, t->enc, n);
 		struct buf out;
 		buf_init(&out, 1024);
