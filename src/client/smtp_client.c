@@ -18,6 +18,10 @@
 
 #include "util/log.h"
 
+/* How long the 221 to QUIT may take: a server that answered everything
+ * else has no reason to be slow here, and the user is waiting. */
+#define QUIT_WAIT_SEC 10
+
 static const char *const state_name[] = {
 	"new", "connecting", "handshake", "greeting", "ehlo", "helo", "starttls", "auth",
 	"ready", "mail", "body", "rset", "quit", "closed",
@@ -35,7 +39,10 @@ static void destroy(struct smtp_client *c);
 
 /* Every entry point from libevent or the caller brackets its work with
  * enter/leave, so that smtp_client_free() inside a callback only marks
- * the session and the memory goes when the outermost frame returns. */
+ * the session and the memory goes when the outermost frame returns.
+ * Only entry points call them, and leave() is the last thing they do:
+ * after it, c may be gone.  Internal functions (finish, fail...) always
+ * run inside such a bracket and never free. */
 static void
 enter(struct smtp_client *c)
 {
@@ -68,9 +75,23 @@ finish(struct smtp_client *c)
 		c->tlsinfo.chain = NULL;
 	}
 	smtp_client_auth_free(c);
-	enter(c);
+	assert(c->depth > 0);	/* inside an entry point: a free here is deferred */
 	c->cb.closed(c->arg, c, c->have_err ? &c->err : NULL);
-	leave(c);
+}
+
+/* RFC 5321 4.1.1.10: "The receiver MUST send a "221 OK" reply, and then
+ * close the transmission channel."  We wait for the 221 so that the
+ * transcript shows it and the server sees a clean end, but no longer
+ * than QUIT_WAIT_SEC: nothing depends on it any more. */
+static void
+send_quit(struct smtp_client *c)
+{
+	smtp_client_writef(c, "QUIT");
+	smtp_client_set_state(c, ST_QUIT);
+	unsigned sec = c->o.timeout_sec < QUIT_WAIT_SEC ? c->o.timeout_sec : QUIT_WAIT_SEC;
+	struct timeval tv = { .tv_sec = sec };
+	if (c->bev)
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
 void
@@ -103,9 +124,8 @@ smtp_client_fail(struct smtp_client *c, enum smtp_client_fail kind, const struct
 	 * Not after a TLS or protocol failure (the channel is not trusted). */
 	if (c->bev && kind != SMTP_FAIL_TLS && kind != SMTP_FAIL_PROTOCOL && kind != SMTP_FAIL_CONNECT &&
 	    kind != SMTP_FAIL_TIMEOUT && c->state > ST_GREETING && c->state != ST_HANDSHAKE) {
-		smtp_client_writef(c, "QUIT");
-		smtp_client_set_state(c, ST_QUIT);
-		return;	/* closed() after the reply to QUIT or EOF */
+		send_quit(c);
+		return;	/* closed() after the reply to QUIT, EOF or QUIT_WAIT_SEC */
 	}
 	finish(c);
 }
@@ -198,6 +218,22 @@ smtp_client_note(struct smtp_client *c, const char *fmt, ...)
 		   (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+/* The server closed the connection (seen one loop turn after the event:
+ * see event_cb).  After QUIT that is the normal end. */
+static void
+on_eof(struct smtp_client *c)
+{
+	c->eof_pending = false;
+	if (c->state == ST_CLOSED)
+		return;
+	if (c->state == ST_QUIT) {
+		finish(c);
+		return;
+	}
+	smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "the server closed the connection (%s)",
+			 state_name[c->state]);
+}
+
 static void
 defer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -207,6 +243,8 @@ defer_cb(evutil_socket_t fd, short what, void *arg)
 	enter(c);
 	if (fn)
 		fn(c);
+	if (c->eof_pending)
+		on_eof(c);
 	leave(c);
 }
 
@@ -416,13 +454,14 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			else
 				smtp_client_set_state(c, ST_GREETING);
 		}
+	} else if ((what & BEV_EVENT_TIMEOUT) && c->state == ST_QUIT) {
+		smtp_client_note(c, "no reply to QUIT within %d seconds; closing", QUIT_WAIT_SEC);
+		finish(c);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		smtp_client_fail(c, SMTP_FAIL_TIMEOUT, NULL, NULL, "no answer from the server "
 				 "within %u seconds (%s)", c->o.timeout_sec, state_name[c->state]);
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (c->state == ST_QUIT) {
-			finish(c);
-		} else if (c->state == ST_HANDSHAKE) {
+		if (c->state == ST_HANDSHAKE) {
 			smtp_client_tls_check(c);	/* reports the handshake error */
 		} else if (c->state == ST_CONNECTING) {
 			int dnserr = bufferevent_socket_get_dns_error(bev);
@@ -433,8 +472,13 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 				smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "cannot connect: %s",
 						 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		} else {
-			smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL,
-					 "the server closed the connection (%s)", state_name[c->state]);
+			/* bufferevent_openssl reports the peer's close_notify
+			 * before it hands over the bytes it read in the same
+			 * pass (a 221 to QUIT, a 421 "shutting down"): read_cb
+			 * sees them right after this returns, so decide on the
+			 * next loop turn, in defer_cb. */
+			c->eof_pending = true;
+			event_active(c->defer_ev, EV_TIMEOUT, 0);
 		}
 	}
 	leave(c);
@@ -537,8 +581,7 @@ smtp_client_quit(struct smtp_client *c)
 {
 	enter(c);
 	if (c->state == ST_READY) {
-		smtp_client_writef(c, "QUIT");
-		smtp_client_set_state(c, ST_QUIT);
+		send_quit(c);
 	} else if (c->state != ST_QUIT && c->state != ST_CLOSED) {
 		finish(c);
 	}

@@ -76,10 +76,18 @@ cur_mech(const struct smtp_client *c)
 	return c->mech_i < c->nmechs ? c->mechs[c->mech_i] : NULL;
 }
 
+/* The definition of the mechanism being tried; NULL outside AUTH. */
+static const struct sasl_mech *
+cur_sasl_mech(const struct smtp_client *c)
+{
+	const char *name = cur_mech(c);
+	return name ? sasl_mech_find(name, strlen(name)) : NULL;
+}
+
 static unsigned
 secret_flag(const struct smtp_client *c)
 {
-	const struct sasl_mech *m = sasl_mech_find(cur_mech(c), strlen(cur_mech(c)));
+	const struct sasl_mech *m = cur_sasl_mech(c);
 	return m && sasl_mech_sends_password(m) ? SMTP_LINE_SECRET : 0u;
 }
 
@@ -127,12 +135,16 @@ next_mech(struct smtp_client *c, const struct smtp_reply *r)
 static void
 try_mech(struct smtp_client *c)
 {
-	const char *name = cur_mech(c);
-	const struct sasl_mech *m = sasl_mech_find(name, strlen(name));
+	const struct sasl_mech *m = cur_sasl_mech(c);
+	if (m == NULL) {	/* smtp_client_pick_mechs() returns known names only */
+		smtp_client_fail(c, SMTP_FAIL_INTERNAL, NULL, NULL, "no mechanism to try");
+		return;
+	}
+	const char *name = sasl_mech_name(m);
 	struct sasl_client_params p = {
 		.authcid = c->o.user, .password = buf_cstr(&c->password), .authzid = NULL,
 	};
-	c->sasl = m ? sasl_client_new(m, &p) : NULL;
+	c->sasl = sasl_client_new(m, &p);
 	if (c->sasl == NULL) {
 		smtp_client_fail(c, SMTP_FAIL_INTERNAL, NULL, name, "cannot start %s", name);
 		return;
@@ -229,7 +241,7 @@ on_challenge(struct smtp_client *c, const struct smtp_reply *r)
 static bool
 needs_server_proof(const char *mech)
 {
-	return strncasecmp(mech, "SCRAM-", 6) == 0;
+	return mech != NULL && strncasecmp(mech, "SCRAM-", 6) == 0;
 }
 
 void

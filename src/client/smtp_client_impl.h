@@ -54,6 +54,7 @@ struct smtp_client {
 	struct smtp_ehlo caps;
 	struct event *defer_ev;		/* runs deferred work (see defer_fn) */
 	void (*defer_fn)(struct smtp_client *c);
+	bool eof_pending;		/* the server closed; handled in defer_cb */
 
 	/* AUTH */
 	const char *mechs[8];
