@@ -15,11 +15,7 @@ enum { SCRAM_C_START, SCRAM_C_WAIT_FIRST, SCRAM_C_WAIT_FINAL, SCRAM_C_END };
 
 struct scram_client {
 	int st;
-	const EVP_MD *md;
-	size_t len;			/* digest size */
-	struct buf gs2;			/* the gs2 header we sent */
-	struct buf nonce;		/* our nonce */
-	struct buf auth;		/* AuthMessage, built as we go */
+	struct sasl_scram_conv conv;
 	uint8_t server_sig[SASL_KEY_MAX];
 };
 
@@ -29,13 +25,8 @@ sasl_scram_client_start(struct sasl_sess *s)
 	struct scram_client *st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return -1;
-	st->md = EVP_get_digestbyname(s->mech->digest);
-	st->len = st->md != NULL ? (size_t)EVP_MD_get_size(st->md) : 0;
-	buf_init(&st->gs2, SASL_MSG_MAX);
-	buf_init(&st->nonce, SASL_MSG_MAX);
-	buf_init(&st->auth, SASL_SCRAM_AUTHMSG_MAX);
 	s->state = st;
-	return st->md != NULL && st->len <= SASL_KEY_MAX ? 0 : -1;
+	return sasl_scram_conv_init(&st->conv, s->mech->digest);
 }
 
 void
@@ -44,9 +35,7 @@ sasl_scram_client_free(struct sasl_sess *s)
 	struct scram_client *st = s->state;
 	if (st == NULL)
 		return;
-	buf_free(&st->gs2);
-	buf_free(&st->nonce);
-	buf_free(&st->auth);
+	sasl_scram_conv_free(&st->conv);
 	OPENSSL_cleanse(st, sizeof *st);
 	free(st);
 	s->state = NULL;
@@ -75,16 +64,17 @@ scram_client_first(struct sasl_sess *s, struct scram_client *st, struct buf *out
 		sasl_str_wipe_free(&user);
 		return SASL_FAIL;
 	}
-	int rc = buf_addstr(&st->gs2, "n,");
+	int rc = buf_addstr(&st->conv.gs2, "n,");
 	if (rc == BUF_OK && zid != NULL)
-		rc = buf_addstr(&st->gs2, "a=") == BUF_OK ? sasl_scram_name_encode(&st->gs2, zid) : -1;
-	rc = rc == BUF_OK ? buf_addch(&st->gs2, ',') : rc;
-	rc = rc == BUF_OK ? sasl_scram_nonce_new(s, &st->nonce) : rc;
-	rc = rc == BUF_OK ? buf_addstr(&st->auth, "n=") : rc;
-	rc = rc == BUF_OK ? sasl_scram_name_encode(&st->auth, user) : rc;
-	rc = rc == BUF_OK ? buf_printf(&st->auth, ",r=%s", buf_cstr(&st->nonce)) : rc;
-	rc = rc == BUF_OK ? buf_add(out, st->gs2.p, st->gs2.len) : rc;
-	rc = rc == BUF_OK ? buf_add(out, st->auth.p, st->auth.len) : rc;
+		rc = buf_addstr(&st->conv.gs2, "a=") == BUF_OK
+			? sasl_scram_name_encode(&st->conv.gs2, zid) : -1;
+	rc = rc == BUF_OK ? buf_addch(&st->conv.gs2, ',') : rc;
+	rc = rc == BUF_OK ? sasl_scram_nonce_new(s, &st->conv.nonce) : rc;
+	rc = rc == BUF_OK ? buf_addstr(&st->conv.auth, "n=") : rc;
+	rc = rc == BUF_OK ? sasl_scram_name_encode(&st->conv.auth, user) : rc;
+	rc = rc == BUF_OK ? buf_printf(&st->conv.auth, ",r=%s", buf_cstr(&st->conv.nonce)) : rc;
+	rc = rc == BUF_OK ? buf_add(out, st->conv.gs2.p, st->conv.gs2.len) : rc;
+	rc = rc == BUF_OK ? buf_add(out, st->conv.auth.p, st->conv.auth.len) : rc;
 	sasl_str_wipe_free(&user);
 	sasl_str_wipe_free(&zid);
 	if (rc != BUF_OK) {
@@ -123,7 +113,8 @@ scram_client_parse_first(struct scram_client *st, struct span in, struct span *n
 	}
 	/* RFC 5802 section 5.1: the server nonce part is appended to ours;
 	 * a nonce that does not start with ours is another conversation. */
-	if (nonce_r->n <= st->nonce.len || memcmp(nonce_r->p, st->nonce.p, st->nonce.len) != 0
+	const struct buf *ours = &st->conv.nonce;
+	if (nonce_r->n <= ours->len || memcmp(nonce_r->p, ours->p, ours->len) != 0
 	    || !sasl_scram_nonce_valid(*nonce_r)) {
 		*why_r = "SCRAM: server nonce does not extend ours";
 		return SASL_FAIL;
@@ -149,17 +140,17 @@ scram_client_proof(struct sasl_sess *s, struct scram_client *st, const uint8_t *
 {
 	uint8_t salted[SASL_KEY_MAX], ckey[SASL_KEY_MAX], skey_stored[SASL_KEY_MAX];
 	uint8_t server_key[SASL_KEY_MAX], sig[SASL_KEY_MAX];
-	int rc = sasl_scram_salted(st->md, s->password, salt, salt_len, iter, salted, why_r);
-	if (rc == 0 && (sasl_derive_scram_keys(st->md, salted, st->len, ckey, skey_stored,
+	int rc = sasl_scram_salted(st->conv.md, s->password, salt, salt_len, iter, salted, why_r);
+	if (rc == 0 && (sasl_derive_scram_keys(st->conv.md, salted, st->conv.len, ckey, skey_stored,
 					       server_key) < 0
-			|| sasl_scram_hmac(st->md, skey_stored, st->len, st->auth.p,
-					   st->auth.len, sig) < 0
-			|| sasl_scram_hmac(st->md, server_key, st->len, st->auth.p,
-					   st->auth.len, st->server_sig) < 0)) {
+			|| sasl_scram_hmac(st->conv.md, skey_stored, st->conv.len, st->conv.auth.p,
+					   st->conv.auth.len, sig) < 0
+			|| sasl_scram_hmac(st->conv.md, server_key, st->conv.len, st->conv.auth.p,
+					   st->conv.auth.len, st->server_sig) < 0)) {
 		*why_r = "SCRAM: key computation failed";
 		rc = -1;
 	}
-	for (size_t i = 0; rc == 0 && i < st->len; i++)
+	for (size_t i = 0; rc == 0 && i < st->conv.len; i++)
 		proof[i] = ckey[i] ^ sig[i];
 	OPENSSL_cleanse(salted, sizeof salted);
 	OPENSSL_cleanse(ckey, sizeof ckey);
@@ -184,14 +175,14 @@ scram_client_final(struct sasl_sess *s, struct scram_client *st, const uint8_t *
 	/* client-final-message-without-proof = "c=" base64(gs2-header) ",r=" nonce */
 	size_t mark = out->len;
 	int brc = buf_addstr(out, "c=");
-	brc = brc == BUF_OK ? b64_encode(out, st->gs2.p, st->gs2.len) : brc;
+	brc = brc == BUF_OK ? b64_encode(out, st->conv.gs2.p, st->conv.gs2.len) : brc;
 	brc = brc == BUF_OK ? buf_printf(out, ",r=%.*s", (int)nonce.n, nonce.p) : brc;
 	/* AuthMessage := client-first-message-bare + "," +
 	 *                server-first-message + "," + client-final-without-proof */
-	brc = brc == BUF_OK ? buf_addch(&st->auth, ',') : brc;
-	brc = brc == BUF_OK ? buf_add(&st->auth, in, n) : brc;
-	brc = brc == BUF_OK ? buf_addch(&st->auth, ',') : brc;
-	brc = brc == BUF_OK ? buf_add(&st->auth, out->p + mark, out->len - mark) : brc;
+	brc = brc == BUF_OK ? buf_addch(&st->conv.auth, ',') : brc;
+	brc = brc == BUF_OK ? buf_add(&st->conv.auth, in, n) : brc;
+	brc = brc == BUF_OK ? buf_addch(&st->conv.auth, ',') : brc;
+	brc = brc == BUF_OK ? buf_add(&st->conv.auth, out->p + mark, out->len - mark) : brc;
 	if (brc != BUF_OK) {
 		*why_r = "SCRAM: message too long";
 		return SASL_BADSYNTAX;
@@ -199,7 +190,7 @@ scram_client_final(struct sasl_sess *s, struct scram_client *st, const uint8_t *
 	if (scram_client_proof(s, st, salt, salt_len, iter, proof, why_r) < 0)
 		return SASL_FAIL;
 	brc = buf_addstr(out, ",p=");
-	brc = brc == BUF_OK ? b64_encode(out, proof, st->len) : brc;
+	brc = brc == BUF_OK ? b64_encode(out, proof, st->conv.len) : brc;
 	OPENSSL_cleanse(proof, sizeof proof);
 	if (brc != BUF_OK) {
 		*why_r = "output buffer too small";
@@ -220,14 +211,14 @@ scram_client_verify(struct scram_client *st, const uint8_t *in, size_t n, const 
 		return SASL_FAIL;
 	}
 	if (sasl_scram_attr(&rest, 'v', &v) < 0 || sasl_scram_extensions(rest, why_r) < 0
-	    || sasl_scram_b64(v, sig, st->len, 0) < 0) {
+	    || sasl_scram_b64(v, sig, st->conv.len, 0) < 0) {
 		*why_r = "SCRAM: bad server-final-message";
 		return SASL_BADSYNTAX;
 	}
 	/* RFC 5802 section 5: "The client then authenticates the server by
 	 * computing the ServerSignature and comparing it to the value sent
 	 * by the server." */
-	bool ok = CRYPTO_memcmp(sig, st->server_sig, st->len) == 0;
+	bool ok = CRYPTO_memcmp(sig, st->server_sig, st->conv.len) == 0;
 	OPENSSL_cleanse(st->server_sig, sizeof st->server_sig);
 	if (!ok) {
 		*why_r = "server signature mismatch";

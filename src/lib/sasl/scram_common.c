@@ -19,6 +19,25 @@ scram_is_alpha(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+int
+sasl_scram_conv_init(struct sasl_scram_conv *c, const char *digest)
+{
+	c->md = EVP_get_digestbyname(digest);
+	c->len = c->md != NULL ? (size_t)EVP_MD_get_size(c->md) : 0;
+	buf_init(&c->gs2, SASL_MSG_MAX);
+	buf_init(&c->nonce, SASL_MSG_MAX);
+	buf_init(&c->auth, SASL_SCRAM_AUTHMSG_MAX);
+	return c->md != NULL && c->len <= SASL_KEY_MAX ? 0 : -1;
+}
+
+void
+sasl_scram_conv_free(struct sasl_scram_conv *c)
+{
+	buf_free(&c->gs2);
+	buf_free(&c->nonce);
+	buf_free(&c->auth);
+}
+
 char
 sasl_scram_peek(struct span in)
 {

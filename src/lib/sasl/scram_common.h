@@ -6,15 +6,29 @@
 #define POSTERN_SASL_SCRAM_COMMON_H
 
 #include "sasl/sasl_impl.h"
+#include "util/buf.h"
 #include "util/span.h"
-
-struct buf;
 
 /* RFC 5802 section 5.1: the client nonce is random; 24 bytes of
  * randomness (192 bits) base64 encode to 32 printable characters. */
 #define SASL_SCRAM_NONCE_BYTES 24
 /* Base64 of our own messages' pieces never exceeds a SASL message. */
 #define SASL_SCRAM_AUTHMSG_MAX ((size_t)3 * SASL_MSG_MAX)
+
+/* What both sides keep through one exchange. */
+struct sasl_scram_conv {
+	const EVP_MD *md;
+	size_t len;		/* digest size */
+	struct buf gs2;		/* the client's gs2 header */
+	struct buf nonce;	/* client: its own nonce; server: the combined one */
+	struct buf auth;	/* AuthMessage, built as the messages pass */
+};
+
+/* Sets up c for the mechanism's digest; 0, or -1 when OpenSSL lacks it
+ * (c is still safe to free). */
+int sasl_scram_conv_init(struct sasl_scram_conv *c, const char *digest);
+/* Releases the buffers; c's owner wipes the rest. */
+void sasl_scram_conv_free(struct sasl_scram_conv *c);
 
 /* Whole-message checks: valid UTF-8, no NUL (value-char excludes it). */
 bool sasl_scram_msg_valid(const uint8_t *in, size_t n);

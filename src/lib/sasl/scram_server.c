@@ -21,13 +21,9 @@ enum { SCRAM_S_START, SCRAM_S_WAIT_FIRST, SCRAM_S_WAIT_CRED, SCRAM_S_WAIT_FINAL,
 
 struct scram_server {
 	int st;
-	const EVP_MD *md;
-	size_t len;
+	struct sasl_scram_conv conv;
 	enum sasl_cred_kind kind;
 	bool fake;			/* unknown user: fail at the proof */
-	struct buf gs2;			/* the client's gs2 header */
-	struct buf nonce;		/* combined nonce */
-	struct buf auth;		/* AuthMessage */
 	uint8_t stored_key[SASL_KEY_MAX];
 	uint8_t server_key[SASL_KEY_MAX];
 };
@@ -38,14 +34,9 @@ sasl_scram_server_start(struct sasl_sess *s)
 	struct scram_server *st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return -1;
-	st->md = EVP_get_digestbyname(s->mech->digest);
-	st->len = st->md != NULL ? (size_t)EVP_MD_get_size(st->md) : 0;
 	st->kind = s->mech->cred_kind;
-	buf_init(&st->gs2, SASL_MSG_MAX);
-	buf_init(&st->nonce, SASL_MSG_MAX);
-	buf_init(&st->auth, SASL_SCRAM_AUTHMSG_MAX);
 	s->state = st;
-	return st->md != NULL && st->len <= SASL_KEY_MAX ? 0 : -1;
+	return sasl_scram_conv_init(&st->conv, s->mech->digest);
 }
 
 void
@@ -54,9 +45,7 @@ sasl_scram_server_free(struct sasl_sess *s)
 	struct scram_server *st = s->state;
 	if (st == NULL)
 		return;
-	buf_free(&st->gs2);
-	buf_free(&st->nonce);
-	buf_free(&st->auth);
+	sasl_scram_conv_free(&st->conv);
 	OPENSSL_cleanse(st, sizeof *st);
 	free(st);
 	s->state = NULL;
@@ -106,7 +95,7 @@ scram_server_first(struct sasl_sess *s, struct scram_server *st, const uint8_t *
 	enum sasl_rc rc = scram_server_gs2(&msg, &zid, why_r);
 	if (rc != SASL_MORE)
 		return rc;
-	if (buf_add(&st->gs2, in, n - msg.n) != BUF_OK) {
+	if (buf_add(&st->conv.gs2, in, n - msg.n) != BUF_OK) {
 		*why_r = "SCRAM: gs2 header too long";
 		return SASL_BADSYNTAX;
 	}
@@ -131,8 +120,8 @@ scram_server_first(struct sasl_sess *s, struct scram_server *st, const uint8_t *
 		if (rc != SASL_DONE)
 			return rc;
 	}
-	if (buf_add(&st->nonce, nonce.p, nonce.n) != BUF_OK
-	    || buf_add(&st->auth, bare.p, bare.n) != BUF_OK) {
+	if (buf_add(&st->conv.nonce, nonce.p, nonce.n) != BUF_OK
+	    || buf_add(&st->conv.auth, bare.p, bare.n) != BUF_OK) {
 		*why_r = "SCRAM: message too long";
 		return SASL_BADSYNTAX;
 	}
@@ -197,15 +186,15 @@ scram_server_cred(struct sasl_sess *s, struct scram_server *st, const char **why
 		*why_r = "credential store unavailable";
 		return SASL_TEMPFAIL;
 	}
-	if (a->status == SASL_CRED_OK && (a->key_len != st->len || a->salt_len == 0
+	if (a->status == SASL_CRED_OK && (a->key_len != st->conv.len || a->salt_len == 0
 					  || a->iterations < 1
 					  || a->iterations > SASL_SCRAM_ITER_MAX)) {
 		*why_r = "credential store gave a malformed SCRAM secret";
 		return SASL_TEMPFAIL;
 	}
 	if (a->status == SASL_CRED_OK) {
-		memcpy(st->stored_key, a->stored_key, st->len);
-		memcpy(st->server_key, a->server_key, st->len);
+		memcpy(st->stored_key, a->stored_key, st->conv.len);
+		memcpy(st->server_key, a->server_key, st->conv.len);
 	} else if (scram_server_fake(s, st) < 0) {
 		*why_r = "SCRAM: no random bytes";
 		return SASL_TEMPFAIL;
@@ -222,12 +211,12 @@ scram_server_send_first(struct sasl_sess *s, struct scram_server *st, struct buf
 	if (rc != SASL_MORE)
 		return rc;
 	size_t mark = out->len;
-	int brc = sasl_scram_nonce_new(s, &st->nonce) == 0 ? BUF_OK : BUF_NOMEM;
-	brc = brc == BUF_OK ? buf_printf(out, "r=%s,s=", buf_cstr(&st->nonce)) : brc;
+	int brc = sasl_scram_nonce_new(s, &st->conv.nonce) == 0 ? BUF_OK : BUF_NOMEM;
+	brc = brc == BUF_OK ? buf_printf(out, "r=%s,s=", buf_cstr(&st->conv.nonce)) : brc;
 	brc = brc == BUF_OK ? b64_encode(out, s->cred.salt, s->cred.salt_len) : brc;
 	brc = brc == BUF_OK ? buf_printf(out, ",i=%u", s->cred.iterations) : brc;
-	brc = brc == BUF_OK ? buf_addch(&st->auth, ',') : brc;
-	brc = brc == BUF_OK ? buf_add(&st->auth, out->p + mark, out->len - mark) : brc;
+	brc = brc == BUF_OK ? buf_addch(&st->conv.auth, ',') : brc;
+	brc = brc == BUF_OK ? buf_add(&st->conv.auth, out->p + mark, out->len - mark) : brc;
 	if (brc != BUF_OK) {
 		*why_r = "SCRAM: cannot build server-first-message";
 		return SASL_TEMPFAIL;
@@ -253,11 +242,12 @@ scram_server_parse_final(struct scram_server *st, struct span msg, uint8_t *proo
 	/* RFC 5802 section 5.1: c= is base64(gs2-header) when there is no
 	 * channel binding: it must repeat the header of client-first. */
 	long cblen = sasl_scram_b64(v, cb, 0, sizeof cb);
-	if (cblen < 0 || (size_t)cblen != st->gs2.len || memcmp(cb, st->gs2.p, st->gs2.len) != 0) {
+	const struct buf *gs2 = &st->conv.gs2;
+	if (cblen < 0 || (size_t)cblen != gs2->len || memcmp(cb, gs2->p, gs2->len) != 0) {
 		*why_r = "SCRAM: channel binding (c=) does not match the gs2 header";
 		return SASL_FAIL;
 	}
-	if (nonce.n != st->nonce.len || memcmp(nonce.p, st->nonce.p, nonce.n) != 0) {
+	if (nonce.n != st->conv.nonce.len || memcmp(nonce.p, st->conv.nonce.p, nonce.n) != 0) {
 		*why_r = "SCRAM: nonce mismatch";
 		return SASL_FAIL;
 	}
@@ -267,7 +257,7 @@ scram_server_parse_final(struct scram_server *st, struct span msg, uint8_t *proo
 		char name = sasl_scram_peek(msg);
 		if (name == 'p') {
 			if (sasl_scram_attr(&msg, 'p', &v) < 0 || msg.n != 0
-			    || sasl_scram_b64(v, proof, st->len, 0) < 0) {
+			    || sasl_scram_b64(v, proof, st->conv.len, 0) < 0) {
 				*why_r = "SCRAM: bad proof (p=)";
 				return SASL_BADSYNTAX;
 			}
@@ -290,23 +280,24 @@ static enum sasl_rc
 scram_server_verify(struct scram_server *st, uint8_t *proof, struct buf *out,
 		    const char **why_r)
 {
+	const struct sasl_scram_conv *c = &st->conv;
 	uint8_t sig[SASL_KEY_MAX], stored[SASL_KEY_MAX];
 	unsigned n = 0;
 	enum sasl_rc rc = SASL_FAIL;
 	*why_r = "SCRAM: digest failed";
-	if (sasl_scram_hmac(st->md, st->stored_key, st->len, st->auth.p, st->auth.len, sig) == 0) {
-		for (size_t i = 0; i < st->len; i++)
+	if (sasl_scram_hmac(c->md, st->stored_key, c->len, c->auth.p, c->auth.len, sig) == 0) {
+		for (size_t i = 0; i < c->len; i++)
 			proof[i] ^= sig[i];	/* now ClientKey */
-		if (EVP_Digest(proof, st->len, stored, &n, st->md, NULL) && n == st->len) {
-			bool ok = CRYPTO_memcmp(stored, st->stored_key, st->len) == 0;
+		if (EVP_Digest(proof, c->len, stored, &n, c->md, NULL) && n == c->len) {
+			bool ok = CRYPTO_memcmp(stored, st->stored_key, c->len) == 0;
 			*why_r = st->fake ? "unknown user" : "wrong password";
 			rc = ok && !st->fake ? SASL_MORE : SASL_FAIL;
 		}
 	}
 	if (rc == SASL_MORE) {
-		if (sasl_scram_hmac(st->md, st->server_key, st->len, st->auth.p,
-				    st->auth.len, sig) < 0
-		    || buf_addstr(out, "v=") != BUF_OK || b64_encode(out, sig, st->len) != BUF_OK) {
+		if (sasl_scram_hmac(c->md, st->server_key, c->len, c->auth.p,
+				    c->auth.len, sig) < 0
+		    || buf_addstr(out, "v=") != BUF_OK || b64_encode(out, sig, c->len) != BUF_OK) {
 			*why_r = "SCRAM: cannot build server-final-message";
 			rc = SASL_TEMPFAIL;
 		} else {
@@ -328,7 +319,8 @@ scram_server_final(struct scram_server *st, const uint8_t *in, size_t n, struct 
 	enum sasl_rc rc = scram_server_parse_final(st, (struct span){ (const char *)in, n },
 						   proof, &wo_proof, why_r);
 	if (rc == SASL_MORE) {
-		if (buf_addch(&st->auth, ',') != BUF_OK || buf_add(&st->auth, in, wo_proof) != BUF_OK) {
+		if (buf_addch(&st->conv.auth, ',') != BUF_OK
+		    || buf_add(&st->conv.auth, in, wo_proof) != BUF_OK) {
 			*why_r = "SCRAM: message too long";
 			rc = SASL_BADSYNTAX;
 		} else {
