@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -52,18 +53,34 @@ auth_delay_done(int fd, short what, void *arg)
 	sess_resume(s);
 }
 
+/* The failure delay: 0.5 s per failure from this address in the last
+ * IPTAB_FAIL_TTL seconds, at most AUTH_DELAY_STEPS of them, plus up to
+ * 0.5 s of jitter so that the time of the answer tells nothing. */
+#define AUTH_DELAY_STEP_MS 500L
+#define AUTH_DELAY_STEPS 8u
+
+static struct timeval
+auth_delay_for(unsigned failures)
+{
+	uint32_t jitter = 0;
+	if (RAND_bytes((unsigned char *)&jitter, sizeof jitter) != 1)
+		jitter = 0;	/* no jitter is still a delay */
+	long ms = AUTH_DELAY_STEP_MS * (long)(failures < AUTH_DELAY_STEPS ? failures : AUTH_DELAY_STEPS) +
+		  (long)(jitter % (uint32_t)AUTH_DELAY_STEP_MS);
+	return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000L };
+}
+
 /* Wrong credentials: answer later, by a timer that grows with each
- * failure of this session and has jitter, so that guessing is slow and
- * timing tells nothing; the loop never sleeps (STYLE.md 15). */
+ * failure from the client's address, so that guessing is slow even
+ * for a client that reconnects after each try (the count lives in
+ * srv->ips, not in the session); the loop never sleeps (STYLE.md 15). */
 static void
 auth_fail_later(struct session *s, const char *why)
 {
 	auth_log_failure(s, why);
-	s->auth_failures++;
-	unsigned jitter = 0;
-	RAND_bytes((unsigned char *)&jitter, sizeof jitter);
-	unsigned ms = 500 * (s->auth_failures < 8 ? s->auth_failures : 8) + jitter % 500;
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	struct timespec now = { 0, 0 };
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);	/* cannot fail for CLOCK_MONOTONIC */
+	struct timeval tv = auth_delay_for(iptab_fail(s->srv->ips, s->ip, (uint64_t)now.tv_sec));
 	if (s->auth_delay == NULL)
 		s->auth_delay = evtimer_new(s->srv->base, auth_delay_done, s);
 	if (s->auth_delay == NULL) {
@@ -227,7 +244,11 @@ cmd_auth(struct session *s, struct span arg)
 		sess_fail(s, 501, "5.7.0", "%s takes no initial response", sasl_mech_name(m));
 		return;
 	}
-	struct sasl_server_params p = { .hostname = s->cfg->hostname };
+	struct sasl_server_params p = {
+		.hostname = s->cfg->hostname,
+		.fake_salt_key = s->srv->fake_salt_key,
+		.fake_salt_key_len = sizeof s->srv->fake_salt_key,
+	};
 	s->sasl = sasl_server_new(m, &p);
 	if (s->sasl == NULL) {
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");

@@ -49,15 +49,9 @@ cmd_rcpt(struct session *s, struct span arg)
 	char to[SMTP_PATH_MAX + 1];
 	if (cmd_rcpt_check(s, arg, to) < 0)
 		return;
-	char **v = realloc(s->rcpts, (s->nrcpt + 1) * sizeof *v);
-	char *copy = strdup(to);
-	if (v != NULL)
-		s->rcpts = v;
-	if (v == NULL || copy == NULL) {
-		free(copy);
+	if (sess_txn_add_rcpt(s, to) < 0) {
 		sess_reply(s, 451, "4.3.0", "Out of memory");
 		return;
 	}
-	s->rcpts[s->nrcpt++] = copy;
 	sess_reply(s, 250, "2.1.5", "Ok");
 }

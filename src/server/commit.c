@@ -31,7 +31,7 @@ commit_run(int fd, short what, void *arg)
 		n++;
 	if (n == 0)
 		return;
-	struct spool_msg **v = calloc(n, sizeof *v);
+	struct spool_msg **v = calloc(n, sizeof(struct spool_msg *));
 	const char *why = "out of memory";
 	int rc = -1;
 	if (v != NULL) {

@@ -309,7 +309,7 @@ set_defaults(struct config *c)
 	c->shutdown_grace = 10;
 	c->log_level = LOG_LVL_INFO;
 	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
-		snprintf(host, sizeof host, "localhost");
+		memcpy(host, "localhost", sizeof "localhost");
 	host[sizeof host - 1] = '\0';
 	c->hostname = strdup(host);
 	c->credentials = strdup("file:users");

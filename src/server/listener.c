@@ -15,88 +15,6 @@
 
 #include "util/log.h"
 
-/* ---- connections per client address: a small chained hash ---- */
-
-#define IPTAB_BUCKETS 1024
-
-struct ipent {
-	struct ipent *next;
-	unsigned n;
-	char ip[48];
-};
-
-struct iptab {
-	struct ipent *b[IPTAB_BUCKETS];
-};
-
-struct iptab *
-iptab_new(void)
-{
-	return calloc(1, sizeof(struct iptab));
-}
-
-void
-iptab_free(struct iptab **tp)
-{
-	struct iptab *t = *tp;
-	if (t == NULL)
-		return;
-	for (size_t i = 0; i < IPTAB_BUCKETS; i++)
-		while (t->b[i] != NULL) {
-			struct ipent *e = t->b[i];
-			t->b[i] = e->next;
-			free(e);
-		}
-	free(t);
-	*tp = NULL;
-}
-
-static struct ipent **
-iptab_slot(struct iptab *t, const char *ip)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-	for (const char *p = ip; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	struct ipent **pp = &t->b[h % IPTAB_BUCKETS];
-	while (*pp != NULL && strcmp((*pp)->ip, ip) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-bool
-iptab_acquire(struct iptab *t, const char *ip, unsigned max)
-{
-	struct ipent **pp = iptab_slot(t, ip);
-	if (*pp == NULL) {
-		struct ipent *e = calloc(1, sizeof *e);
-		if (e == NULL)
-			return false;
-		snprintf(e->ip, sizeof e->ip, "%s", ip);
-		*pp = e;
-	}
-	if ((*pp)->n >= max)
-		return false;
-	(*pp)->n++;
-	return true;
-}
-
-void
-iptab_release(struct iptab *t, const char *ip)
-{
-	if (t == NULL || ip[0] == '\0')
-		return;
-	struct ipent **pp = iptab_slot(t, ip);
-	struct ipent *e = *pp;
-	if (e == NULL)
-		return;
-	if (e->n > 0)
-		e->n--;
-	if (e->n == 0) {
-		*pp = e->next;
-		free(e);
-	}
-}
-
 /* ---- accepting ---- */
 
 static void
@@ -138,7 +56,8 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr 
 		return;
 	}
 	srv->count.accepted++;
-	session_accept(srv, fd, sa, (socklen_t)salen, l->role);
+	if (!session_accept(srv, fd, sa, (socklen_t)salen, l->role))
+		iptab_release(srv->ips, ip);
 }
 
 static void
@@ -169,6 +88,30 @@ listener_bind(const struct listen_spec *ls, char **err_r)
 	return fd;
 }
 
+/* Listens on the bound fd and adds it to srv->lst (which has room);
+ * the fd is the listener's only on success. */
+static int
+listener_start(struct server *srv, const struct listen_spec *ls, int fd, char **err_r)
+{
+	struct listener *l = &srv->lst[srv->nlst];
+	if (listen(fd, 511) < 0) {
+		(void)!asprintf(err_r, "listen %s: %s", ls->text, strerror(errno));
+		return -1;
+	}
+	l->srv = srv;
+	l->role = ls->role;
+	l->evl = evconnlistener_new(srv->base, listener_accept, l, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	if (l->evl == NULL) {
+		(void)!asprintf(err_r, "listen %s: cannot set up", ls->text);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->evl, listener_error);
+	/* config.c takes at most 64 bytes of ADDR:PORT: it fits. */
+	(void)snprintf(l->text, sizeof l->text, "%s", ls->text);
+	srv->nlst++;	/* listener_close_all() frees it from here on */
+	return 0;
+}
+
 int
 listener_open_all(struct server *srv, const struct config *cfg, bool check, char **err_r)
 {
@@ -188,25 +131,9 @@ listener_open_all(struct server *srv, const struct config *cfg, bool check, char
 		nbound += rc == 0;
 	}
 	for (i = 0; i < nbound && rc == 0 && !check; i++) {
-		struct listener *l = &srv->lst[i];
-		if (listen(fds[i], 511) < 0) {
-			(void)!asprintf(err_r, "listen %s: %s", cfg->listen[i].text, strerror(errno));
-			rc = -1;
-			break;
-		}
-		l->srv = srv;
-		l->role = cfg->listen[i].role;
-		l->text = strdup(cfg->listen[i].text);
-		l->evl = l->text ? evconnlistener_new(srv->base, listener_accept, l,
-						      LEV_OPT_CLOSE_ON_FREE, 0, fds[i]) : NULL;
-		srv->nlst++;	/* close_all frees what is there */
-		if (l->evl == NULL) {
-			(void)!asprintf(err_r, "listen %s: cannot set up", cfg->listen[i].text);
-			rc = -1;
-			break;
-		}
-		evconnlistener_set_error_cb(l->evl, listener_error);
-		fds[i] = -1;	/* owned by the listener now */
+		rc = listener_start(srv, &cfg->listen[i], fds[i], err_r);
+		if (rc == 0)
+			fds[i] = -1;	/* owned by the listener now */
 	}
 	for (i = 0; i < nbound; i++)
 		if (fds[i] >= 0)
@@ -223,7 +150,6 @@ listener_close_all(struct server *srv)
 	for (size_t i = 0; srv->lst != NULL && i < srv->nlst; i++) {
 		if (srv->lst[i].evl)
 			evconnlistener_free(srv->lst[i].evl);
-		free(srv->lst[i].text);
 	}
 	free(srv->lst);
 	srv->lst = NULL;

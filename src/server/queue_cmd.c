@@ -15,8 +15,12 @@
  * delete	removes the message.
  * flush	delivery is not implemented yet: says so and exits 69
  *	(EX_UNAVAILABLE), so that scripts do not take it for a success.
- * Exit codes: 0 ok, 1 error (message names the file or the id),
- * 64 usage, 69 flush.  Peer-supplied envelope strings are printed with
+ * Exit codes: 0 ok, 1 error (message names the file or the id, or says
+ * that standard output could not be written), 64 usage, 69 flush.
+ *
+ * Output to stdout is not checked call by call: stdio keeps an error
+ * flag, and cmd_queue() checks it (with the final fflush) once, so a
+ * full disk under `postern queue list > file` still fails.  Peer-supplied envelope strings are printed with
  * bytes outside 0x21..0x7e as \xNN, so no terminal escape gets through.
  */
 #include <stdio.h>
@@ -39,9 +43,9 @@ queue_cmd_put(FILE *f, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (*p >= 0x21 && *p <= 0x7e && *p != '\\')
-			fputc(*p, f);
+			(void)fputc(*p, f);
 		else
-			fprintf(f, "\\x%02x", *p);
+			(void)fprintf(f, "\\x%02x", *p);
 	}
 }
 
@@ -50,7 +54,7 @@ queue_cmd_time(char out[32], time_t t)
 {
 	struct tm tm;
 	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, 32, "@%lld", (long long)t);
+		(void)snprintf(out, 32, "@%lld", (long long)t);	/* <= 21 bytes */
 }
 
 static void
@@ -58,26 +62,26 @@ queue_cmd_list_line(const struct spool_entry *e)
 {
 	char when[32];
 	queue_cmd_time(when, e->env.arrival);
-	printf("%s %s %zu ", e->id, when, e->size);
+	(void)printf("%s %s %zu ", e->id, when, e->size);
 	if (e->env.mail_from == NULL)
-		fputs("?", stdout);
+		(void)fputs("?", stdout);
 	else if (e->env.mail_from[0] == '\0')
-		fputs("<>", stdout);
+		(void)fputs("<>", stdout);
 	else
 		queue_cmd_put(stdout, e->env.mail_from);
-	fputc(' ', stdout);
+	(void)fputc(' ', stdout);
 	queue_cmd_put(stdout, e->env.auth_user ? e->env.auth_user : "-");
-	fputc(' ', stdout);
+	(void)fputc(' ', stdout);
 	for (size_t i = 0; i < e->env.nrcpt; i++) {
 		if (i > 0)
-			fputc(',', stdout);
+			(void)fputc(',', stdout);
 		queue_cmd_put(stdout, e->env.rcpts[i]);
 	}
 	if (e->env.nrcpt == 0)
-		fputs("?", stdout);
+		(void)fputs("?", stdout);
 	if (e->torn)
-		printf(" TORN: %s", e->torn_why ? e->torn_why : "?");
-	fputc('\n', stdout);
+		(void)printf(" TORN: %s", e->torn_why ? e->torn_why : "?");
+	(void)fputc('\n', stdout);
 }
 
 static int
@@ -87,13 +91,13 @@ queue_cmd_list(struct spool *sp)
 	char *err = NULL;
 	long n = spool_list(sp, &v, &err);
 	if (n < 0) {
-		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		(void)fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
 		free(err);
 		return 1;
 	}
 	for (long i = 0; i < n; i++)
 		queue_cmd_list_line(&v[i]);
-	printf("%ld message%s\n", n, n == 1 ? "" : "s");
+	(void)printf("%ld message%s\n", n, n == 1 ? "" : "s");
 	spool_entries_free(v, (size_t)n);
 	return 0;
 }
@@ -103,9 +107,9 @@ queue_cmd_field(const char *key, const char *value)
 {
 	if (value == NULL)
 		return;
-	printf("%s: ", key);
+	(void)printf("%s: ", key);
 	queue_cmd_put(stdout, value);
-	fputc('\n', stdout);
+	(void)fputc('\n', stdout);
 }
 
 static void
@@ -114,7 +118,7 @@ queue_cmd_envelope(const struct spool_entry *e)
 	const struct spool_envelope *v = &e->env;
 	char when[32];
 	queue_cmd_time(when, v->arrival);
-	printf("id: %s\narrival: %s\nsize: %zu\n", e->id, when, e->size);
+	(void)printf("id: %s\narrival: %s\nsize: %zu\n", e->id, when, e->size);
 	if (v->mail_from != NULL)
 		queue_cmd_field("mail_from", v->mail_from[0] ? v->mail_from : "<>");
 	queue_cmd_field("auth_param", v->auth_param);
@@ -139,24 +143,26 @@ queue_cmd_show(struct spool *sp, const char *id)
 	int rc = spool_entry_get(sp, id, &e, &err);
 	if (rc <= 0) {
 		if (rc == 0)
-			fprintf(stderr, "postern queue: no message %s in %s\n", id, spool_dir(sp));
+			(void)fprintf(stderr, "postern queue: no message %s in %s\n", id, spool_dir(sp));
 		else
-			fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+			(void)fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
 		free(err);
 		return 1;
 	}
 	queue_cmd_envelope(e);
-	fputc('\n', stdout);
+	(void)fputc('\n', stdout);
 	bool torn = e->torn;
 	spool_entries_free(e, 1);
 	if (torn) {
-		fprintf(stderr, "postern queue: %s/queue/%s is torn; its content is not shown\n",
+		(void)fprintf(stderr, "postern queue: %s/queue/%s is torn; its content is not shown\n",
 			spool_dir(sp), id);
 		return 1;
 	}
-	fflush(stdout);
+	/* The envelope must be out before the content goes to the fd. */
+	if (fflush(stdout) != 0)
+		return 1;	/* cmd_queue() reports the write error */
 	if (spool_read_content(sp, id, STDOUT_FILENO, &err) < 0) {
-		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		(void)fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
 		free(err);
 		return 1;
 	}
@@ -168,11 +174,11 @@ queue_cmd_delete(struct spool *sp, const char *id)
 {
 	char *err = NULL;
 	if (spool_delete(sp, id, &err) < 0) {
-		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		(void)fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
 		free(err);
 		return 1;
 	}
-	printf("deleted %s\n", id);
+	(void)printf("deleted %s\n", id);
 	return 0;
 }
 
@@ -183,12 +189,12 @@ queue_cmd_flush(struct spool *sp)
 	char *err = NULL;
 	long n = spool_list(sp, &v, &err);
 	if (n < 0) {
-		fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
+		(void)fprintf(stderr, "postern queue: %s\n", err ? err : "out of memory");
 		free(err);
 		return 1;
 	}
 	spool_entries_free(v, (size_t)n);
-	fprintf(stderr, "postern queue flush: delivery is not implemented yet; %ld message%s stay%s queued\n",
+	(void)fprintf(stderr, "postern queue flush: delivery is not implemented yet; %ld message%s stay%s queued\n",
 		n, n == 1 ? "" : "s", n == 1 ? "s" : "");
 	return EX_UNAVAILABLE_;
 }
@@ -200,20 +206,20 @@ queue_cmd_open(const char *file)
 	struct conf c;
 	char *err = NULL;
 	if (conf_load(&c, file, &err) < 0) {
-		fprintf(stderr, "postern queue: %s\n", err ? err : file);
+		(void)fprintf(stderr, "postern queue: %s\n", err ? err : file);
 		free(err);
 		return NULL;
 	}
 	const struct conf_entry *ent = conf_get(&c, "spool");
 	char *dir = ent != NULL && ent->value[0] != '\0' ? conf_path(&c, ent->value) : NULL;
 	if (dir == NULL)
-		fprintf(stderr, "postern queue: %s: no 'spool' line\n", file);
+		(void)fprintf(stderr, "postern queue: %s: no 'spool' line\n", file);
 	conf_free(&c);
 	if (dir == NULL)
 		return NULL;
 	struct spool *sp = spool_open_existing(dir, &err);
 	if (sp == NULL) {
-		fprintf(stderr, "postern queue: spool %s\n", err ? err : dir);
+		(void)fprintf(stderr, "postern queue: spool %s\n", err ? err : dir);
 		free(err);
 	}
 	free(dir);
@@ -230,7 +236,7 @@ cmd_queue(int argc, char **argv)
 		i += 2;
 	}
 	if (i >= argc) {
-		fputs(QUEUE_CMD_USAGE, stderr);
+		(void)fputs(QUEUE_CMD_USAGE, stderr);
 		return EX_USAGE_;
 	}
 	const char *sub = argv[i];
@@ -238,8 +244,8 @@ cmd_queue(int argc, char **argv)
 	bool known = want == 1 || strcmp(sub, "list") == 0 || strcmp(sub, "flush") == 0;
 	if (!known || argc - i - 1 != want) {
 		if (!known)
-			fprintf(stderr, "postern queue: unknown command '%s'\n", sub);
-		fputs(QUEUE_CMD_USAGE, stderr);
+			(void)fprintf(stderr, "postern queue: unknown command '%s'\n", sub);
+		(void)fputs(QUEUE_CMD_USAGE, stderr);
 		return EX_USAGE_;
 	}
 	struct spool *sp = queue_cmd_open(conf_file);
@@ -255,5 +261,9 @@ cmd_queue(int argc, char **argv)
 	else
 		rc = queue_cmd_flush(sp);
 	spool_free(&sp);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		(void)fprintf(stderr, "postern queue: cannot write the output\n");
+		return 1;
+	}
 	return rc;
 }

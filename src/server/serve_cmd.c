@@ -12,7 +12,7 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: postern serve [-c FILE] [--check]\n");
+	(void)fprintf(stderr, "usage: postern serve [-c FILE] [--check]\n");
 	return 64;	/* EX_USAGE */
 }
 
@@ -32,7 +32,7 @@ cmd_serve(int argc, char **argv)
 	char *err = NULL;
 	struct config *cfg = config_load(path, &err);
 	if (cfg == NULL) {
-		fprintf(stderr, "postern: %s\n", err ? err : "cannot read the config");
+		(void)fprintf(stderr, "postern: %s\n", err ? err : "cannot read the config");
 		free(err);
 		return 1;
 	}
@@ -42,7 +42,7 @@ cmd_serve(int argc, char **argv)
 	 * ports included (and closing them): so a port in use shows too. */
 	struct server *srv = server_new(cfg, check, &err);
 	if (srv == NULL) {
-		fprintf(stderr, "postern: %s\n", err ? err : "cannot start");
+		(void)fprintf(stderr, "postern: %s\n", err ? err : "cannot start");
 		free(err);
 		return 1;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "server/spool.h"
@@ -206,8 +207,13 @@ server_new(struct config *cfg, bool check, char **err_r)
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->commit_wait);
 	TAILQ_INIT(&srv->authq);
-	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1)
-		srv->next_id = 1;
+	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1 ||
+	    RAND_bytes(srv->fake_salt_key, sizeof srv->fake_salt_key) != 1) {
+		config_free(&cfg);
+		*err_r = strdup("cannot get random bytes from OpenSSL");
+		server_free(&srv);
+		return NULL;
+	}
 	srv->base = event_base_new();
 	srv->ips = iptab_new();
 	if (srv->base == NULL || srv->ips == NULL || server_events(srv) < 0) {
@@ -238,7 +244,8 @@ int
 server_run(struct server *srv)
 {
 	/* A client that resets the connection must not kill the server. */
-	signal(SIGPIPE, SIG_IGN);
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		log_warn("cannot ignore SIGPIPE: a client reset may stop the server");
 	evsignal_add(srv->sig_term, NULL);
 	evsignal_add(srv->sig_int, NULL);
 	evsignal_add(srv->sig_hup, NULL);
@@ -252,6 +259,14 @@ server_run(struct server *srv)
 		 " auth_ok=%" PRIu64 " auth_failed=%" PRIu64, srv->count.accepted,
 		 srv->count.refused, srv->count.messages, srv->count.auth_ok, srv->count.auth_failed);
 	return 0;
+}
+
+static void
+server_event_free(struct event **evp)
+{
+	if (*evp != NULL)
+		event_free(*evp);
+	*evp = NULL;
 }
 
 void
@@ -268,16 +283,19 @@ server_free(struct server **sp)
 		server_reap(-1, 0, srv);
 	}
 	listener_close_all(srv);
-	struct event *evs[] = { srv->reaper_ev, srv->commit_ev, srv->authq_ev, srv->grace_ev,
-				srv->sig_term, srv->sig_int, srv->sig_hup };
-	for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
-		if (evs[i])
-			event_free(evs[i]);
+	server_event_free(&srv->reaper_ev);
+	server_event_free(&srv->commit_ev);
+	server_event_free(&srv->authq_ev);
+	server_event_free(&srv->grace_ev);
+	server_event_free(&srv->sig_term);
+	server_event_free(&srv->sig_int);
+	server_event_free(&srv->sig_hup);
 	spool_free(&srv->spool);
 	gen_unref(&srv->gen);
 	iptab_free(&srv->ips);
 	if (srv->base)
 		event_base_free(srv->base);
+	OPENSSL_cleanse(srv->fake_salt_key, sizeof srv->fake_salt_key);
 	free(srv);
 	*sp = NULL;
 }

@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "server/config.h"
+#include "server/iptab.h"
 
 struct event;
 struct event_base;
@@ -38,7 +39,7 @@ struct listener {
 	struct server *srv;
 	struct evconnlistener *evl;
 	enum listen_role role;
-	char *text;		/* "ADDR:PORT" */
+	char text[72];		/* "ADDR:PORT" (config.c allows 64 bytes) */
 };
 
 TAILQ_HEAD(session_list, session);
@@ -61,7 +62,11 @@ struct server {
 	struct session_list authq;	/* waiting for the credential store */
 	struct event *reaper_ev, *commit_ev, *authq_ev, *grace_ev;
 	struct event *sig_term, *sig_int, *sig_hup;
-	struct iptab *ips;		/* connections per client address */
+	struct iptab *ips;		/* connections and AUTH failures per client address */
+	/* SCRAM salts made up for unknown users derive from this: random
+	 * per process, kept across SIGHUP, so that asking twice for one
+	 * unknown user gives the same salt, as for a real one (sasl.h). */
+	uint8_t fake_salt_key[32];
 	uint64_t next_id;
 	size_t nsessions;
 	bool stopping;
@@ -95,12 +100,6 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, char **err_r);
 /* listener.c */
 int listener_open_all(struct server *srv, const struct config *cfg, bool check, char **err_r);
 void listener_close_all(struct server *srv);
-struct iptab *iptab_new(void);
-void iptab_free(struct iptab **tp);
-/* Counts a connection from ip; false (nothing counted) when ip already
- * has max of them. */
-bool iptab_acquire(struct iptab *t, const char *ip, unsigned max);
-void iptab_release(struct iptab *t, const char *ip);
 
 /* commit.c: the group commit pass, run from commit_ev. */
 void commit_run(int fd, short what, void *arg);

@@ -158,6 +158,9 @@ sess_drain(struct session *s)
 {
 	if (s->raw == NULL || s->state != ST_CLOSING)
 		return false;
+	/* The close_notify goes through the filter into the plain
+	 * bufferevent, behind the last reply. */
+	tls_close_notify(s);
 	tls_unfilter(s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		return false;
@@ -243,6 +246,22 @@ sess_shutdown_if_idle(struct session *s)
 	return true;
 }
 
+int
+sess_txn_add_rcpt(struct session *s, const char *mailbox)
+{
+	char *copy = strdup(mailbox);
+	if (copy == NULL)
+		return -1;
+	char **v = reallocarray(s->rcpts, s->nrcpt + 1, sizeof *v);
+	if (v == NULL) {
+		free(copy);
+		return -1;
+	}
+	s->rcpts = v;
+	s->rcpts[s->nrcpt++] = copy;
+	return 0;
+}
+
 void
 sess_txn_reset(struct session *s)
 {
@@ -283,12 +302,13 @@ sess_format_addr(struct session *s, const struct sockaddr *sa)
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
 		inet_ntop(AF_INET6, &a->sin6_addr, s->ip, sizeof s->ip);
 		port = ntohs(a->sin6_port);
-		snprintf(s->addr, sizeof s->addr, "[%s]:%u", s->ip, port);
+		/* at most 1 + 45 + 2 + 5 bytes: fits s->addr */
+		(void)snprintf(s->addr, sizeof s->addr, "[%s]:%u", s->ip, port);
 	} else {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
 		inet_ntop(AF_INET, &a->sin_addr, s->ip, sizeof s->ip);
 		port = ntohs(a->sin_port);
-		snprintf(s->addr, sizeof s->addr, "%s:%u", s->ip, port);
+		(void)snprintf(s->addr, sizeof s->addr, "%s:%u", s->ip, port);
 	}
 }
 
@@ -301,7 +321,7 @@ sess_greet(struct session *s)
 	s->greeted = true;
 }
 
-void
+bool
 session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
 	       enum listen_role role)
 {
@@ -309,7 +329,7 @@ session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t 
 	if (s == NULL) {
 		log_err("out of memory accepting a connection");
 		close(fd);
-		return;
+		return false;
 	}
 	s->id = srv->next_id++;
 	s->srv = srv;
@@ -326,17 +346,18 @@ session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t 
 		s->state = ST_HANDSHAKE;
 		if (tls_start(s, fd) < 0)
 			server_bury(srv, s);
-		return;
+		return true;
 	}
 	struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);
-		server_bury(srv, s);
-		return;
+		server_bury(srv, s);	/* session_free() gives the count back */
+		return true;
 	}
 	s->state = ST_CMD;
 	sess_attach(s, bev, s->cfg->command_timeout);
 	sess_greet(s);
+	return true;
 }
 
 void
@@ -364,6 +385,11 @@ session_free(struct session **sp)
 	sess_forget(s);
 	if (s->auth_delay)
 		event_free(s->auth_delay);
+	/* Implicit TLS: the alert goes straight to the socket (the last
+	 * reply is already there); a STARTTLS session sent it in
+	 * sess_drain(), and after tls_unfilter() s->tls has no SSL. */
+	if (s->state == ST_CLOSING && s->raw == NULL)
+		tls_close_notify(s);
 	tls_unfilter(s);
 	if (s->bev)
 		bufferevent_free(s->bev);

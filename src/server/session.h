@@ -71,8 +71,7 @@ struct session {
 	char *auth_user;		/* NULL until AUTH succeeded */
 	const char *auth_mech;		/* static mechanism name */
 	struct sasl_sess *sasl;		/* during AUTH only */
-	struct event *auth_delay;	/* failure tarpit timer, made on first use */
-	unsigned auth_failures;
+	struct event *auth_delay;	/* failure delay timer, made on first use */
 
 	/* The mail transaction; mail_from != NULL while one is open. */
 	char *mail_from;
@@ -99,7 +98,10 @@ struct session {
 };
 
 /* ---- session.c ---- */
-void session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
+/* Starts a session on the accepted fd.  False when out of memory: the
+ * fd is closed and nothing refers to the connection (the caller gives
+ * back its per-address count). */
+bool session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
 		    enum listen_role role);
 void session_free(struct session **sp);
 void sess_set_state(struct session *s, enum sess_state to);
@@ -117,6 +119,9 @@ void sess_close(struct session *s);
 bool sess_drain(struct session *s);
 /* 421 4.3.2 and close when shutting down and no transaction is open. */
 bool sess_shutdown_if_idle(struct session *s);
+/* Adds a copy of mailbox to the transaction's recipients: 0, or -1
+ * when out of memory (nothing added). */
+int sess_txn_add_rcpt(struct session *s, const char *mailbox);
 /* Ends the mail transaction (RFC 5321 4.1.1.5 RSET semantics). */
 void sess_txn_reset(struct session *s);
 /* Forgets everything learned from the client (STARTTLS, RFC 3207 4.2). */
@@ -177,6 +182,9 @@ int tls_start(struct session *s, int fd);
 /* STARTTLS sessions: frees the filter (its bytes are already in the
  * plain bufferevent) and makes s->bev the plain one again. */
 void tls_unfilter(struct session *s);
+/* A TLS session that ends on our side: queues (STARTTLS filter) or
+ * writes (implicit TLS) the close_notify alert.  No-op without TLS. */
+void tls_close_notify(struct session *s);
 /* Called on BEV_EVENT_CONNECTED: records version and cipher, then
  * calls sess_tls_ready(). */
 void tls_done(struct session *s);

@@ -79,10 +79,11 @@ rd_torn(struct rd *r, const char *fmt, ...)
 {
 	char tmp[128];
 	va_list ap;
+	/* A reason cut short still says where the file is torn. */
 	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	(void)vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
-	snprintf(r->why, sizeof r->why, "%s (offset %lld of %lld bytes)", tmp, (long long)r->off,
+	(void)snprintf(r->why, sizeof r->why, "%s (offset %lld of %lld bytes)", tmp, (long long)r->off,
 		 (long long)r->size);
 	return -1;
 }
@@ -162,11 +163,11 @@ rd_slot(struct spool_envelope *env, uint8_t type)
 static int
 rd_add_rcpt(struct spool_envelope *env, char *s)
 {
-	const char **v = realloc((void *)env->rcpts, (env->nrcpt + 1) * sizeof *v);
+	const char **v = reallocarray((void *)env->rcpts, env->nrcpt + 1, sizeof *v);
 	if (v == NULL)
 		return -1;
-	v[env->nrcpt++] = s;
 	env->rcpts = v;
+	v[env->nrcpt++] = s;
 	return 0;
 }
 
@@ -281,7 +282,7 @@ spool_read_file(const char *id, int fd, int out_fd, struct spool_entry *e, char 
 	struct rd r = { .fd = fd, .out_fd = out_fd };
 	struct stat st;
 	memset(e, 0, sizeof *e);
-	snprintf(e->id, sizeof e->id, "%s", id);
+	(void)snprintf(e->id, sizeof e->id, "%s", id);	/* callers pass valid ids */
 	if (fstat(fd, &st) < 0)
 		rd_torn(&r, "stat: %s", strerror(errno));
 	else

@@ -34,7 +34,7 @@ tls_readable(const char *key, const char *path, char **err_r)
 		(void)!asprintf(err_r, "%s %s: %s", key, path, strerror(errno));
 		return -1;
 	}
-	fclose(f);
+	(void)fclose(f);	/* opened for reading only */
 	return 0;
 }
 
@@ -141,6 +141,24 @@ tls_done(struct session *s)
 	log_info("session=%016" PRIx64 " tls client=%s version=%s cipher=%s", s->id, s->addr,
 		 s->tls_version, s->tls_cipher);
 	sess_tls_ready(s);
+}
+
+void
+tls_close_notify(struct session *s)
+{
+	if (!s->tls || s->bev == NULL)
+		return;
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	if (ssl == NULL)
+		return;
+	/* RFC 8446 6.1: "Each party MUST send a "close_notify" alert
+	 * before closing its write side of the connection, unless it has
+	 * already sent some error alert."  We do not wait for the
+	 * client's: closing right after ours is allowed, and SMTP's own
+	 * QUIT/221 already ended the conversation.  A failure here (the
+	 * client is gone) changes nothing for us. */
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
 }
 
 void
