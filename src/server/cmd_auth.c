@@ -80,7 +80,10 @@ auth_fail_later(struct session *s, const char *why)
 	auth_log_failure(s, why);
 	struct timespec now = { 0, 0 };
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);	/* cannot fail for CLOCK_MONOTONIC */
-	struct timeval tv = auth_delay_for(iptab_fail(s->srv->ips, s->ip, (uint64_t)now.tv_sec));
+	unsigned failures = iptab_fail(s->srv->ips, s->ip, (uint64_t)now.tv_sec);
+	struct timeval tv = auth_delay_for(failures);
+	log_info("session=%016" PRIx64 " auth delay client=%s failures=%u delay_ms=%ld", s->id,
+		 s->ip, failures, (long)tv.tv_sec * 1000L + (long)tv.tv_usec / 1000L);
 	if (s->auth_delay == NULL)
 		s->auth_delay = evtimer_new(s->srv->base, auth_delay_done, s);
 	if (s->auth_delay == NULL) {

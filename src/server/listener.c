@@ -113,7 +113,7 @@ listener_start(struct server *srv, const struct listen_spec *ls, int fd, char **
 }
 
 int
-listener_open_all(struct server *srv, const struct config *cfg, bool check, char **err_r)
+listener_open_all(struct server *srv, const struct config *cfg, char **err_r)
 {
 	int *fds = calloc(cfg->nlisten, sizeof *fds);
 	srv->lst = calloc(cfg->nlisten, sizeof *srv->lst);
@@ -130,7 +130,7 @@ listener_open_all(struct server *srv, const struct config *cfg, bool check, char
 		rc = fds[i] < 0 ? -1 : 0;
 		nbound += rc == 0;
 	}
-	for (i = 0; i < nbound && rc == 0 && !check; i++) {
+	for (i = 0; i < nbound && rc == 0; i++) {
 		rc = listener_start(srv, &cfg->listen[i], fds[i], err_r);
 		if (rc == 0)
 			fds[i] = -1;	/* owned by the listener now */

@@ -233,7 +233,7 @@ server_new(struct config *cfg, bool check, char **err_r)
 			free(why);
 		}
 	}
-	if (srv->spool == NULL || listener_open_all(srv, srv->gen->cfg, check, err_r) < 0) {
+	if (srv->spool == NULL || (!check && listener_open_all(srv, srv->gen->cfg, err_r) < 0)) {
 		server_free(&srv);
 		return NULL;
 	}

@@ -76,7 +76,9 @@ struct server {
 };
 
 /* Builds the server from cfg (taken over): TLS context, store, spool,
- * and every listener bound.  With check, binds and closes again.
+ * and every listener bound.  With check, no port is bound: `serve
+ * --check` must also pass for the config of a server that runs (and
+ * holds the ports); a port taken by someone else shows at start.
  * Returns NULL with *err_r malloc'd: one line naming what failed. */
 struct server *server_new(struct config *cfg, bool check, char **err_r);
 /* Runs until SIGTERM/SIGINT and the grace period are over.  Returns the
@@ -98,7 +100,7 @@ void server_commit_enqueue(struct server *srv, struct session *s);
 SSL_CTX *tls_ctx_new(const struct config *cfg, char **err_r);
 
 /* listener.c */
-int listener_open_all(struct server *srv, const struct config *cfg, bool check, char **err_r);
+int listener_open_all(struct server *srv, const struct config *cfg, char **err_r);
 void listener_close_all(struct server *srv);
 
 /* commit.c: the group commit pass, run from commit_ev. */
