@@ -222,8 +222,10 @@ passwd_cmd_file(const struct passwd_cmd_ctx *c)
 	return path;
 }
 
-/* Before asking for a password: is the file readable and the user new?
- * (store_file_edit_add() checks again under the lock.) */
+/* Before asking for a password: is the name good, the file writable
+ * and readable, and the user new?  So that nobody types a password
+ * twice only to learn that.  (store_file_edit_add() checks again under
+ * the lock.) */
 static int
 passwd_cmd_add_precheck(const char *path, const char *user)
 {
@@ -233,9 +235,15 @@ passwd_cmd_add_precheck(const char *path, const char *user)
 	struct store_file_db db;
 	const char *why;
 	int rc = 0;
-	if (store_user_prep(user, &name, &why) < 0)
-		return 0;	/* store_file_edit_add() words this one */
-	if (store_file_db_read(path, &text, &len, &st, &err) < 0) {
+	if (store_user_prep(user, &name, &why) < 0) {
+		char safe[LOG_SAFE_MAX];
+		passwd_cmd_errf("user '%s': %s", log_safe(safe, sizeof safe, user, strlen(user)), why);
+		return -1;
+	}
+	if (store_file_edit_writable(path, &err) < 0) {
+		passwd_cmd_err(err);
+		rc = -1;
+	} else if (store_file_db_read(path, &text, &len, &st, &err) < 0) {
 		if (errno != ENOENT) {
 			passwd_cmd_err(err);
 			rc = -1;
@@ -366,6 +374,24 @@ passwd_cmd_check_report(const char *where, const char *safe, enum sasl_cred_stat
 }
 
 
+/* add refuses a password that SASLprep refuses, so such a password is
+ * wrong for every user; say why rather than a bare "wrong password". */
+static int
+passwd_cmd_check_prep(const char *user, const struct passwd_cmd_pw *pw)
+{
+	char *prep = NULL;
+	const char *why = NULL;
+	if (sasl_saslprep(pw->s, &prep, &why) == 0) {
+		OPENSSL_cleanse(prep, strlen(prep));
+		free(prep);
+		return 0;
+	}
+	char safe[LOG_SAFE_MAX];
+	passwd_cmd_errf("user '%s': wrong password (no stored password can match: %s)",
+			log_safe(safe, sizeof safe, user, strlen(user)), why);
+	return -1;
+}
+
 static int
 passwd_cmd_check(struct passwd_cmd_ctx *c, const char *user)
 {
@@ -380,6 +406,11 @@ passwd_cmd_check(struct passwd_cmd_ctx *c, const char *user)
 	if (passwd_cmd_password(user, false, &pw) < 0) {
 		store_free(&st);
 		return 2;
+	}
+	if (passwd_cmd_check_prep(user, &pw) < 0) {
+		OPENSSL_cleanse(&pw, sizeof pw);
+		store_free(&st);
+		return 1;
 	}
 	struct sasl_cred_request req = {
 		.kind = SASL_CRED_PASSWORD, .authcid = user,
@@ -451,7 +482,10 @@ cmd_passwd(int argc, char **argv)
 		conf_free(&c.conf);
 		return rc;
 	}
-	passwd_cmd_errf("unknown subcommand '%s'", sub);
+	if (sub[0] == '\0')
+		passwd_cmd_errf("missing subcommand");
+	else
+		passwd_cmd_errf("unknown subcommand '%s'", sub);
 	(void)fputs(PASSWD_CMD_USAGE, stderr);
 	return 1;
 }

@@ -139,5 +139,10 @@ enum store_file_edit_rc store_file_edit_add(const char *path, const struct store
 					    char **err_r);
 enum store_file_edit_rc store_file_edit_del(const char *path, const char *user,
 					    char **err_r);
+/* Could an edit of path be written (its lock file opened or created, its
+ * folder writable)?  For asking before a password prompt; the edit
+ * itself checks again.  0, or -1 with *err_r (malloc'd) naming the file
+ * or folder and why. */
+int store_file_edit_writable(const char *path, char **err_r);
 
 #endif

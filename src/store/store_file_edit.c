@@ -54,26 +54,59 @@ edit_end(struct edit *e)
 	e->lock_fd = -1;
 }
 
+/* Opens PATH.lock, creating it; the fd, or -1 with *err_r. */
+static int
+edit_lock_open(const char *path, char **err_r)
+{
+	char *lock_path = NULL;
+	if (asprintf(&lock_path, "%s.lock", path) < 0) {
+		*err_r = store_errf("%s: out of memory", path);
+		return -1;
+	}
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		*err_r = store_errf("%s: cannot create lock file: %s", lock_path, strerror(errno));
+	free(lock_path);
+	return fd;
+}
+
 static int
 edit_lock(struct edit *e, char **err_r)
 {
-	char *lock_path = NULL;
-	if (asprintf(&lock_path, "%s.lock", e->path) < 0) {
-		*err_r = store_errf("%s: out of memory", e->path);
+	e->lock_fd = edit_lock_open(e->path, err_r);
+	if (e->lock_fd < 0)
 		return -1;
-	}
-	e->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (e->lock_fd < 0) {
-		*err_r = store_errf("%s: cannot create lock file: %s", lock_path, strerror(errno));
-		free(lock_path);
-		return -1;
-	}
 	int rc;
 	while ((rc = flock(e->lock_fd, LOCK_EX)) < 0 && errno == EINTR)
 		;
 	if (rc < 0)
-		*err_r = store_errf("%s: cannot lock: %s", lock_path, strerror(errno));
-	free(lock_path);
+		*err_r = store_errf("%s.lock: cannot lock: %s", e->path, strerror(errno));
+	return rc;
+}
+
+int
+store_file_edit_writable(const char *path, char **err_r)
+{
+	*err_r = NULL;
+	int fd = edit_lock_open(path, err_r);
+	if (fd < 0)
+		return -1;
+	(void)close(fd);	/* opened for its permission check only */
+	const char *slash = strrchr(path, '/');
+	char *dir = slash == NULL ? strdup(".")
+		  : strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	if (dir == NULL) {
+		*err_r = store_errf("%s: out of memory", path);
+		return -1;
+	}
+	int rc = 0;
+	/* The new file is written beside the old and renamed over it. */
+	if (access(dir, W_OK | X_OK) < 0) {
+		*err_r = store_errf("%s: cannot write in this folder (%s is replaced by a rename): %s",
+				    dir, path, strerror(errno));
+		rc = -1;
+	}
+	free(dir);
 	return rc;
 }
 

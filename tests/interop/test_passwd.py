@@ -249,7 +249,7 @@ def test_config_paths(tmp_path):
     assert r.returncode == 1 and "unknown subcommand" in err(r)
 
 
-def _tty_run(conf, args, lines):
+def _tty_run(conf, args, lines, **kw):
     """Runs postern passwd with a pseudo-terminal as stdin; answers each
     prompt seen on stderr with the next line.  Returns (rc, stderr, what
     the terminal echoed back)."""
@@ -258,7 +258,7 @@ def _tty_run(conf, args, lines):
     import time
     master, slave = pty.openpty()
     p = subprocess.Popen([POSTERN, "passwd", "-c", str(conf), *args], stdin=slave,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     os.close(slave)
     errout, echoed = b"", b""
     try:
@@ -301,6 +301,77 @@ def test_terminal_prompts_twice_without_echo(conf):
     assert rc == 1
     assert "the two passwords differ" in e
     assert pw(conf, "list").stdout.decode().split() == ["alice"]
+
+
+def test_terminal_refusals_come_before_the_prompt(conf):
+    """Regression: a bad user name, an existing user and a store that
+    cannot be written were reported only after the password had been
+    typed twice.  Now they are said first, and nothing is asked."""
+    assert pw(conf, "add", "alice", input="a\n").returncode == 0
+    for user, want in [("a:b", "user 'a:b': ':' in user name"),
+                       ("alice", f"{conf.parent}/users: user 'alice' already exists")]:
+        rc, e, _ = _tty_run(conf, ["add", user], ["pw", "pw"])
+        assert rc == 1, e
+        assert want in e, e
+        assert "assword" not in e, e
+
+
+def test_terminal_unwritable_store_before_the_prompt():
+    """As nobody (root writes anyway): a folder without write access is
+    named before the prompt, both when the lock file cannot be created
+    and when it exists but the users file could not be renamed into
+    place."""
+    top = pathlib.Path(tempfile.mkdtemp(prefix="postern-ro-"))
+    os.chmod(top, 0o755)
+    kw = {"user": 65534, "group": 65534} if os.geteuid() == 0 else {}
+    ro = top / "ro"
+    ro.mkdir()
+    conf = ro / "postern.conf"
+    conf.write_text("credentials = file:users\n")
+    os.chmod(conf, 0o644)
+    try:
+        os.chmod(ro, 0o555)
+        rc, e, _ = _tty_run(conf, ["add", "alice"], ["pw", "pw"], **kw)
+        assert rc == 1, e
+        assert f"{ro}/users.lock: cannot create lock file: Permission denied" in e, e
+        assert "assword" not in e, e
+        os.chmod(ro, 0o755)
+        lock = ro / "users.lock"
+        lock.write_bytes(b"")
+        os.chmod(lock, 0o666)
+        os.chmod(ro, 0o555)
+        rc, e, _ = _tty_run(conf, ["add", "alice"], ["pw", "pw"], **kw)
+        assert rc == 1, e
+        assert f"{ro}: cannot write in this folder ({ro}/users is replaced by a rename)" in e, e
+        assert "Permission denied" in e and "assword" not in e, e
+        assert not (ro / "users").exists()
+    finally:
+        os.chmod(ro, 0o755)
+        for p in sorted(top.rglob("*"), reverse=True):
+            p.unlink() if not p.is_dir() else p.rmdir()
+        top.rmdir()
+
+
+def test_check_says_why_a_password_cannot_match(conf):
+    """A password SASLprep refuses (a control character) could never have
+    been stored: check says so instead of a bare 'wrong password'."""
+    assert pw(conf, "add", "alice", input="pa ss\n").returncode == 0
+    r = pw(conf, "check", "alice", input="pa\x07ss\n")
+    assert r.returncode == 1
+    assert ("user 'alice': wrong password (no stored password can match: "
+            "SASLprep: prohibited character)") in err(r), err(r)
+    r = pw(conf, "add", "bob", input="pa\x07ss\n")
+    assert r.returncode == 1
+    assert "user 'bob': password refused: SASLprep: prohibited character" in err(r), err(r)
+    r = pw(conf, "check", "alice", input="pa ss\n")
+    assert r.returncode == 0, err(r)
+
+
+def test_missing_subcommand(conf):
+    r = pw(conf)
+    assert r.returncode == 1
+    assert "postern passwd: missing subcommand" in err(r), err(r)
+    assert "usage: postern passwd" in err(r)
 
 
 def _smtp_login(server, user, password, mech):
