@@ -1,0 +1,231 @@
+"""Wave-2 audit of `postern serve` (issue 3): TLS ends with close_notify
+after the last reply, failed AUTH is counted per client address (so a
+reconnect does not reset the delay), and SCRAM's made-up salt for an
+unknown user is stable for the life of the process, SIGHUP included.
+
+Each behaviour is also shown where it must differ: a right password is
+not counted, a clean close is not what a plain-TCP close looks like,
+a real user's salt differs from the made-up one."""
+import base64
+import os
+import re
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+from conftest import PASSWORD, USER
+
+TIMEOUT = 10
+
+
+def ctx_for(pki):
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    # Python sets this by default; without it, an EOF that is not
+    # preceded by close_notify is an error (SSLEOFError), which is the
+    # difference these tests look for.
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    return ctx
+
+
+class Conn:
+    """One SMTP connection over TLS (implicit or after STARTTLS) whose
+    socket reports a TCP close without close_notify as an error."""
+
+    def __init__(self, server, pki, implicit):
+        raw = socket.create_connection(("127.0.0.1", server.submissions if implicit
+                                        else server.submission), timeout=TIMEOUT)
+        if not implicit:
+            f = raw.makefile("rb")
+            assert f.readline().startswith(b"220 ")
+            raw.sendall(b"EHLO client.example.test\r\n")
+            while f.readline()[3:4] == b"-":
+                pass
+            raw.sendall(b"STARTTLS\r\n")
+            assert f.readline() == b"220 2.0.0 Ready to start TLS\r\n"
+        # suppress_ragged_eofs=False: a close without close_notify
+        # raises instead of looking like a clean end.
+        self.sock = ctx_for(pki).wrap_socket(raw, server_hostname="localhost",
+                                             suppress_ragged_eofs=False)
+        self.f = self.sock.makefile("rb")
+        if implicit:
+            assert self.f.readline().startswith(b"220 ")
+        self.lines = self.cmd("EHLO client.example.test")
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.f.readline(20000)
+            assert line, f"connection closed after {lines!r}"
+            lines.append(line)
+            if line[3:4] != b"-":
+                return lines
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def clean_eof(self):
+        """True when the server sent close_notify and closed: recv()
+        gives b''.  A bare TCP close raises "unexpected eof"."""
+        try:
+            return self.sock.recv(100) == b""
+        except ssl.SSLError:
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit-tls", "starttls"])
+def test_quit_ends_with_close_notify(server, pki, implicit):
+    c = Conn(server, pki, implicit)
+    try:
+        assert c.cmd("QUIT") == [b"221 2.0.0 Bye\r\n"]
+        assert c.clean_eof()
+    finally:
+        c.close()
+
+
+def test_too_many_errors_421_ends_with_close_notify(tmp_path, pki):
+    from conftest import PosternServer
+    s = PosternServer(tmp_path / "srv", pki, extra_conf="max_errors = 2\n")
+    s.add_user(USER, PASSWORD)
+    s.start()
+    try:
+        c = Conn(s, pki, implicit=False)
+        try:
+            assert c.cmd("BOGUS")[0].startswith(b"500 5.5.2")
+            assert c.cmd("BOGUS")[0].startswith(b"500 5.5.2")
+            assert c.reply()[0].startswith(b"421 4.7.0")
+            assert c.clean_eof()
+        finally:
+            c.close()
+    finally:
+        s.stop()
+
+
+def test_plain_tcp_close_is_not_mistaken_for_close_notify(tmp_path, pki):
+    """The oracle itself: a TLS peer that closes TCP without alert makes
+    clean_eof() raise, so the tests above do check something."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(str(pki.cert), str(pki.key))
+    cli = socket.create_connection(ls.getsockname(), timeout=TIMEOUT)
+    srv_raw, _ = ls.accept()
+    srv_raw.settimeout(TIMEOUT)
+    import threading
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("s", sctx.wrap_socket(srv_raw, server_side=True)))
+    t.start()
+    c = ctx_for(pki).wrap_socket(cli, server_hostname="localhost", suppress_ragged_eofs=False)
+    t.join(TIMEOUT)
+    box["s"].sendall(b"221 2.0.0 Bye\r\n")
+    # close the TCP connection under the TLS layer: no close_notify
+    dup = socket.socket(fileno=os.dup(box["s"].fileno()))
+    dup.shutdown(socket.SHUT_RDWR)
+    dup.close()
+    assert c.recv(100) == b"221 2.0.0 Bye\r\n"
+    with pytest.raises(ssl.SSLError, match="UNEXPECTED_EOF"):
+        c.recv(100)
+    c.close()
+    box["s"].close()
+    ls.close()
+
+
+# ---- failed AUTH counted per client address ----
+
+def plain_b64(user, password):
+    return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+
+
+def delays(server):
+    return [int(m) for m in re.findall(r"auth delay client=127\.0\.0\.1 failures=(\d+)",
+                                         server.log_text())]
+
+
+def wait_delays(server, n):
+    for _ in range(100):
+        if len(delays(server)) >= n:
+            break
+        time.sleep(0.05)
+    return delays(server)
+
+
+def test_auth_failures_counted_per_address_across_reconnects(server, pki):
+    for i in range(3):
+        c = Conn(server, pki, implicit=True)
+        try:
+            r = c.cmd("AUTH PLAIN " + plain_b64(USER, "Tr0ub4dor&3"))
+            assert r == [b"535 5.7.8 Authentication credentials invalid\r\n"]
+        finally:
+            c.close()
+    # each new connection continued the count of the address
+    assert wait_delays(server, 3) == [1, 2, 3]
+    # the right password still works (the delay slows, never locks out)
+    # and a success is not counted as a failure
+    c = Conn(server, pki, implicit=True)
+    try:
+        assert c.cmd("AUTH PLAIN " + plain_b64(USER, PASSWORD)) == [
+            b"235 2.7.0 Authentication successful\r\n"]
+    finally:
+        c.close()
+    c = Conn(server, pki, implicit=True)
+    try:
+        assert c.cmd("AUTH PLAIN " + plain_b64(USER, "hunter2-x"))[0].startswith(b"535 5.7.8")
+    finally:
+        c.close()
+    assert wait_delays(server, 4) == [1, 2, 3, 4]
+    log = server.log_text()
+    assert "Tr0ub4dor" not in log and "hunter2-x" not in log
+
+
+def test_bad_syntax_is_not_counted_as_a_guess(server, pki):
+    c = Conn(server, pki, implicit=True)
+    try:
+        assert c.cmd("AUTH PLAIN !!!") == [b"501 5.5.2 Cannot decode response\r\n"]
+        assert c.cmd("AUTH PLAIN *")[0].startswith(b"501 ")
+    finally:
+        c.close()
+    assert delays(server) == []
+
+
+# ---- SCRAM: one made-up salt per unknown user for the process ----
+
+def scram_first(server, pki, user):
+    """The server-first message for user (SCRAM-SHA-256), decoded."""
+    c = Conn(server, pki, implicit=True)
+    try:
+        first = base64.b64encode(f"n,,n={user},r=clientnonce123".encode()).decode()
+        r = c.cmd("AUTH SCRAM-SHA-256 " + first)
+        assert len(r) == 1 and r[0].startswith(b"334 "), r
+        msg = base64.b64decode(r[0][4:].strip()).decode()
+        assert c.cmd("*")[0].startswith(b"501 5.0.0")
+        return dict(kv.split("=", 1) for kv in msg.split(","))
+    finally:
+        c.close()
+
+
+def test_scram_fake_salt_stable_for_unknown_user_and_across_sighup(server, pki):
+    a = scram_first(server, pki, "nobody@example.test")
+    b = scram_first(server, pki, "nobody@example.test")
+    assert a["s"] == b["s"] and a["i"] == "4096"
+    assert a["r"] != b["r"]                     # fresh server nonce each time
+    other = scram_first(server, pki, "someone-else@example.test")
+    assert other["s"] != a["s"]
+    real = scram_first(server, pki, USER)
+    assert real["s"] != a["s"] and real["i"] == a["i"]
+    server.proc.send_signal(signal.SIGHUP)
+    for _ in range(100):
+        if "reloaded" in server.log_text():
+            break
+        time.sleep(0.05)
+    assert "reloaded" in server.log_text()
+    assert scram_first(server, pki, "nobody@example.test")["s"] == a["s"]
