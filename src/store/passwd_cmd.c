@@ -240,18 +240,13 @@ passwd_cmd_add_precheck(const char *path, const char *user)
 		passwd_cmd_errf("user '%s': %s", log_safe(safe, sizeof safe, user, strlen(user)), why);
 		return -1;
 	}
-	if (store_file_edit_writable(path, &err) < 0) {
+	/* A missing file is fine: add creates it. */
+	if (store_file_edit_writable(path, &err) < 0
+	    || (store_file_db_read(path, &text, &len, &st, &err) < 0 && errno != ENOENT)
+	    || (text != NULL && store_file_db_parse(&db, path, text, len, &err) < 0)) {
 		passwd_cmd_err(err);
 		rc = -1;
-	} else if (store_file_db_read(path, &text, &len, &st, &err) < 0) {
-		if (errno != ENOENT) {
-			passwd_cmd_err(err);
-			rc = -1;
-		}
-	} else if (store_file_db_parse(&db, path, text, len, &err) < 0) {
-		passwd_cmd_err(err);
-		rc = -1;
-	} else {
+	} else if (text != NULL) {
 		if (store_file_db_find(&db, name) != NULL) {
 			passwd_cmd_errf("%s: user '%s' already exists", path, name);
 			rc = -1;
