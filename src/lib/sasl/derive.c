@@ -11,6 +11,7 @@
 
 #include "sasl/sasl.h"
 #include "sasl/sasl_impl.h"
+#include "sasl/scram_common.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,19 +56,12 @@ sasl_scram_derive(const char *mdname, const char *password, const uint8_t *salt,
 		*why_r = "bad SCRAM salt or iteration count";
 		return -1;
 	}
-	char *prep;
-	if (sasl_saslprep(password, &prep, why_r) < 0)
-		return -1;
 	size_t len = (size_t)EVP_MD_get_size(md);
 	uint8_t salted[SASL_KEY_MAX];
-	/* RFC 5802 section 3: SaltedPassword := Hi(Normalize(password), salt, i),
-	 * and Hi is PBKDF2 with HMAC as the PRF. */
-	int ok = PKCS5_PBKDF2_HMAC(prep, (int)strlen(prep), salt, (int)salt_len,
-				   (int)iterations, md, (int)len, salted) == 1;
-	sasl_str_wipe_free(&prep);
-	if (ok)
-		ok = sasl_derive_scram_keys(md, salted, len, NULL, a->stored_key,
-					    a->server_key) == 0;
+	/* The same SaltedPassword the client computes (SASLprep, PBKDF2). */
+	if (sasl_scram_salted(md, password, salt, salt_len, iterations, salted, why_r) < 0)
+		return -1;
+	int ok = sasl_derive_scram_keys(md, salted, len, NULL, a->stored_key, a->server_key) == 0;
 	OPENSSL_cleanse(salted, sizeof salted);
 	if (!ok) {
 		*why_r = "SCRAM key derivation failed";

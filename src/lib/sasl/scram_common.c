@@ -230,6 +230,8 @@ sasl_scram_salted(const EVP_MD *md, const char *password, const uint8_t *salt,
 	}
 	if (sasl_saslprep(password, &prep, why_r) < 0)
 		return -1;
+	/* RFC 5802 section 3: "SaltedPassword := Hi(Normalize(password),
+	 * salt, i)", and Hi is PBKDF2 with HMAC as the PRF. */
 	int ok = PKCS5_PBKDF2_HMAC(prep, (int)strlen(prep), salt, (int)salt_len,
 				   (int)iter, md, EVP_MD_get_size(md), out) == 1;
 	sasl_str_wipe_free(&prep);

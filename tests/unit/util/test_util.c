@@ -61,6 +61,11 @@ static const struct b64_case b64_cases[] = {
 	{ "Zm-v", NULL, 0 },		/* URL alphabet */
 	{ "Zm_v", NULL, 0 },
 	{ "=Zm9", NULL, 0 },
+	{ "====", NULL, 0 },		/* padding only */
+	{ "Zg=A", NULL, 0 },		/* data after padding */
+	{ "Zm9v\tZm9v", NULL, 0 },	/* tab */
+	{ "Zm\xc3\xa9", NULL, 0 },	/* non-ASCII bytes */
+	{ "Zm9vYmFy\n", NULL, 0 },	/* trailing LF */
 };
 
 static void
@@ -117,6 +122,25 @@ test_span_word(void **state)
 	struct span e = span_of("");
 	assert_int_equal(span_word(&e, &w, 10), -1);
 	assert_false(span_ieq(span_of("MAILX"), "MAIL"));	/* whole tokens */
+}
+
+/* A NUL inside (strlen would stop there): explicit lengths only. */
+static void
+test_b64_nul(void **state)
+{
+	(void)state;
+	static const char in[8] = { 'Z', 'm', '9', 'v', 'Z', '\0', '9', 'v' };
+	uint8_t *heap = malloc(sizeof in);
+	assert_non_null(heap);
+	memcpy(heap, in, sizeof in);
+	struct buf out;
+	buf_init(&out, 64);
+	assert_int_equal(b64_decode(&out, (const char *)heap, sizeof in), -1);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(b64_decode(&out, (const char *)heap, 4), 0);	/* "foo" */
+	assert_int_equal(out.len, 3);
+	buf_free(&out);
+	free(heap);
 }
 
 static void
@@ -236,6 +260,7 @@ main(void)
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_b64_cap),
+		cmocka_unit_test(test_b64_nul),
 		cmocka_unit_test(test_span_word),
 		cmocka_unit_test(test_log_safe),
 		cmocka_unit_test(test_conf_ok),
