@@ -42,7 +42,7 @@ cmd_data(struct session *s, struct span arg)
 		return;
 	}
 	buf_init(&s->dbuf, SESS_DATA_CHUNK);
-	if (received_format(s, &s->dbuf) < 0) {
+	if (received_format(s, time(NULL), &s->dbuf) < 0) {
 		sess_txn_reset(s);
 		sess_reply(s, 451, "4.3.0", "Error: cannot format the Received header");
 		return;

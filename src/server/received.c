@@ -24,10 +24,9 @@ received_protocol(const struct session *s)
 }
 
 int
-received_format(const struct session *s, struct buf *out)
+received_format(const struct session *s, time_t now, struct buf *out)
 {
 	char date[64];
-	time_t now = time(NULL);
 	struct tm tm;
 	/* RFC 5322 3.3 date-time, e.g. "Wed, 25 Nov 2026 08:15:02 +0100";
 	 * the C locale gives the English names it requires. */

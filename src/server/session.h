@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "server/server.h"
 #include "server/spool.h"
@@ -196,7 +197,9 @@ void authq_submit(struct session *s);
 void authq_cancel(struct session *s);
 
 /* ---- received.c ---- */
-/* Appends the Received: header for the current transaction to out. */
-int received_format(const struct session *s, struct buf *out);
+/* Appends the Received: header for the current transaction, dated now
+ * (local time with its offset), to out.  Returns 0, or -1 when out is
+ * full or the date cannot be formatted. */
+int received_format(const struct session *s, time_t now, struct buf *out);
 
 #endif

@@ -1,0 +1,279 @@
+/* test_config.c - the server config reader: a full good file (every
+ * key, relative paths, units), the defaults, and each bad value with
+ * its exact "FILE:LINE: message". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "sasl/sasl.h"
+#include "server/config.h"
+
+static char dir[64];
+static char path[128];
+
+/* The minimal valid file; tests append lines after it. */
+static const char base[] =
+	"listen = 127.0.0.1:10587 submission\n"
+	"tls_certificate = cert.pem\n"
+	"tls_key = key.pem\n"
+	"spool = spool\n";
+#define BASE_LINES 4
+
+static void
+write_conf(const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int
+setup(void **state)
+{
+	memcpy(dir, "/tmp/postern-config-XXXXXX", sizeof "/tmp/postern-config-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	int n = snprintf(path, sizeof path, "%s/postern.conf", dir);
+	return n > 0 && (size_t)n < sizeof path ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)unlink(path);
+	(void)rmdir(dir);
+	return 0;
+}
+
+static char *
+in_dir(const char *name)
+{
+	char *p = NULL;
+	assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
+	return p;
+}
+
+static void
+test_good_full(void **state)
+{
+	write_conf("# comment\n"
+		   "hostname = mail.example.test\n"
+		   "listen = 127.0.0.1:10587 submission\n"
+		   "listen = [::1]:10465 submissions\n"
+		   "listen = 0.0.0.0:10025 SMTP\n"
+		   "tls_certificate = /etc/ssl/cert.pem\n"
+		   "tls_key = key.pem\n"
+		   "credentials = file:/var/lib/postern/users\n"
+		   "auth_mechanisms = PLAIN scram-sha-256\n"
+		   "plaintext_auth = always\n"
+		   "spool = spool\n"
+		   "local_domains = example.test, example.org\n"
+		   "max_message_size = 10M\n"
+		   "max_recipients = 50\n"
+		   "max_connections = 5000\n"
+		   "max_connections_per_ip = 7\n"
+		   "max_errors = 3\n"
+		   "command_timeout = 5m\n"
+		   "data_timeout = 1h\n"
+		   "tls_handshake_timeout = 20s\n"
+		   "shutdown_grace = 4\n"
+		   "log = syslog\n"
+		   "log_level = debug\n"
+		   "relay_host = [smtp.example.test]:587\n");
+	char *err = NULL;
+	struct config *c = config_load(path, &err);
+	assert_null(err);
+	assert_non_null(c);
+	assert_string_equal(c->hostname, "mail.example.test");
+	assert_int_equal(c->nlisten, 3);
+	assert_string_equal(c->listen[0].text, "127.0.0.1:10587");
+	assert_int_equal(c->listen[0].role, ROLE_SUBMISSION);
+	assert_int_equal(c->listen[0].addr.ss_family, AF_INET);
+	assert_int_equal(c->listen[0].line, 3);
+	assert_string_equal(c->listen[1].text, "[::1]:10465");
+	assert_int_equal(c->listen[1].role, ROLE_SUBMISSIONS);
+	assert_int_equal(c->listen[1].addr.ss_family, AF_INET6);
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)&c->listen[1].addr)->sin6_port), 10465);
+	assert_int_equal(c->listen[2].role, ROLE_SMTP);	/* role names are case-blind */
+	assert_string_equal(c->tls_certificate, "/etc/ssl/cert.pem");
+	char *key = in_dir("key.pem"), *spool = in_dir("spool");
+	assert_string_equal(c->tls_key, key);		/* relative to the file's folder */
+	assert_string_equal(c->spool, spool);
+	free(key);
+	free(spool);
+	assert_string_equal(c->credentials, "file:/var/lib/postern/users");
+	assert_int_equal(c->nmechs, 2);
+	assert_string_equal(sasl_mech_name(c->mechs[0]), "PLAIN");	/* config order */
+	assert_string_equal(sasl_mech_name(c->mechs[1]), "SCRAM-SHA-256");
+	assert_true(c->plaintext_always);
+	assert_string_equal(c->local_domains, "example.test, example.org");
+	assert_int_equal(c->max_message_size, 10 * 1024 * 1024);
+	assert_int_equal(c->max_recipients, 50);
+	assert_int_equal(c->max_connections, 5000);
+	assert_int_equal(c->max_connections_per_ip, 7);
+	assert_int_equal(c->max_errors, 3);
+	assert_int_equal(c->command_timeout, 300);
+	assert_int_equal(c->data_timeout, 3600);
+	assert_int_equal(c->tls_handshake_timeout, 20);
+	assert_int_equal(c->shutdown_grace, 4);
+	assert_true(c->log_syslog);
+	assert_int_equal(c->log_level, LOG_LVL_DEBUG);
+	config_free(&c);
+	assert_null(c);
+	config_free(&c);	/* NULL-safe */
+}
+
+static void
+test_defaults(void **state)
+{
+	write_conf(base);
+	char *err = NULL;
+	struct config *c = config_load(path, &err);
+	assert_non_null(c);
+	assert_string_equal(c->credentials, "file:users");
+	assert_int_equal(c->nmechs, 5);
+	static const char *const want[] = { "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN",
+					    "LOGIN" };
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(sasl_mech_name(c->mechs[i]), want[i]);
+	assert_false(c->plaintext_always);
+	assert_string_equal(c->local_domains, "");
+	assert_int_equal(c->max_message_size, 26214400);
+	assert_int_equal(c->max_recipients, 100);
+	assert_int_equal(c->max_connections, 1000);
+	assert_int_equal(c->max_connections_per_ip, 20);
+	assert_int_equal(c->max_errors, 10);
+	assert_int_equal(c->command_timeout, 300);
+	assert_int_equal(c->data_timeout, 600);
+	assert_int_equal(c->tls_handshake_timeout, 30);
+	assert_int_equal(c->shutdown_grace, 10);
+	assert_false(c->log_syslog);
+	assert_int_equal(c->log_level, LOG_LVL_INFO);
+	assert_non_null(c->hostname);
+	assert_true(c->hostname[0] != '\0');
+	config_free(&c);
+}
+
+struct bad {
+	const char *line;	/* appended after base: it is line BASE_LINES + 1 */
+	const char *msg;	/* after "FILE:LINE: " */
+};
+
+static const struct bad bad_values[] = {
+	{ "bogus = 1", "unknown key 'bogus'" },
+	{ "hostname =", "hostname: empty" },
+	{ "listen = 127.0.0.1:99999 smtp", "listen: '127.0.0.1:99999' is not ADDR:PORT" },
+	{ "listen = 127.0.0.1:0 smtp", "listen: '127.0.0.1:0' is not ADDR:PORT" },
+	{ "listen = 127.0.0.1 smtp", "listen: '127.0.0.1' is not ADDR:PORT" },
+	{ "listen = 127.0.0.1:25", "listen: '127.0.0.1:25' is not 'ADDR:PORT ROLE'" },
+	{ "listen = 127.0.0.1:25 mx", "listen: unknown role 'mx' (submission, submissions or smtp)" },
+	{ "listen = ::1:25 smtp", "listen: '::1' is not an IPv4 address (IPv6 goes in brackets)" },
+	{ "listen = [127.0.0.1]:25 smtp", "listen: '127.0.0.1' is not an IPv6 address" },
+	{ "listen = mail.example.test:25 smtp",
+	  "listen: 'mail.example.test' is not an IPv4 address (IPv6 goes in brackets)" },
+	{ "tls_key =", "tls_key: empty path" },
+	{ "credentials =", "credentials: empty" },
+	{ "auth_mechanisms = PLAIN FOO", "auth_mechanisms: unknown mechanism 'FOO'" },
+	{ "plaintext_auth = sometimes", "plaintext_auth: 'sometimes' is not tls-only or always" },
+	{ "max_message_size = 0", "max_message_size: '0' is not a size in bytes (K, M, G suffixes allowed)" },
+	{ "max_message_size = 10X", "max_message_size: '10X' is not a size in bytes (K, M, G suffixes allowed)" },
+	{ "max_message_size = -1", "max_message_size: '-1' is not a size in bytes (K, M, G suffixes allowed)" },
+	{ "max_recipients = 0", "max_recipients: '0' is not a positive whole number" },
+	{ "max_connections = 1e3", "max_connections: '1e3' is not a positive whole number" },
+	{ "max_connections_per_ip = 99999999999", "max_connections_per_ip: '99999999999' is not a positive whole number" },
+	{ "max_errors = many", "max_errors: 'many' is not a positive whole number" },
+	{ "command_timeout = soon", "command_timeout: 'soon' is not a duration (seconds, or with s, m, h)" },
+	{ "data_timeout = 2d", "data_timeout: '2d' is not a duration (seconds, or with s, m, h)" },
+	{ "tls_handshake_timeout = 0", "tls_handshake_timeout: '0' is not a duration (seconds, or with s, m, h)" },
+	{ "shutdown_grace = 25h", "shutdown_grace: '25h' is not a duration (seconds, or with s, m, h)" },
+	{ "log = file", "log: 'file' is not stderr or syslog" },
+	{ "log_level = loud", "log_level: 'loud' is not error, warning, info or debug" },
+};
+
+static void
+test_bad_values(void **state)
+{
+	for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
+		const struct bad *b = &bad_values[i];
+		char *text = NULL, *want = NULL, *err = NULL;
+		assert_true(asprintf(&text, "%s%s\n", base, b->line) > 0);
+		assert_true(asprintf(&want, "%s:%d: %s", path, BASE_LINES + 1, b->msg) > 0);
+		write_conf(text);
+		struct config *c = config_load(path, &err);
+		if (c != NULL || err == NULL || strcmp(err, want) != 0)
+			print_error("line '%s': got '%s', want '%s'\n", b->line, err ? err : "(ok)", want);
+		assert_null(c);
+		assert_non_null(err);
+		assert_string_equal(err, want);
+		free(text);
+		free(want);
+		free(err);
+	}
+}
+
+static const struct bad bad_files[] = {
+	{ "spool = spool\n", "no 'listen' line" },
+	{ "listen = 127.0.0.1:25 smtp\n", "no 'spool' line" },
+	{ "listen = 127.0.0.1:25 smtp\nspool = s\ntls_key = k.pem\n",
+	  "tls_certificate and tls_key go together" },
+	{ "listen = 127.0.0.1:587 submission\nspool = s\n",
+	  "submission listeners need tls_certificate and tls_key" },
+};
+
+static void
+test_bad_files(void **state)
+{
+	for (size_t i = 0; i < sizeof bad_files / sizeof bad_files[0]; i++) {
+		char *want = NULL, *err = NULL;
+		assert_true(asprintf(&want, "%s: %s", path, bad_files[i].msg) > 0);
+		write_conf(bad_files[i].line);
+		struct config *c = config_load(path, &err);
+		assert_null(c);
+		assert_non_null(err);
+		assert_string_equal(err, want);
+		free(want);
+		free(err);
+	}
+	/* smtp alone needs no certificate */
+	write_conf("listen = 127.0.0.1:25 smtp\nspool = s\n");
+	char *err = NULL;
+	struct config *c = config_load(path, &err);
+	assert_non_null(c);
+	assert_null(c->tls_certificate);
+	config_free(&c);
+}
+
+static void
+test_missing_file(void **state)
+{
+	char *err = NULL, *want = NULL, *none = in_dir("none.conf");
+	assert_true(asprintf(&want, "%s: No such file or directory", none) > 0);
+	assert_null(config_load(none, &err));
+	assert_non_null(err);
+	assert_string_equal(err, want);
+	free(err);
+	free(want);
+	free(none);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_full),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_missing_file),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
