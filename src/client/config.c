@@ -442,7 +442,7 @@ client_config_load(struct client_config *c, const char *path, char **err_r)
 	if (rc == 0 && ps.has_password && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
 		log_warn("%s: contains a password but is readable by group or others "
 			 "(chmod 600 %s)", path, path);
-	fclose(f);
+	(void)fclose(f);	/* read only: nothing to lose */
 	if (rc != 0)
 		client_config_free(c);
 	return rc;

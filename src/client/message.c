@@ -141,13 +141,28 @@ push(char ***list, size_t *n, const char *s, size_t len)
 		len--;
 	if (len == 0)
 		return 0;
-	char **nl = realloc(*list, (*n + 1) * sizeof *nl);
-	if (nl == NULL)
+	return message_list_add(list, n, s, len);
+}
+
+int
+message_list_add(char ***list, size_t *n, const char *s, size_t len)
+{
+	char *copy = strndup(s, len);
+	if (copy == NULL)
 		return -1;
-	*list = nl;
-	nl[*n] = strndup(s, len);
-	if (nl[*n] == NULL)
+	/* A new array rather than realloc(): gcc's analyzer loses track of
+	 * pointers stored in a realloc'd block.  Lists are a message's
+	 * recipients: the copying stays small. */
+	char **nl = calloc(*n + 1, sizeof *nl);
+	if (nl == NULL) {
+		free(copy);
 		return -1;
+	}
+	for (size_t i = 0; i < *n; i++)
+		nl[i] = (*list)[i];
+	nl[*n] = copy;
+	free(*list);
+	*list = nl;	/* the list owns the array and every string in it */
 	(*n)++;
 	return 0;
 }
@@ -211,7 +226,9 @@ message_parse_addresses(const char *v, size_t len, char ***list, size_t *n_r)
 	int depth = 0;
 	bool quoted = false, angle = false;
 	for (size_t i = 0; i <= len; i++) {
-		char c = i < len ? v[i] : ',';
+		char c = ',';	/* the end closes the last address */
+		if (i < len)
+			c = v[i];
 		if (quoted) {
 			if (c == '\\' && i + 1 < len)
 				i++;

@@ -52,6 +52,9 @@ int message_header_rcpts(const uint8_t *msg, size_t n, char ***list, size_t *n_r
  * malloc'd, or NULL. */
 char *message_header_address(const uint8_t *msg, size_t n, const char *name);
 
+/* Appends a malloc'd copy of s[0..len) to *list (count *n).  Returns 0,
+ * or -1 on malloc failure (the list is unchanged). */
+int message_list_add(char ***list, size_t *n, const char *s, size_t len);
 void message_free_list(char ***list, size_t n);
 
 #endif

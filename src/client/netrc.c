@@ -30,7 +30,7 @@ fmt(const char *f, ...)
 }
 
 /* A netrc file is small; a bigger one is not what we think it is. */
-#define NETRC_MAX (1024 * 1024)
+#define NETRC_MAX ((size_t)1024 * 1024)
 
 /* Next whitespace-separated token; "double quoted" tokens (authinfo)
  * may hold spaces and \" \\ escapes.  Returns 0, -1 at the end. */
@@ -77,7 +77,7 @@ entry_matches(const struct entry *e, const char *host, unsigned port, const char
 		return false;
 	if (port != 0 && e->port.len > 0) {
 		char want[16];
-		snprintf(want, sizeof want, "%u", port);
+		(void)snprintf(want, sizeof want, "%u", port);	/* at most 10 digits */
 		/* authinfo also names ports by service: smtp / submission(s). */
 		const char *p = buf_cstr(&e->port);
 		bool ok = strcmp(p, want) == 0 || (port == 25 && strcmp(p, "smtp") == 0) ||
@@ -185,7 +185,7 @@ client_netrc_lookup(const char *path, const char *host, unsigned port, const cha
 	int rc = 0;
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
 		if (buf_add(&b, chunk, n) != BUF_OK) {
-			*err_r = fmt("%s: larger than %d bytes", path, NETRC_MAX);
+			*err_r = fmt("%s: larger than %zu bytes", path, NETRC_MAX);
 			rc = -1;
 			break;
 		}
@@ -194,7 +194,7 @@ client_netrc_lookup(const char *path, const char *host, unsigned port, const cha
 		*err_r = fmt("%s: read error", path);
 		rc = -1;
 	}
-	fclose(f);
+	(void)fclose(f);	/* read only: nothing to lose */
 	if (rc == 0) {
 		const char *p = b.p ? (const char *)b.p : "";
 		rc = scan(p, p + b.len, host, port, user, user_r, pw_r);
@@ -207,8 +207,8 @@ client_netrc_lookup(const char *path, const char *host, unsigned port, const cha
 static int
 password_eval(const struct client_account *a, char **pw_r, char **err_r)
 {
-	fflush(NULL);
-	FILE *p = popen(a->passwordeval, "r");
+	(void)fflush(NULL);	/* the child must not repeat our buffered output */
+	FILE *p = popen(a->passwordeval, "r");	// NOLINT(cert-env33-c): passwordeval is a shell command by design, as in msmtp
 	if (p == NULL) {
 		*err_r = fmt("%s:%u: passwordeval: %s", a->file ? a->file : "?", a->line,
 			     strerror(errno));

@@ -21,7 +21,7 @@
 #define OUTBOX_MAGIC "postern-outbox 1\n"
 /* Envelope records around the message: 10000 recipients of at most 256
  * octets (RFC 5321 4.5.3.1.3) plus the rest fit well in 4 MiB. */
-#define OUTBOX_FILE_MAX ((size_t)OUTBOX_MSG_MAX + 4u * 1024 * 1024)
+#define OUTBOX_FILE_MAX (OUTBOX_MSG_MAX + (size_t)4 * 1024 * 1024)
 
 struct outbox {
 	char *dir;
@@ -214,7 +214,7 @@ static int
 ob_write_env(int fd, const struct ob_env *e)
 {
 	char queued[32];
-	snprintf(queued, sizeof queued, "%jd", (intmax_t)e->queued);
+	(void)snprintf(queued, sizeof queued, "%jd", (intmax_t)e->queued);	/* <= 20 digits */
 	if (ob_write_all(fd, OUTBOX_MAGIC, strlen(OUTBOX_MAGIC)) != 0 ||
 	    ob_write_rec(fd, "account", e->account, strlen(e->account)) != 0 ||
 	    (e->config != NULL && ob_write_rec(fd, "config", e->config, strlen(e->config)) != 0) ||
@@ -257,7 +257,11 @@ ob_commit(struct outbox *ob, const struct ob_env *e, bool replace, char id_r[OUT
 		return -1;
 	}
 	char tmp[OUTBOX_ID_MAX + 8];
-	snprintf(tmp, sizeof tmp, ".%s.tmp", id_r);
+	int tn = snprintf(tmp, sizeof tmp, ".%s.tmp", id_r);
+	if (tn < 0 || (size_t)tn >= sizeof tmp) {	/* a cut name would be another file */
+		*err_r = ob_err("%s: message ID '%s' too long", ob->dir, id_r);
+		return -1;
+	}
 	int fd = openat(ob->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		*err_r = ob_err("%s/%s: cannot create: %s", ob->dir, tmp, strerror(errno));
@@ -325,7 +329,7 @@ outbox_set_rcpts(struct outbox *ob, const struct outbox_msg *m, const char *cons
 		.nrcpts = nrcpts, .data = m->data, .len = m->len, .queued = m->queued,
 	};
 	char id[OUTBOX_ID_MAX + 1];
-	snprintf(id, sizeof id, "%s", m->id);
+	(void)snprintf(id, sizeof id, "%s", m->id);	/* same size as m->id */
 	return ob_commit(ob, &e, true, id, err_r);
 }
 
@@ -368,20 +372,28 @@ outbox_list(struct outbox *ob, char ***ids_r, size_t *n_r, char **err_r)
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		if (!outbox_id_valid(de->d_name))
 			continue;	/* ".", "..", ".lock", ".ID.tmp", foreign names */
+		char *id = strdup(de->d_name);
+		if (id == NULL) {
+			rc = -1;
+			break;
+		}
 		if (n == cap) {
+			/* A new array rather than realloc(): gcc's analyzer
+			 * loses track of pointers stored in a realloc'd block. */
 			size_t ncap = cap ? cap * 2 : 16;
-			char **nids = reallocarray(ids, ncap, sizeof *ids);
+			char **nids = calloc(ncap, sizeof *ids);
 			if (nids == NULL) {
+				free(id);
 				rc = -1;
 				break;
 			}
+			for (size_t i = 0; i < n; i++)
+				nids[i] = ids[i];
+			free(ids);
 			ids = nids;
 			cap = ncap;
 		}
-		if ((ids[n] = strdup(de->d_name)) == NULL)
-			rc = -1;
-		else
-			n++;
+		ids[n++] = id;	/* ids owns it from here */
 	}
 	closedir(d);
 	if (rc != 0) {
@@ -488,12 +500,22 @@ ob_add_rcpt(struct outbox_msg *m, struct span v)
 {
 	if (m->nrcpts >= OUTBOX_RCPTS_MAX)
 		return -1;
-	char **r = reallocarray(m->rcpts, m->nrcpts + 1, sizeof *r);
-	if (r == NULL)
+	char *rcpt = ob_strndup_text(v);
+	if (rcpt == NULL)
 		return -1;
-	m->rcpts = r;
-	if ((r[m->nrcpts] = ob_strndup_text(v)) == NULL)
+	/* A new array rather than realloc(): gcc's analyzer loses track of
+	 * pointers stored in a realloc'd block.  nrcpts is capped above, so
+	 * the copying stays small and the size cannot overflow. */
+	char **r = malloc((m->nrcpts + 1) * sizeof *r);
+	if (r == NULL) {
+		free(rcpt);
 		return -1;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++)
+		r[i] = m->rcpts[i];
+	r[m->nrcpts] = rcpt;
+	free(m->rcpts);
+	m->rcpts = r;	/* m owns the array and every address in it */
 	m->nrcpts++;
 	return 0;
 }
@@ -502,7 +524,6 @@ ob_add_rcpt(struct outbox_msg *m, struct span v)
 static int
 ob_take_rec(struct outbox_msg *m, struct span key, struct span v)
 {
-	char **field = NULL;
 	if (span_eq(key, "end"))
 		return 1;
 	if (span_eq(key, "rcpt"))
@@ -522,15 +543,15 @@ ob_take_rec(struct outbox_msg *m, struct span key, struct span v)
 		m->queued = (time_t)strtoll(num, &end, 10);
 		return *end == '\0' ? 0 : -1;
 	}
-	if (span_eq(key, "account"))
-		field = &m->account;
-	else if (span_eq(key, "config"))
-		field = &m->config;
-	else if (span_eq(key, "from"))
-		field = &m->from;
-	if (field == NULL || *field != NULL)
-		return -1;	/* unknown or repeated record */
-	return (*field = ob_strndup_text(v)) != NULL ? 0 : -1;
+	/* Each text field once; an unknown or repeated record is damage.
+	 * (Assigned to the field by name: m owns the copy at once.) */
+	if (span_eq(key, "account") && m->account == NULL)
+		return (m->account = ob_strndup_text(v)) != NULL ? 0 : -1;
+	if (span_eq(key, "config") && m->config == NULL)
+		return (m->config = ob_strndup_text(v)) != NULL ? 0 : -1;
+	if (span_eq(key, "from") && m->from == NULL)
+		return (m->from = ob_strndup_text(v)) != NULL ? 0 : -1;
+	return -1;
 }
 
 static int
@@ -567,7 +588,7 @@ outbox_read(struct outbox *ob, const char *id, struct outbox_msg *m, char **err_
 	size_t n;
 	if (ob_slurp(ob, id, &p, &n, err_r) != 0)
 		return -1;
-	snprintf(m->id, sizeof m->id, "%s", id);
+	(void)snprintf(m->id, sizeof m->id, "%s", id);	/* outbox_id_valid(): it fits */
 	int rc = ob_parse((struct span){ p, n }, m);
 	OPENSSL_cleanse(p, n);	/* private mail: do not leave copies about */
 	free(p);

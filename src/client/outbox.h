@@ -41,7 +41,7 @@
 /* Largest message kept (and read back): far above what submission
  * servers take (typically 25-50 MB) while keeping a corrupt length
  * field from asking for gigabytes. */
-#define OUTBOX_MSG_MAX (256u * 1024 * 1024)
+#define OUTBOX_MSG_MAX ((size_t)256 * 1024 * 1024)
 /* Recipients per message: RFC 5321 4.5.3.1.8 asks servers to take at
  * least 100; sendmail -t lists are rarely longer. */
 #define OUTBOX_RCPTS_MAX 10000

@@ -27,7 +27,6 @@
 #include "client/config.h"
 #include "client/outbox.h"
 #include "client/smtp_client.h"
-#include "sasl/sasl.h"
 
 static const char *prog = "postern outbox";
 
@@ -64,32 +63,6 @@ flush_fail(struct flush *f, int code)
 		f->rc = code;
 }
 
-/* XXX: mirrors account_opts() in send_cmd.c (same cleartext rule); it
- * belongs in one shared client_account_opts() once that exists. */
-static void
-account_opts(const struct client_account *acct, const char *pw, struct smtp_client_opts *o)
-{
-	memset(o, 0, sizeof *o);
-	o->host = acct->host;
-	o->port = client_account_port(acct);
-	o->helo_name = acct->domain;
-	o->tls = !acct->tls ? SMTP_TLS_NONE : acct->tls_starttls ? SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
-	o->tls_trust_file = acct->tls_trust_file;
-	o->tls_nocertcheck = !acct->tls_certcheck;
-	o->has_fingerprint = acct->has_fingerprint;
-	memcpy(o->fingerprint, acct->fingerprint, sizeof o->fingerprint);
-	enum client_auth_mode am = client_account_auth(acct);
-	o->auth = am == CLIENT_AUTH_OFF ? SMTP_AUTH_OFF : am == CLIENT_AUTH_ON ? SMTP_AUTH_AUTO
-									 : SMTP_AUTH_MECH;
-	o->auth_mech = acct->auth_mech;
-	o->user = acct->user;
-	o->password = pw;
-	const struct sasl_mech *m = acct->auth_mech ? sasl_mech_find(acct->auth_mech,
-								     strlen(acct->auth_mech)) : NULL;
-	o->allow_cleartext_password = am == CLIENT_AUTH_MECH && !acct->tls && m &&
-				      sasl_mech_sends_password(m);
-}
-
 /* Sends the next message of the group, read afresh from its file: a
  * message deleted meanwhile (`outbox delete`) is skipped, and only one
  * message body is in memory at a time. */
@@ -100,7 +73,7 @@ send_next(struct flush *f, struct smtp_client *c)
 	outbox_msg_free(&f->full);
 	while (f->next < f->g->n &&
 	       outbox_read(f->ob, f->msgs[f->g->idx[f->next]].id, &f->full, &err) != 0) {
-		fprintf(stderr, "%s: %s; skipped\n", prog, err);
+		(void)fprintf(stderr, "%s: %s; skipped\n", prog, err);
 		free(err);
 		err = NULL;
 		f->next++;
@@ -114,7 +87,7 @@ send_next(struct flush *f, struct smtp_client *c)
 	f->cur = (struct smtp_msg){ .from = m->from, .rcpts = (const char *const *)m->rcpts,
 				    .nrcpts = m->nrcpts, .data = m->data, .len = m->len };
 	if (smtp_client_send(c, &f->cur) != 0) {
-		fprintf(stderr, "%s: internal error: cannot send %s\n", prog, m->id);
+		(void)fprintf(stderr, "%s: internal error: cannot send %s\n", prog, m->id);
 		smtp_client_quit(c);
 	}
 }
@@ -136,7 +109,7 @@ settle_delivered(struct flush *f, const struct outbox_msg *m, const struct smtp_
 		const struct smtp_rcpt_result *rr = &res->rcpts[i];
 		if (rr->code / 100 == 2)
 			continue;
-		fprintf(stderr, "%s: %s: recipient <%s> refused: %s\n", prog, m->id, rr->rcpt, rr->text);
+		(void)fprintf(stderr, "%s: %s: recipient <%s> refused: %s\n", prog, m->id, rr->rcpt, rr->text);
 		if (rr->code / 100 == 4 && keep != NULL)
 			keep[nkeep++] = rr->rcpt;
 		flush_fail(f, rr->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE);
@@ -145,7 +118,7 @@ settle_delivered(struct flush *f, const struct outbox_msg *m, const struct smtp_
 	int rc = nkeep > 0 ? outbox_set_rcpts(f->ob, m, keep, nkeep, &err) : outbox_delete(f->ob, m->id, &err);
 	free(keep);
 	if (rc != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: %s\n", prog, err);
 		free(err);
 		flush_fail(f, EX_IOERR);
 		return;
@@ -162,19 +135,19 @@ report_refused(struct flush *f, const struct outbox_msg *m, struct smtp_client *
 {
 	bool temp = res->code / 100 == 4;
 	if (res->text[0] != '\0') {
-		fprintf(stderr, "%s: %s: not delivered by %s: %s\n", prog, m->id, smtp_client_peer(c),
+		(void)fprintf(stderr, "%s: %s: not delivered by %s: %s\n", prog, m->id, smtp_client_peer(c),
 			res->text);
 	} else {
 		/* No MAIL/DATA reply decided it: every RCPT was refused. */
 		temp = res->nrcpts > 0;
 		for (size_t i = 0; i < res->nrcpts; i++) {
 			const struct smtp_rcpt_result *rr = &res->rcpts[i];
-			fprintf(stderr, "%s: %s: %s refused recipient <%s>: %s\n", prog, m->id,
+			(void)fprintf(stderr, "%s: %s: %s refused recipient <%s>: %s\n", prog, m->id,
 				smtp_client_peer(c), rr->rcpt, rr->code ? rr->text : "not sent");
 			temp = temp && rr->code / 100 == 4;
 		}
 	}
-	fprintf(stderr, "%s: %s: kept in the outbox\n", prog, m->id);
+	(void)fprintf(stderr, "%s: %s: kept in the outbox\n", prog, m->id);
 	flush_fail(f, temp ? EX_TEMPFAIL : EX_UNAVAILABLE);
 }
 
@@ -198,7 +171,7 @@ on_closed(void *arg, struct smtp_client *c, const struct smtp_client_error *err)
 	struct flush *f = arg;
 	if (err != NULL) {
 		size_t left = f->g->n - f->next;
-		fprintf(stderr, "%s: account %s: %s; %zu message(s) kept in the outbox\n", prog,
+		(void)fprintf(stderr, "%s: account %s: %s; %zu message(s) kept in the outbox\n", prog,
 			f->g->account, err->msg, left);
 		flush_fail(f, smtp_client_error_sysexit(err));
 	}
@@ -216,7 +189,7 @@ run_session(struct flush *f, const struct smtp_client_opts *o)
 	if (c == NULL) {
 		if (f->base)
 			event_base_free(f->base);
-		fprintf(stderr, "%s: out of memory\n", prog);
+		(void)fprintf(stderr, "%s: out of memory\n", prog);
 		return EX_OSERR;
 	}
 	smtp_client_start(c);
@@ -236,7 +209,7 @@ group_account(struct flush *f, const struct group *g, struct client_config *cfg,
 	char *path = f->conf_opt ? strdup(f->conf_opt) : g->config ? strdup(g->config)
 								  : client_config_default_path(&tried);
 	if (path == NULL) {
-		fprintf(stderr, "%s: no configuration file (%s); use -C FILE\n", prog, tried ? tried : "?");
+		(void)fprintf(stderr, "%s: no configuration file (%s); use -C FILE\n", prog, tried ? tried : "?");
 		free(tried);
 		return EX_CONFIG;
 	}
@@ -247,7 +220,7 @@ group_account(struct flush *f, const struct group *g, struct client_config *cfg,
 		rc = -1;
 	}
 	if (rc != 0) {
-		fprintf(stderr, "%s: account %s: %s; %zu message(s) kept\n", prog, g->account, err, g->n);
+		(void)fprintf(stderr, "%s: account %s: %s; %zu message(s) kept\n", prog, g->account, err, g->n);
 		free(err);
 		return EX_CONFIG;
 	}
@@ -265,23 +238,20 @@ flush_group(struct flush *f, const struct group *g)
 		return;
 	}
 	char *pw = NULL, *err = NULL;
-	if (client_account_auth(acct) != CLIENT_AUTH_OFF && client_account_password(acct, &pw, &err) != 0) {
-		fprintf(stderr, "%s: account %s: %s\n", prog, g->account, err ? err : "no password");
+	struct smtp_client_opts o;
+	if (client_account_opts(acct, &o, &pw, &err) != 0) {
+		(void)fprintf(stderr, "%s: account %s: %s; %zu message(s) kept\n", prog, g->account,
+			      err ? err : "no password", g->n);
 		free(err);
 		flush_fail(f, EX_CONFIG);
 	} else {
-		struct smtp_client_opts o;
-		account_opts(acct, pw, &o);
 		f->g = g;
 		f->next = 0;
 		rc = run_session(f, &o);
 		if (rc != 0)
 			flush_fail(f, rc);
 	}
-	if (pw != NULL) {
-		OPENSSL_cleanse(pw, strlen(pw));
-		free(pw);
-	}
+	client_account_pw_free(&pw);
 	client_config_free(&cfg);
 }
 
@@ -325,7 +295,7 @@ load_all(struct flush *f)
 	char **ids, *err = NULL;
 	size_t n;
 	if (outbox_list(f->ob, &ids, &n, &err) != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: %s\n", prog, err);
 		free(err);
 		return EX_IOERR;
 	}
@@ -337,7 +307,7 @@ load_all(struct flush *f)
 	f->nmsgs = n;
 	for (size_t i = 0; i < n; i++) {
 		if (outbox_read(f->ob, ids[i], &f->msgs[i], &err) != 0) {
-			fprintf(stderr, "%s: %s\n", prog, err);
+			(void)fprintf(stderr, "%s: %s\n", prog, err);
 			free(err);
 			err = NULL;
 			flush_fail(f, EX_DATAERR);
@@ -359,7 +329,7 @@ do_flush(struct outbox *ob, const char *conf_opt)
 	char *err = NULL;
 	int lk = outbox_lock(ob, &err);
 	if (lk != 0) {
-		fprintf(stderr, "%s: %s\n", prog, lk == 1 ? "another flush is running" : err);
+		(void)fprintf(stderr, "%s: %s\n", prog, lk == 1 ? "another flush is running" : err);
 		free(err);
 		return lk == 1 ? EX_TEMPFAIL : EX_IOERR;
 	}
@@ -393,8 +363,9 @@ list_one(struct outbox *ob, const char *id)
 	}
 	char when[32] = "?";
 	struct tm tm;
-	if (localtime_r(&m.queued, &tm) != NULL)
-		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	if (localtime_r(&m.queued, &tm) == NULL ||
+	    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		(void)snprintf(when, sizeof when, "?");
 	printf("%s  account=%s  from=<%s>  size=%zu  queued=%s\n    to:", id, m.account, m.from,
 	       m.len, when);
 	for (size_t i = 0; i < m.nrcpts; i++)
@@ -409,7 +380,7 @@ do_list(struct outbox *ob)
 	char **ids, *err = NULL;
 	size_t n;
 	if (outbox_list(ob, &ids, &n, &err) != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: %s\n", prog, err);
 		free(err);
 		return EX_IOERR;
 	}
@@ -426,7 +397,7 @@ do_delete(struct outbox *ob, const char *id)
 {
 	char *err = NULL;
 	if (outbox_delete(ob, id, &err) != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: %s\n", prog, err);
 		free(err);
 		return EX_NOINPUT;
 	}
@@ -437,7 +408,7 @@ do_delete(struct outbox *ob, const char *id)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: postern outbox [-C FILE] list | flush | delete ID\n");
+	(void)fprintf(f, "usage: postern outbox [-C FILE] list | flush | delete ID\n");
 }
 
 int
@@ -466,7 +437,7 @@ cmd_outbox(int argc, char **argv)
 	struct outbox *ob;
 	char *err = NULL;
 	if (outbox_open(&ob, NULL, &err) != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: %s\n", prog, err);
 		free(err);
 		return EX_CANTCREAT;
 	}

@@ -15,6 +15,7 @@
  */
 #include "cli/commands.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@
  * of RFC 5321's 5 minutes. */
 #define PROBE_TIMEOUT_SEC 30
 /* Output of one callback (an EHLO reply or a certificate). */
-#define PROBE_OUT_MAX (64u * 1024)
+#define PROBE_OUT_MAX ((size_t)64 * 1024)
 
 struct probe_args {
 	enum smtp_tls_mode tls;
@@ -65,8 +66,9 @@ struct probe_run {
 static void
 emit(struct buf *b)
 {
-	fwrite(b->p ? (const char *)b->p : "", 1, b->len, stdout);
-	fflush(stdout);
+	/* A failed write shows in ferror(stdout), checked once at the end. */
+	(void)fwrite(b->p ? (const char *)b->p : "", 1, b->len, stdout);
+	(void)fflush(stdout);
 }
 
 static void
@@ -74,7 +76,7 @@ on_transcript(void *arg, const struct smtp_line *l)
 {
 	struct probe_run *r = arg;
 	struct buf b;
-	buf_init(&b, 8 * SMTP_REPLY_LINE_MAX);
+	buf_init(&b, (size_t)8 * SMTP_REPLY_LINE_MAX);
 	if (probe_format_line(&r->pm, l, &b) == BUF_OK)
 		emit(&b);
 	buf_wipe_free(&b);
@@ -121,7 +123,7 @@ on_ready(void *arg, struct smtp_client *c)
 	const char *m = smtp_client_auth_mech(c);
 	if (m != NULL) {
 		r->authed = true;
-		snprintf(r->mech_ok, sizeof r->mech_ok, "%s", m);
+		(void)snprintf(r->mech_ok, sizeof r->mech_ok, "%s", m);	/* a registry name: fits */
 	}
 	smtp_client_quit(c);
 }
@@ -157,7 +159,7 @@ probe_once(const struct probe_args *a, const char *password, enum smtp_auth_mode
 	r->base = event_base_new();
 	struct smtp_client *c = r->base ? smtp_client_new(r->base, &o, &cbs, r) : NULL;
 	if (c == NULL) {
-		fprintf(stderr, "postern probe: out of memory\n");
+		(void)fprintf(stderr, "postern probe: out of memory\n");
 		if (r->base)
 			event_base_free(r->base);
 		return -1;
@@ -173,7 +175,7 @@ probe_once(const struct probe_args *a, const char *password, enum smtp_auth_mode
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: postern probe [--tls | --starttls] [--user U] [--password-file F]\n"
+	(void)fprintf(f, "usage: postern probe [--tls | --starttls] [--user U] [--password-file F]\n"
 		   "                     [--auth MECH|all] [--tls-trust-file F | --insecure] HOST[:PORT]\n");
 }
 
@@ -241,19 +243,19 @@ parse_args(int argc, char **argv, struct probe_args *a)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "postern probe: give exactly one HOST[:PORT]\n");
+		(void)fprintf(stderr, "postern probe: give exactly one HOST[:PORT]\n");
 		return -1;
 	}
 	if (a->insecure && a->trust_file != NULL) {
-		fprintf(stderr, "postern probe: --insecure and --tls-trust-file exclude each other\n");
+		(void)fprintf(stderr, "postern probe: --insecure and --tls-trust-file exclude each other\n");
 		return -1;
 	}
 	if (a->auth != NULL && a->user == NULL) {
-		fprintf(stderr, "postern probe: --auth %s needs --user\n", a->auth);
+		(void)fprintf(stderr, "postern probe: --auth %s needs --user\n", a->auth);
 		return -1;
 	}
 	if (parse_target(argv[optind], a) != 0) {
-		fprintf(stderr, "postern probe: '%s' is not HOST[:PORT]\n", argv[optind]);
+		(void)fprintf(stderr, "postern probe: '%s' is not HOST[:PORT]\n", argv[optind]);
 		return -1;
 	}
 	return 0;
@@ -283,18 +285,19 @@ get_password(const struct probe_args *a, char **pw_r)
 	if (a->password_file != NULL) {
 		FILE *f = fopen(a->password_file, "r");
 		if (f == NULL || (*pw_r = read_line(f)) == NULL) {
-			fprintf(stderr, "postern probe: %s: cannot read the password\n", a->password_file);
+			(void)fprintf(stderr, "postern probe: %s: cannot read the password\n", a->password_file);
 			if (f)
-				fclose(f);
+				(void)fclose(f);	/* read only: nothing to lose */
 			return EX_NOINPUT;
 		}
-		fclose(f);
+		(void)fclose(f);
 		return 0;
 	}
 	if (isatty(STDIN_FILENO)) {
 		char buf[SASL_PASS_MAX + 1];
 		char prompt[320];
-		snprintf(prompt, sizeof prompt, "Password for %s at %s: ", a->user, a->host);
+		/* A long user name only shortens the prompt. */
+		(void)snprintf(prompt, sizeof prompt, "Password for %s at %s: ", a->user, a->host);
 		if (EVP_read_pw_string(buf, sizeof buf, prompt, 0) != 0) {
 			OPENSSL_cleanse(buf, sizeof buf);
 			return EX_NOINPUT;
@@ -304,7 +307,7 @@ get_password(const struct probe_args *a, char **pw_r)
 		return *pw_r ? 0 : EX_OSERR;
 	}
 	if ((*pw_r = read_line(stdin)) == NULL) {
-		fprintf(stderr, "postern probe: no password on standard input\n");
+		(void)fprintf(stderr, "postern probe: no password on standard input\n");
 		return EX_NOINPUT;
 	}
 	return 0;
@@ -347,23 +350,24 @@ static void
 try_mech(const struct probe_args *a, const char *pw, const char *mech, struct probe_row *row)
 {
 	struct probe_run r;
-	snprintf(row->mech, sizeof row->mech, "%s", mech);
+	/* The table is for reading: a long reply may be cut. */
+	(void)snprintf(row->mech, sizeof row->mech, "%s", mech);
 	if (sasl_mech_find(mech, strlen(mech)) == NULL) {
 		row->result = "skipped";
-		snprintf(row->reply, sizeof row->reply, "not implemented by postern");
+		(void)snprintf(row->reply, sizeof row->reply, "not implemented by postern");
 		return;
 	}
 	printf("\n=== AUTH %s ===\n", mech);
 	probe_once(a, pw, SMTP_AUTH_MECH, mech, &r);
 	if (r.authed) {
 		row->result = "ok";
-		snprintf(row->reply, sizeof row->reply, "%s", r.auth_reply);
+		(void)snprintf(row->reply, sizeof row->reply, "%s", r.auth_reply);
 		return;
 	}
 	bool insecure = r.failed && r.err.kind == SMTP_FAIL_INSECURE;
 	row->result = insecure ? "skipped" : r.failed && r.err.kind == SMTP_FAIL_AUTH ? "refused" : "error";
 	row->exit = insecure ? 0 : r.failed ? smtp_client_error_sysexit(&r.err) : EX_SOFTWARE;
-	snprintf(row->reply, sizeof row->reply, "%s", r.auth_reply[0] && !insecure ? r.auth_reply
+	(void)snprintf(row->reply, sizeof row->reply, "%s", r.auth_reply[0] && !insecure ? r.auth_reply
 						     : r.failed ? r.err.msg : "?");
 }
 
@@ -395,7 +399,7 @@ probe_all(const struct probe_args *a, const char *pw)
 	}
 	printf("%zu of %zu mechanisms tried, %zu succeeded\n", tried, n, good);
 	if (tried == 0) {
-		fprintf(stderr, "postern probe: %s:%u: no mechanism could be tried\n", a->host, a->port);
+		(void)fprintf(stderr, "postern probe: %s:%u: no mechanism could be tried\n", a->host, a->port);
 		return EX_UNAVAILABLE;
 	}
 	return good == tried ? 0 : rc;
@@ -411,7 +415,7 @@ probe_single(const struct probe_args *a, const char *pw)
 	if (r.failed) {
 		/* The transcript went to stdout; the verdict also goes where
 		 * scripts look for errors. */
-		fprintf(stderr, "postern probe: %s\n", r.err.msg);
+		(void)fprintf(stderr, "postern probe: %s\n", r.err.msg);
 		return smtp_client_error_sysexit(&r.err);
 	}
 	if (a->user == NULL) {
@@ -443,6 +447,10 @@ cmd_probe(int argc, char **argv)
 	bool all = a.auth != NULL && strcasecmp(a.auth, "all") == 0;
 	int rc = all ? probe_all(&a, pw) : probe_single(&a, pw);
 	free_password(&pw);
-	fflush(stdout);
+	/* The transcript is the product: a full disk or closed pipe is an error. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		(void)fprintf(stderr, "postern probe: cannot write the transcript: %s\n", strerror(errno));
+		return rc != 0 ? rc : EX_IOERR;
+	}
 	return rc;
 }

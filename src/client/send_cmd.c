@@ -11,14 +11,12 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <openssl/crypto.h>
 
 #include "cli/commands.h"
 #include "client/config.h"
 #include "client/message.h"
 #include "client/outbox.h"
 #include "client/smtp_client.h"
-#include "sasl/sasl.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -40,7 +38,7 @@ die_note(const struct send_args *a, const char *opt)
 	/* Emacs treats any output of sendmail as a failure: notes only
 	 * under -v. */
 	if (a->verbose)
-		fprintf(stderr, "%s: ignoring option %s\n", prog, opt);
+		(void)fprintf(stderr, "%s: ignoring option %s\n", prog, opt);
 }
 
 static int
@@ -50,14 +48,7 @@ add_rcpt(struct send_args *a, const char *r)
 	 * argument is taken as written (and checked later). */
 	if (strpbrk(r, ",<") != NULL)
 		return message_parse_addresses(r, strlen(r), &a->rcpts, &a->nrcpts);
-	char **n = realloc(a->rcpts, (a->nrcpts + 1) * sizeof *n);
-	if (n == NULL)
-		return -1;
-	a->rcpts = n;
-	if ((n[a->nrcpts] = strdup(r)) == NULL)
-		return -1;
-	a->nrcpts++;
-	return 0;
+	return message_list_add(&a->rcpts, &a->nrcpts, r, strlen(r));
 }
 
 /* Value of "-fX" or "-f X"; advances *i. NULL when missing. */
@@ -80,7 +71,7 @@ parse_long(struct send_args *a, const char *s)
 	else if (strcmp(s, "--read-recipients") == 0) a->read_rcpts = true;
 	else if (strcmp(s, "--read-envelope-from") == 0) die_note(a, s);
 	else {
-		fprintf(stderr, "%s: unknown option %s\n", prog, s);
+		(void)fprintf(stderr, "%s: unknown option %s\n", prog, s);
 		return EX_USAGE;
 	}
 	return 0;
@@ -109,7 +100,7 @@ parse_args(int argc, char **argv, struct send_args *a)
 		case 'C': case 'a': case 'f': case 'r': case 'F':
 		case 'N': case 'R': case 'V': case 'X': case 'L': case 'B': case 'O':
 			if ((v = opt_value(argc, argv, &i)) == NULL) {
-				fprintf(stderr, "%s: option -%c needs an argument\n", prog, s[1]);
+				(void)fprintf(stderr, "%s: option -%c needs an argument\n", prog, s[1]);
 				return EX_USAGE;
 			}
 			if (s[1] == 'C') a->conf = v;
@@ -126,10 +117,10 @@ parse_args(int argc, char **argv, struct send_args *a)
 		case 'b': case 'q': case 'I': case 'h': case 'd': case 'p':
 			if (strcmp(s, "-bm") == 0)
 				break;	/* "deliver mail": what we do */
-			fprintf(stderr, "%s: %s is not supported\n", prog, s);
+			(void)fprintf(stderr, "%s: %s is not supported\n", prog, s);
 			return EX_USAGE;
 		default:
-			fprintf(stderr, "%s: unknown option %s\n", prog, s);
+			(void)fprintf(stderr, "%s: unknown option %s\n", prog, s);
 			return EX_USAGE;
 		}
 	}
@@ -146,12 +137,12 @@ read_stdin(struct buf *b)
 	size_t n;
 	while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
 		if (buf_add(b, chunk, n) != BUF_OK) {
-			fprintf(stderr, "%s: message larger than %u bytes\n", prog, SEND_MSG_MAX);
+			(void)fprintf(stderr, "%s: message larger than %zu bytes\n", prog, SEND_MSG_MAX);
 			return EX_DATAERR;
 		}
 	}
 	if (ferror(stdin)) {
-		fprintf(stderr, "%s: cannot read the message from stdin: %s\n", prog, strerror(errno));
+		(void)fprintf(stderr, "%s: cannot read the message from stdin: %s\n", prog, strerror(errno));
 		return EX_NOINPUT;
 	}
 	return 0;
@@ -164,7 +155,7 @@ load_account(const struct send_args *a, struct client_config *cfg,
 	char *err = NULL, *tried = NULL;
 	char *path = a->conf ? strdup(a->conf) : client_config_default_path(&tried);
 	if (path == NULL) {
-		fprintf(stderr, "%s: no configuration file (%s); use -C FILE\n", prog,
+		(void)fprintf(stderr, "%s: no configuration file (%s); use -C FILE\n", prog,
 			tried ? tried : "?");
 		free(tried);
 		return EX_CONFIG;
@@ -172,7 +163,7 @@ load_account(const struct send_args *a, struct client_config *cfg,
 	int rc = client_config_load(cfg, path, &err);
 	free(path);
 	if (rc != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: %s\n", prog, err);
 		free(err);
 		return EX_CONFIG;
 	}
@@ -183,17 +174,35 @@ load_account(const struct send_args *a, struct client_config *cfg,
 			name = cfg->accounts[i].name;
 	*acct_r = client_config_account(cfg, name, &err);
 	if (*acct_r == NULL) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: %s\n", prog, err);
 		free(err);
 		return EX_CONFIG;
 	}
 	if ((*acct_r)->host == NULL) {
-		fprintf(stderr, "%s: %s:%u: account %s has no host\n", prog,
+		(void)fprintf(stderr, "%s: %s:%u: account %s has no host\n", prog,
 			(*acct_r)->file ? (*acct_r)->file : cfg->path, (*acct_r)->line,
 			(*acct_r)->name ? (*acct_r)->name : "default");
 		return EX_CONFIG;
 	}
 	return 0;
+}
+
+/* "From: "Full Name" <addr>" for -F.  RFC 5322 3.2.4: inside a
+ * quoted-string, '"' and '\\' are written as quoted-pairs; a CR or LF
+ * (a caller's mistake, or an attempt to add headers) becomes a space. */
+static int
+add_from(struct buf *out, const char *fullname, const char *from)
+{
+	if (fullname == NULL || *fullname == '\0')
+		return buf_printf(out, "From: %s\n", from);
+	int rc = buf_addstr(out, "From: \"");
+	for (const char *p = fullname; rc == BUF_OK && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			rc = buf_addch(out, '\\');
+		if (rc == BUF_OK)
+			rc = buf_addch(out, *p == '\r' || *p == '\n' ? ' ' : *p);
+	}
+	return rc == BUF_OK ? buf_printf(out, "\" <%s>\n", from) : rc;
 }
 
 /* The message as it will be sent: without Bcc, with From and Date added
@@ -213,22 +222,21 @@ build_message(struct send_args *a, const char *from, const struct buf *in, struc
 		if (add_rcpt(a, hdr[i]) != 0)
 			return EX_OSERR;
 	message_free_list(&hdr, nhdr);
-	if (!message_has_header(m, in->len, "From")) {
-		if (a->fullname)
-			buf_printf(out, "From: \"%s\" <%s>\n", a->fullname, from);
-		else
-			buf_printf(out, "From: %s\n", from);
-	}
-	if (!message_has_header(m, in->len, "Date")) {
+	int rc = BUF_OK;
+	if (!message_has_header(m, in->len, "From"))
+		rc = add_from(out, a->fullname, from);
+	if (rc == BUF_OK && !message_has_header(m, in->len, "Date")) {
 		char date[64];
 		time_t now = time(NULL);
 		struct tm tm;
-		localtime_r(&now, &tm);
-		/* RFC 5322 3.3 date-time; the C locale gives English names. */
-		strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
-		buf_printf(out, "Date: %s\n", date);
+		/* RFC 5322 3.3 date-time; the C locale gives English names.
+		 * (64 bytes always hold it; 0 would mean no date: omit it.) */
+		if (localtime_r(&now, &tm) != NULL &&
+		    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm) > 0)
+			rc = buf_printf(out, "Date: %s\n", date);
 	}
-	int rc = buf_add(out, body.p, body.len);
+	if (rc == BUF_OK)
+		rc = buf_add(out, body.p, body.len);
 	buf_free(&body);
 	return rc == BUF_OK ? 0 : EX_DATAERR;
 }
@@ -268,7 +276,7 @@ verbose_line(void *arg, const struct smtp_line *l)
 	if (safe == NULL)
 		return;
 	log_safe(safe, cap, l->text, show);
-	fprintf(stderr, "%s%s%s%s\n", l->dir == SMTP_DIR_NOTE ? "postern: " : "", dir, safe,
+	(void)fprintf(stderr, "%s%s%s%s\n", l->dir == SMTP_DIR_NOTE ? "postern: " : "", dir, safe,
 		mask ? "********" : "");
 	free(safe);
 }
@@ -292,7 +300,7 @@ report_rcpts(const struct run *r, struct smtp_client *c, const struct smtp_send_
 		const struct smtp_rcpt_result *rr = &res->rcpts[i];
 		if (rr->code / 100 == 2)
 			continue;
-		fprintf(stderr, "%s: %s: recipient <%s> refused: %s\n", prog, smtp_client_peer(c),
+		(void)fprintf(stderr, "%s: %s: recipient <%s> refused: %s\n", prog, smtp_client_peer(c),
 			rr->rcpt, rr->code ? rr->text : "not sent");
 		int ex = rr->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE;
 		if (worst == 0 || ex == EX_UNAVAILABLE)
@@ -308,7 +316,7 @@ on_sent(void *arg, struct smtp_client *c, const struct smtp_send_result *res)
 	int rc = report_rcpts(r, c, res);
 	r->delivered = res->delivered;
 	if (!res->delivered) {
-		fprintf(stderr, "%s: %s: message not sent: %s\n", prog, smtp_client_peer(c),
+		(void)fprintf(stderr, "%s: %s: message not sent: %s\n", prog, smtp_client_peer(c),
 			res->text[0] ? res->text : "no recipient accepted");
 		rc = res->code / 100 == 4 ? EX_TEMPFAIL : rc ? rc : EX_UNAVAILABLE;
 	}
@@ -348,43 +356,6 @@ run_session(const struct smtp_client_opts *o, struct run *r)
 	return 0;
 }
 
-/* Fills the session options from the account (pw borrowed). */
-static int
-account_opts(const struct client_account *acct, const char *pw, struct smtp_client_opts *o)
-{
-	memset(o, 0, sizeof *o);
-	o->host = acct->host;
-	o->port = client_account_port(acct);
-	o->helo_name = acct->domain;
-	o->tls = !acct->tls ? SMTP_TLS_NONE : acct->tls_starttls ? SMTP_TLS_STARTTLS
-								  : SMTP_TLS_IMPLICIT;
-	o->tls_trust_file = acct->tls_trust_file;
-	o->tls_nocertcheck = !acct->tls_certcheck;
-	o->has_fingerprint = acct->has_fingerprint;
-	memcpy(o->fingerprint, acct->fingerprint, sizeof o->fingerprint);
-	enum client_auth_mode am = client_account_auth(acct);
-	o->auth = am == CLIENT_AUTH_OFF ? SMTP_AUTH_OFF : am == CLIENT_AUTH_ON ? SMTP_AUTH_AUTO
-									 : SMTP_AUTH_MECH;
-	o->auth_mech = acct->auth_mech;
-	o->user = acct->user;
-	o->password = pw;
-	/* The exact rule (msmtp's): a mechanism that sends the password
-	 * goes over a clear connection only when the account names it
-	 * ("auth plain" / "auth login") AND says "tls off".  "auth on"
-	 * never picks PLAIN or LOGIN without TLS. */
-	const struct sasl_mech *m = acct->auth_mech ? sasl_mech_find(acct->auth_mech,
-								     strlen(acct->auth_mech)) : NULL;
-	o->allow_cleartext_password = am == CLIENT_AUTH_MECH && !acct->tls && m &&
-				      sasl_mech_sends_password(m);
-	if (o->auth != SMTP_AUTH_OFF && (pw == NULL || *pw == '\0')) {
-		fprintf(stderr, "%s: %s:%u: no password for %s at %s (set password or passwordeval, "
-			"or add it to ~/.netrc)\n", prog, acct->file ? acct->file : "config", acct->line,
-			acct->user ? acct->user : "?", acct->host);
-		return EX_CONFIG;
-	}
-	return 0;
-}
-
 static int
 queue_it(const struct client_account *acct, const struct client_config *cfg, const struct smtp_msg *m,
 	 const char *why)
@@ -399,11 +370,11 @@ queue_it(const struct client_account *acct, const struct client_config *cfg, con
 	free(cfgpath);
 	outbox_close(&ob);
 	if (rc != 0) {
-		fprintf(stderr, "%s: cannot queue the message: %s\n", prog, err);
+		(void)fprintf(stderr, "%s: cannot queue the message: %s\n", prog, err);
 		free(err);
 		return EX_CANTCREAT;
 	}
-	fprintf(stderr, "%s: %s; queued as %s (postern outbox flush sends it)\n", prog, why, id);
+	(void)fprintf(stderr, "%s: %s; queued as %s (postern outbox flush sends it)\n", prog, why, id);
 	return 0;
 }
 
@@ -414,27 +385,21 @@ deliver(const struct send_args *a, const struct client_config *cfg,
 	if (acct->queue == CLIENT_QUEUE_ALWAYS)
 		return queue_it(acct, cfg, m, "queue always");
 	char *pw = NULL, *err = NULL;
-	if (client_account_auth(acct) != CLIENT_AUTH_OFF &&
-	    client_account_password(acct, &pw, &err) != 0) {
-		fprintf(stderr, "%s: %s\n", prog, err ? err : "cannot get the password");
+	struct smtp_client_opts o;
+	if (client_account_opts(acct, &o, &pw, &err) != 0) {
+		(void)fprintf(stderr, "%s: %s\n", prog, err ? err : "cannot get the password");
 		free(err);
 		return EX_CONFIG;
 	}
-	struct smtp_client_opts o;
 	struct run r = { .args = a, .msg = *m };
-	int rc = account_opts(acct, pw, &o);
-	if (rc == 0)
-		rc = run_session(&o, &r);
-	if (pw) {
-		OPENSSL_cleanse(pw, strlen(pw));
-		free(pw);
-	}
+	int rc = run_session(&o, &r);
+	client_account_pw_free(&pw);
 	if (rc != 0)
 		return rc;
 	if (r.failed) {
 		if (acct->queue == CLIENT_QUEUE_ON_FAILURE && smtp_client_error_is_temporary(&r.err))
 			return queue_it(acct, cfg, m, r.err.msg);
-		fprintf(stderr, "%s: %s\n", prog, r.err.msg);
+		(void)fprintf(stderr, "%s: %s\n", prog, r.err.msg);
 		return smtp_client_error_sysexit(&r.err);
 	}
 	if (r.exit == EX_TEMPFAIL && !r.delivered && acct->queue == CLIENT_QUEUE_ON_FAILURE)
@@ -459,20 +424,20 @@ send_main(struct send_args *a)
 	if (rc == 0 && from == NULL)
 		from = hdr_from = message_header_address(in.p ? in.p : (const uint8_t *)"", in.len, "From");
 	if (rc == 0 && from == NULL) {
-		fprintf(stderr, "%s: no envelope sender: use -f, 'from' in the account, "
+		(void)fprintf(stderr, "%s: no envelope sender: use -f, 'from' in the account, "
 			"or a From: header\n", prog);
 		rc = EX_DATAERR;
 	}
 	if (rc == 0)
 		rc = build_message(a, from, &in, &msg);
 	if (rc == 0 && a->nrcpts == 0) {
-		fprintf(stderr, "%s: no recipients (give them as arguments or use -t)\n", prog);
+		(void)fprintf(stderr, "%s: no recipients (give them as arguments or use -t)\n", prog);
 		rc = EX_DATAERR;
 	}
 	for (size_t i = 0; rc == 0 && i < a->nrcpts + 1; i++) {
 		const char *ad = i < a->nrcpts ? a->rcpts[i] : from;
 		if (!addr_ok(ad) && !(i == a->nrcpts && *ad == '\0')) {
-			fprintf(stderr, "%s: bad address '%s'\n", prog, ad);
+			(void)fprintf(stderr, "%s: bad address '%s'\n", prog, ad);
 			rc = EX_DATAERR;
 		}
 	}

@@ -104,19 +104,21 @@ smtp_client_fail(struct smtp_client *c, enum smtp_client_fail kind, const struct
 	memset(e, 0, sizeof *e);
 	e->kind = kind;
 	e->mech = mech;
+	/* A message for people: one cut short (a very long host name or
+	 * reply) still says what failed, so truncation is accepted. */
 	char what[700];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
+	(void)vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	if (r) {
 		char sum[300];
 		e->code = r->code;
 		memcpy(e->enh, r->enh, sizeof e->enh);
-		snprintf(e->msg, sizeof e->msg, "%s: %s: %s", c->peer, what,
-			 smtp_reply_summary(r, sum, sizeof sum));
+		(void)snprintf(e->msg, sizeof e->msg, "%s: %s: %s", c->peer, what,
+			       smtp_reply_summary(r, sum, sizeof sum));
 	} else {
-		snprintf(e->msg, sizeof e->msg, "%s: %s", c->peer, what);
+		(void)snprintf(e->msg, sizeof e->msg, "%s: %s", c->peer, what);
 	}
 	c->have_err = true;
 	smtp_client_note(c, "%s", e->msg);
@@ -538,7 +540,8 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 	smtp_reply_parser_init(&c->rp);
 	smtp_ehlo_init(&c->caps);
 	bool v6 = c->host && strchr(c->host, ':') != NULL;
-	snprintf(c->peer, sizeof c->peer, v6 ? "[%s]:%u" : "%s:%u", c->host ? c->host : "?",
+	/* Only for messages (a host name is at most 255 bytes: it fits). */
+	(void)snprintf(c->peer, sizeof c->peer, v6 ? "[%s]:%u" : "%s:%u", c->host ? c->host : "?",
 		 opts->port);
 	c->defer_ev = event_new(base, -1, 0, defer_cb, c);
 	if (c->host == NULL || c->helo_name == NULL || c->defer_ev == NULL) {

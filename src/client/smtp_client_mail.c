@@ -76,7 +76,7 @@ write_cmd(struct smtp_client *c, enum smtp_cmd k, size_t rcpt)
 		 * content has 8-bit bytes; without the extension we send it
 		 * anyway (as every sendmail does) and say so under -v. */
 		if (c->eightbit && smtp_ehlo_has(&c->caps, SMTP_EXT_8BITMIME))
-			snprintf(params + o, sizeof params - o, " BODY=8BITMIME");
+			(void)snprintf(params + o, sizeof params - o, " BODY=8BITMIME");	/* 80 hold both */
 		smtp_client_writef(c, "MAIL FROM:<%s>%s", m->from, params);
 	} else if (k == CMD_RCPT) {
 		smtp_client_writef(c, "RCPT TO:<%s>", m->rcpts[rcpt]);
@@ -116,7 +116,7 @@ smtp_client_send(struct smtp_client *c, const struct smtp_msg *m)
 	 * not take. */
 	if (c->caps.size_max > 0 && c->msg_size > c->caps.size_max) {
 		c->res.size_refused = true;
-		snprintf(c->res.text, sizeof c->res.text,
+		(void)snprintf(c->res.text, sizeof c->res.text,
 			 "message of %zu bytes is larger than the server's limit of %llu",
 			 c->msg_size, c->caps.size_max);
 		smtp_client_defer(c, deferred_done);

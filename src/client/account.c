@@ -1,0 +1,87 @@
+/* account.c - from a configured account to the options of one client
+ * session: `postern send` and `postern outbox flush` connect the same
+ * way, with the same password lookup and the same cleartext rule. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "client/config.h"
+#include "client/smtp_client.h"
+#include "sasl/sasl.h"
+
+/* Error text "FILE:LINE: ..." in a malloc'd string (NULL when out of memory). */
+static char *
+account_err(const struct client_account *a, const char *what)
+{
+	const char *file = a->file ? a->file : "config";
+	size_t n = strlen(file) + strlen(what) + 24;
+	char *s = malloc(n);
+	if (s != NULL && snprintf(s, n, "%s:%u: %s", file, a->line, what) < 0)
+		s[0] = '\0';
+	return s;
+}
+
+static void
+fill_opts(const struct client_account *a, const char *pw, struct smtp_client_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->host = a->host;
+	o->port = client_account_port(a);
+	o->helo_name = a->domain;
+	o->tls = !a->tls ? SMTP_TLS_NONE : a->tls_starttls ? SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
+	o->tls_trust_file = a->tls_trust_file;
+	o->tls_nocertcheck = !a->tls_certcheck;
+	o->has_fingerprint = a->has_fingerprint;
+	memcpy(o->fingerprint, a->fingerprint, sizeof o->fingerprint);
+	enum client_auth_mode am = client_account_auth(a);
+	o->auth = am == CLIENT_AUTH_OFF ? SMTP_AUTH_OFF
+		: am == CLIENT_AUTH_ON ? SMTP_AUTH_AUTO : SMTP_AUTH_MECH;
+	o->auth_mech = a->auth_mech;
+	o->user = a->user;
+	o->password = pw;
+	/* The exact rule (msmtp's): a mechanism that sends the password
+	 * goes over a clear connection only when the account names it
+	 * ("auth plain" / "auth login") AND says "tls off".  "auth on"
+	 * never picks PLAIN or LOGIN without TLS. */
+	const struct sasl_mech *m = a->auth_mech ? sasl_mech_find(a->auth_mech, strlen(a->auth_mech))
+						 : NULL;
+	o->allow_cleartext_password = am == CLIENT_AUTH_MECH && !a->tls && m != NULL &&
+				      sasl_mech_sends_password(m);
+}
+
+int
+client_account_opts(const struct client_account *a, struct smtp_client_opts *o, char **pw_r,
+		    char **err_r)
+{
+	*pw_r = NULL;
+	*err_r = NULL;
+	if (client_account_auth(a) == CLIENT_AUTH_OFF) {
+		fill_opts(a, NULL, o);
+		return 0;
+	}
+	if (client_account_password(a, pw_r, err_r) != 0)
+		return -1;
+	if (*pw_r == NULL || **pw_r == '\0') {
+		client_account_pw_free(pw_r);
+		char what[600];
+		int n = snprintf(what, sizeof what, "no password for %s at %s (set password or "
+				 "passwordeval, or add it to ~/.netrc)", a->user ? a->user : "?",
+				 a->host ? a->host : "?");
+		*err_r = account_err(a, n < 0 ? "no password" : what);
+		return -1;
+	}
+	fill_opts(a, *pw_r, o);
+	return 0;
+}
+
+void
+client_account_pw_free(char **pw)
+{
+	if (*pw != NULL) {
+		OPENSSL_cleanse(*pw, strlen(*pw));
+		free(*pw);
+		*pw = NULL;
+	}
+}
