@@ -1,7 +1,6 @@
 /* account.c - from a configured account to the options of one client
  * session: `postern send` and `postern outbox flush` connect the same
  * way, with the same password lookup and the same cleartext rule. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,18 +9,6 @@
 #include "client/config.h"
 #include "client/smtp_client.h"
 #include "sasl/sasl.h"
-
-/* Error text "FILE:LINE: ..." in a malloc'd string (NULL when out of memory). */
-static char *
-account_err(const struct client_account *a, const char *what)
-{
-	const char *file = a->file ? a->file : "config";
-	size_t n = strlen(file) + strlen(what) + 24;
-	char *s = malloc(n);
-	if (s != NULL && snprintf(s, n, "%s:%u: %s", file, a->line, what) < 0)
-		s[0] = '\0';
-	return s;
-}
 
 static void
 fill_opts(const struct client_account *a, const char *pw, struct smtp_client_opts *o)
@@ -65,11 +52,10 @@ client_account_opts(const struct client_account *a, struct smtp_client_opts *o, 
 		return -1;
 	if (*pw_r == NULL || **pw_r == '\0') {
 		client_account_pw_free(pw_r);
-		char what[600];
-		int n = snprintf(what, sizeof what, "no password for %s at %s (set password or "
-				 "passwordeval, or add it to ~/.netrc)", a->user ? a->user : "?",
-				 a->host ? a->host : "?");
-		*err_r = account_err(a, n < 0 ? "no password" : what);
+		*err_r = client_config_errf("%s:%u: no password for %s at %s (set password or "
+					    "passwordeval, or add it to ~/.netrc)",
+					    a->file ? a->file : "config", a->line,
+					    a->user ? a->user : "?", a->host ? a->host : "?");
 		return -1;
 	}
 	fill_opts(a, *pw_r, o);

@@ -99,6 +99,10 @@ enum client_auth_mode client_account_auth(const struct client_account *a);
 /* The port a connects to (port, or the msmtp default). */
 unsigned client_account_port(const struct client_account *a);
 
+/* A malloc'd message from a printf format (NULL when out of memory):
+ * the *err_r strings of this header. */
+char *client_config_errf(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
 struct smtp_client_opts;
 
 /* Fills *o for a session with account a (account.c).  With
