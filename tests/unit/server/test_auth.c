@@ -1,0 +1,247 @@
+/* test_auth.c - the AUTH glue (cmd_auth.c, authq.c) inside a real
+ * server and session, over a socketpair, with a fake credential store
+ * whose answer each test chooses.  This is how the store-failure reply
+ * is tested: the file store has no failure a test can provoke (a broken
+ * or missing users file keeps the users loaded before), yet every
+ * backend can fail, and RFC 4954 names the reply:
+ *	454 4.7.0 Temporary authentication failure
+ * Also: EHLO offers only what the store can complete, and the other
+ * store answers give 235 / 535. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/session.h"
+#include "store/store.h"
+#include "util/log.h"
+
+/* ---- the fake store: answers with fake_status, knows passwords only ---- */
+
+static enum sasl_cred_status fake_status;
+static unsigned fake_asked;
+static int fake_store_obj;
+
+struct store *
+store_open(const char *spec, const char *base_dir, char **err_r)
+{
+	return (struct store *)&fake_store_obj;
+}
+
+void
+store_free(struct store **sp)
+{
+	*sp = NULL;
+}
+
+bool
+store_supports(const struct store *st, enum sasl_cred_kind kind)
+{
+	return kind == SASL_CRED_PASSWORD;
+}
+
+void
+store_answer(struct store *st, const struct sasl_cred_request *req,
+	     struct sasl_cred_answer *answer_r)
+{
+	fake_asked++;
+	answer_r->status = fake_status;
+}
+
+/* ---- a server and one client connection ---- */
+
+struct fx {
+	char dir[64];
+	struct server *srv;
+	int cfd;	/* the client's end */
+	char in[8192];
+	size_t inlen;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	if (f == NULL)
+		return -1;
+	memcpy(f->dir, "/tmp/postern-auth-XXXXXX", sizeof "/tmp/postern-auth-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	char path[128];
+	(void)snprintf(path, sizeof path, "%s/postern.conf", f->dir);
+	FILE *c = fopen(path, "w");
+	if (c == NULL)
+		return -1;
+	/* smtp role, no TLS: PLAIN allowed in clear by plaintext_auth. */
+	(void)fputs("hostname = mail.example.test\n"
+		    "listen = 127.0.0.1:2525 smtp\n"
+		    "credentials = fake:\n"
+		    "auth_mechanisms = SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN\n"
+		    "plaintext_auth = always\n"
+		    "spool = spool\n"
+		    "log_level = error\n", c);
+	if (fclose(c) != 0)
+		return -1;
+	log_init("test_auth", LOG_LVL_ERR, false);
+	char *err = NULL;
+	struct config *cfg = config_load(path, &err);
+	/* check mode: the whole server but no port bound; the session
+	 * gets its socket from the test. */
+	f->srv = cfg ? server_new(cfg, true, &err) : NULL;
+	if (f->srv == NULL) {
+		print_error("%s\n", err ? err : "?");
+		return -1;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+		return -1;
+	f->cfd = sv[1];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(40000) };
+	inet_pton(AF_INET, "192.0.2.1", &sa.sin_addr);
+	if (!iptab_acquire(f->srv->ips, "192.0.2.1", 10) ||
+	    !session_accept(f->srv, sv[0], (struct sockaddr *)&sa, sizeof sa, ROLE_SMTP))
+		return -1;
+	fake_asked = 0;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	close(f->cfd);
+	server_free(&f->srv);
+	char p[128];
+	(void)snprintf(p, sizeof p, "%s/postern.conf", f->dir);
+	(void)unlink(p);
+	const char *sub[] = { "spool/tmp", "spool/queue", "spool" };
+	for (size_t i = 0; i < 3; i++) {
+		(void)snprintf(p, sizeof p, "%s/%s", f->dir, sub[i]);
+		(void)rmdir(p);
+	}
+	(void)rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Runs the server's loop until the client has a whole reply (the last
+ * line "DDD text\r\n"); returns it, NUL-terminated.  Bounded: about
+ * 10 s, enough for the longest failure delay. */
+static const char *
+reply(struct fx *f)
+{
+	f->inlen = 0;
+	for (int round = 0; round < 1000; round++) {
+		(void)event_base_loop(f->srv->base, EVLOOP_NONBLOCK);
+		ssize_t n = recv(f->cfd, f->in + f->inlen, sizeof f->in - 1 - f->inlen, 0);
+		if (n > 0) {
+			f->inlen += (size_t)n;
+			f->in[f->inlen] = '\0';
+			/* the last line starts after the previous CRLF */
+			const char *last = f->in;
+			for (const char *p = f->in; (p = strstr(p, "\r\n")) != NULL && p[2]; p += 2)
+				last = p + 2;
+			if (f->inlen >= 6 && memcmp(f->in + f->inlen - 2, "\r\n", 2) == 0 &&
+			    last[3] == ' ')
+				return f->in;
+			continue;
+		}
+		if (n == 0)
+			break;
+		struct pollfd pfd = { .fd = f->cfd, .events = POLLIN };
+		(void)poll(&pfd, 1, 10);
+	}
+	f->in[f->inlen] = '\0';
+	return f->in;
+}
+
+static const char *
+cmd(struct fx *f, const char *line)
+{
+	size_t n = strlen(line);
+	assert_int_equal(send(f->cfd, line, n, 0), (ssize_t)n);
+	return reply(f);
+}
+
+/* "\0alice\0secret" */
+#define PLAIN_IR "AGFsaWNlAHNlY3JldA=="
+
+static void
+greet(struct fx *f)
+{
+	assert_string_equal(reply(f), "220 mail.example.test ESMTP postern\r\n");
+	const char *r = cmd(f, "EHLO client.example.test\r\n");
+	/* Only what the store can complete: it verifies passwords, so no
+	 * SCRAM and no CRAM-MD5 although auth_mechanisms lists them. */
+	assert_non_null(strstr(r, "250-AUTH PLAIN LOGIN\r\n"));
+}
+
+static void
+test_store_failure_454(void **state)
+{
+	struct fx *f = *state;
+	greet(f);
+	fake_status = SASL_CRED_TEMPFAIL;
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "454 4.7.0 Temporary authentication failure\r\n");
+	assert_int_equal(fake_asked, 1);
+	/* the session goes on: not authenticated, AUTH may be tried again */
+	assert_string_equal(cmd(f, "NOOP\r\n"), "250 2.0.0 Ok\r\n");
+	fake_status = SASL_CRED_OK;
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "235 2.7.0 Authentication successful\r\n");
+	/* a backend failure is no guess: nothing counted for the address */
+	assert_int_equal(iptab_failures(f->srv->ips, "192.0.2.1", 0), 0);
+}
+
+static void
+test_store_failure_454_login(void **state)
+{
+	struct fx *f = *state;
+	greet(f);
+	fake_status = SASL_CRED_TEMPFAIL;
+	assert_string_equal(cmd(f, "AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+	assert_string_equal(cmd(f, "YWxpY2U=\r\n"), "334 UGFzc3dvcmQ6\r\n");
+	assert_string_equal(cmd(f, "c2VjcmV0\r\n"), "454 4.7.0 Temporary authentication failure\r\n");
+}
+
+static void
+test_wrong_and_unknown_535(void **state)
+{
+	struct fx *f = *state;
+	greet(f);
+	fake_status = SASL_CRED_BADPASS;
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "535 5.7.8 Authentication credentials invalid\r\n");
+	fake_status = SASL_CRED_NOUSER;
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "535 5.7.8 Authentication credentials invalid\r\n");
+	assert_int_equal(iptab_failures(f->srv->ips, "192.0.2.1", 0), 2);
+	/* a mechanism the store cannot complete is not offered, so not accepted */
+	assert_string_equal(cmd(f, "AUTH CRAM-MD5\r\n"),
+			    "504 5.5.4 Unrecognized authentication type\r\n");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_store_failure_454, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_failure_454_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_and_unknown_535, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
