@@ -65,6 +65,9 @@ sasl_saslprep(const char *in, char **out_r, const char **why_r)
 	 * always, so that what a user can log in with is what the store
 	 * could have stored. */
 	char *out = NULL;
+	/* XXX: libidn converts to UCS-4 in buffers it frees without wiping,
+	 * so a password's code points may linger in freed heap; our own
+	 * copies (in, out) are wiped.  Fixing it means SASLprep by hand. */
 	int rc = stringprep_profile(in, &out, "SASLprep", STRINGPREP_NO_UNASSIGNED);
 	switch (rc) {
 	case STRINGPREP_OK:
