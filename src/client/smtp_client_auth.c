@@ -132,6 +132,23 @@ next_mech(struct smtp_client *c, const struct smtp_reply *r)
 			 c->o.user ? c->o.user : "", failed);
 }
 
+/* The current mechanism cannot even start on our side: try the next
+ * one, or end with EX_UNAVAILABLE (the server refused nothing). */
+static void
+local_failure(struct smtp_client *c, const char *why)
+{
+	const char *name = cur_mech(c);
+	sasl_sess_free(&c->sasl);
+	c->mech_i++;
+	if (c->mech_i < c->nmechs) {
+		smtp_client_note(c, "cannot use %s: %s; trying %s", name, why, cur_mech(c));
+		try_mech(c);
+		return;
+	}
+	smtp_client_fail(c, SMTP_FAIL_NOAUTH, NULL, name, "cannot authenticate %s with %s: %s",
+			 c->o.user, name, why);
+}
+
 static void
 try_mech(struct smtp_client *c)
 {
@@ -161,8 +178,11 @@ try_mech(struct smtp_client *c)
 	buf_init(&out, SASL_MSG_MAX);
 	c->sasl_last = sasl_step(c->sasl, NULL, 0, &out, &why);
 	if (c->sasl_last != SASL_MORE && c->sasl_last != SASL_DONE) {
-		smtp_client_fail(c, SMTP_FAIL_AUTH, NULL, name, "cannot authenticate %s with %s: %s",
-				 c->o.user, name, why ? why : "error");
+		/* A local refusal (say a password PLAIN cannot carry): nothing
+		 * was sent, so another mechanism costs the server nothing. */
+		buf_wipe_free(&out);
+		local_failure(c, why ? why : "error");
+		return;
 	} else if (send_b64(c, prefix, &out) != BUF_OK) {
 		/* RFC 4954 section 4: "If use of the initial response
 		 * argument would cause the AUTH command to exceed this

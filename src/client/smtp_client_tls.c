@@ -67,15 +67,22 @@ smtp_client_tls_start(struct smtp_client *c)
 		return -1;
 	}
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+	int ok;
 	if (is_ip_literal(c->host)) {
 		/* RFC 6066 section 3: "Literal IPv4 and IPv6 addresses are not
 		 * permitted in "HostName"." - check the IP SAN instead. */
-		X509_VERIFY_PARAM_set1_ip_asc(vp, c->host);
+		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, c->host);
 	} else {
-		SSL_set_tlsext_host_name(ssl, c->host);
 		/* RFC 6125: the name must match a DNS SAN; no partial wildcards. */
 		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		SSL_set1_host(ssl, c->host);
+		ok = SSL_set_tlsext_host_name(ssl, c->host) == 1 && SSL_set1_host(ssl, c->host) == 1;
+	}
+	if (ok != 1) {
+		/* Without the name set, verification would not check it. */
+		SSL_free(ssl);
+		smtp_client_fail(c, SMTP_FAIL_INTERNAL, NULL, NULL,
+				 "cannot set the TLS host name %s for verification", c->host);
+		return -1;
 	}
 	struct bufferevent *under = c->bev;
 	/* The filter takes over the socket bufferevent (freed with it). */
