@@ -230,3 +230,17 @@ def test_outbox_flush_to_postfix(postfix_dovecot, tmp_path, env):
     assert r.returncode == 0, describe(r)
     assert len(pd.messages_to(to)) == 2
     assert listed_ids(env) == []
+
+
+def test_flush_without_password_keeps_messages_and_names_the_line(server, tmp_path, env):
+    """The shared client_account_opts(): flush, like send, refuses to
+    authenticate without a password and says where the account is."""
+    conf = write_conf(tmp_path / "rc", {"a": account(server, "always")}, "a")
+    r = send(conf, env, tag(), "-a", "a")
+    assert r.returncode == 0 and "queued as" in r.stderr.decode(), describe(r)
+    conf.write_text(conf.read_text().replace(f'password "{PASSWORD}"\n', ""))
+    r = outbox(env, "-C", str(conf), "flush")
+    assert r.returncode == 78, describe(r)  # EX_CONFIG
+    assert f"{conf}:1: no password for {USER} at 127.0.0.1" in r.stderr.decode(), describe(r)
+    assert "1 message(s) kept" in r.stderr.decode(), describe(r)
+    assert len(listed_ids(env)) == 1
