@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""Memory per idle TLS session of `postern serve` (run by hand).
+
+Starts postern serve on loopback with a throw-away CA, certificate,
+config and spool, opens N connections to the implicit-TLS port, does
+the handshake and EHLO on each, then leaves them idle, and reports the
+server's VmRSS before and after, and the delta per session.
+
+    /usr/bin/python3 bench/idle_sessions.py [--bin build/postern] [-n 1000 5000]
+
+The client side uses asyncio with ssl (one process); RLIMIT_NOFILE is
+raised for both sides (the server inherits it).  Nothing is asserted:
+this prints numbers.
+"""
+import argparse
+import asyncio
+import os
+import pathlib
+import resource
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_pki(d):
+    """A CA and a localhost certificate signed by it (openssl CLI)."""
+    def ossl(*a):
+        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+         "-days", "2", "-subj", "/CN=bench CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "req.csr",
+         "-subj", "/CN=localhost")
+    (d / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext")
+
+
+def write_conf(d, port, nmax, extra=""):
+    (d / "users").write_text("")
+    (d / "postern.conf").write_text(
+        "hostname = bench.example.test\n"
+        f"listen = 127.0.0.1:{port} submissions\n"
+        "tls_certificate = cert.pem\ntls_key = key.pem\n"
+        "credentials = file:users\nspool = spool\nlocal_domains = example.test\n"
+        f"max_connections = {nmax}\nmax_connections_per_ip = {nmax}\n"
+        "log_level = warning\n" + extra)
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(max(soft, n), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+async def one_session(port, ctx, held, sem):
+    async with sem:
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+                                             server_hostname="localhost")
+        line = await r.readline()
+        assert line.startswith(b"220 "), line
+        w.write(b"EHLO bench.example.test\r\n")
+        while True:
+            line = await r.readline()
+            if line[3:4] != b"-":
+                break
+        held.append((r, w))
+
+
+async def open_sessions(port, ctx, n, held):
+    sem = asyncio.Semaphore(200)    # handshakes in flight at once
+    await asyncio.gather(*(one_session(port, ctx, held, sem) for _ in range(n)))
+
+
+def settle(pid):
+    """RSS after the server has been idle for a moment."""
+    time.sleep(1.0)
+    return rss_kb(pid)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.environ.get("POSTERN_BIN", "build/postern"))
+    ap.add_argument("-n", type=int, nargs="+", default=[1000, 5000])
+    ap.add_argument("--hold", type=float, default=0.0,
+                    help="keep the sessions open this many seconds after measuring "
+                         "(to look at the server with gdb, heaptrack...)")
+    a = ap.parse_args()
+    top = max(a.n)
+    limit = raise_nofile(2 * top + 100)
+    if limit < top + 50:
+        sys.exit(f"RLIMIT_NOFILE hard limit {limit} is too low for {top} sessions")
+    with tempfile.TemporaryDirectory() as td:
+        d = pathlib.Path(td)
+        make_pki(d)
+        ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+        print(f"postern {a.bin}  RLIMIT_NOFILE {limit}")
+        for n in sorted(a.n):
+            # a fresh server for each N: memory freed by earlier
+            # sessions would otherwise be reused and hide the cost
+            port = free_port()
+            write_conf(d, port, top + 10)
+            srv = subprocess.Popen([a.bin, "serve", "-c", str(d / "postern.conf")],
+                                   stdin=subprocess.DEVNULL)
+            try:
+                for _ in range(200):
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+                # one session first, so that the per-process set-up
+                # (OpenSSL's first handshake) is in the baseline
+                held = []
+                asyncio.run(open_sessions(port, ctx, 1, held))
+                base = settle(srv.pid)
+                held = []
+                t0 = time.monotonic()
+                asyncio.run(open_and_hold(port, ctx, n, held, srv.pid, base, t0, a.hold))
+            finally:
+                srv.terminate()
+                try:
+                    srv.wait(20)
+                except subprocess.TimeoutExpired:
+                    srv.kill()
+                    srv.wait()
+
+
+async def open_and_hold(port, ctx, n, held, pid, base, t0, hold=0.0):
+    await open_sessions(port, ctx, n, held)
+    took = time.monotonic() - t0
+    await asyncio.sleep(1.0)
+    now = rss_kb(pid)
+    print(f"N={n:6d}  RSS before {base:8d} KB  with N idle TLS sessions {now:8d} KB  "
+          f"delta {now - base:8d} KB  per session {1024 * (now - base) / n:8.0f} bytes  "
+          f"(opened in {took:.1f} s)", flush=True)
+    if hold > 0:
+        print(f"holding for {hold:.0f} s; server pid {pid}", flush=True)
+        await asyncio.sleep(hold)
+    for _, w in held:
+        w.close()
+    await asyncio.gather(*(w.wait_closed() for _, w in held), return_exceptions=True)
+
+
+if __name__ == "__main__":
+    main()
