@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import pathlib
 import smtplib
-import socket
 import ssl
 import subprocess
 import sys
@@ -66,15 +65,8 @@ def main():
                            input=PASSWORD + "\n", text=True, capture_output=True)
         if r.returncode != 0:
             sys.exit(r.stderr)
-        srv = subprocess.Popen([a.bin, "serve", "-c", str(d / "postern.conf")],
-                               stdin=subprocess.DEVNULL)
+        srv = common.start_server(a.bin, d, port)
         try:
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
             cpu0 = cpu_seconds(srv.pid)
             t0 = time.monotonic()
             q = multiprocessing.Queue()
@@ -95,8 +87,7 @@ def main():
                   f"({n / took:.1f}/s), {errors} errors, {queued} messages in the spool; "
                   f"server CPU {cpu:.1f} s = {1000 * cpu / max(n, 1):.1f} ms per submission")
         finally:
-            srv.terminate()
-            srv.wait(30)
+            common.stop_server(srv)
 
 
 if __name__ == "__main__":

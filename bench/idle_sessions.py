@@ -57,6 +57,28 @@ def write_conf(d, port, nmax, extra=""):
         "log_level = warning\n" + extra)
 
 
+def start_server(binary, d, port):
+    """postern serve on d/postern.conf, once port accepts connections."""
+    srv = subprocess.Popen([binary, "serve", "-c", str(d / "postern.conf")],
+                           stdin=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return srv
+
+
+def stop_server(srv):
+    srv.terminate()
+    try:
+        srv.wait(20)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        srv.wait()
+
+
 def rss_kb(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -118,15 +140,8 @@ def main():
             # sessions would otherwise be reused and hide the cost
             port = free_port()
             write_conf(d, port, top + 10)
-            srv = subprocess.Popen([a.bin, "serve", "-c", str(d / "postern.conf")],
-                                   stdin=subprocess.DEVNULL)
+            srv = start_server(a.bin, d, port)
             try:
-                for _ in range(200):
-                    try:
-                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                        break
-                    except OSError:
-                        time.sleep(0.05)
                 # one session first, so that the per-process set-up
                 # (OpenSSL's first handshake) is in the baseline
                 held = []
@@ -136,12 +151,7 @@ def main():
                 t0 = time.monotonic()
                 asyncio.run(open_and_hold(port, ctx, n, held, srv.pid, base, t0, a.hold))
             finally:
-                srv.terminate()
-                try:
-                    srv.wait(20)
-                except subprocess.TimeoutExpired:
-                    srv.kill()
-                    srv.wait()
+                stop_server(srv)
 
 
 async def open_and_hold(port, ctx, n, held, pid, base, t0, hold=0.0):

@@ -224,16 +224,17 @@ server_new(struct config *cfg, bool check, char **err_r)
 	}
 	/* Order: settings, then the queue, then the ports last, so that
 	 * nothing listens unless everything else is fine. */
-	srv->gen = gen_new(cfg, err_r);
+	struct gen *g = gen_new(cfg, err_r);
+	srv->gen = g;
 	char *why = NULL;
-	if (srv->gen != NULL) {
-		srv->spool = spool_open(srv->gen->cfg->spool, &why);
+	if (g != NULL) {
+		srv->spool = spool_open(g->cfg->spool, &why);
 		if (srv->spool == NULL) {
-			(void)!asprintf(err_r, "spool %s: %s", srv->gen->cfg->spool, why ? why : "cannot open");
+			(void)!asprintf(err_r, "spool %s: %s", g->cfg->spool, why ? why : "cannot open");
 			free(why);
 		}
 	}
-	if (srv->spool == NULL || (!check && listener_open_all(srv, srv->gen->cfg, err_r) < 0)) {
+	if (g == NULL || srv->spool == NULL || (!check && listener_open_all(srv, g->cfg, err_r) < 0)) {
 		server_free(&srv);
 		return NULL;
 	}

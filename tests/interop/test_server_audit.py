@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import PASSWORD, USER
+from test_server_dialogue import Dialogue
 
 TIMEOUT = 10
 
@@ -30,7 +31,7 @@ def ctx_for(pki):
     return ctx
 
 
-class Conn:
+class Conn(Dialogue):
     """One SMTP connection over TLS (implicit or after STARTTLS) whose
     socket reports a TCP close without close_notify as an error."""
 
@@ -54,19 +55,6 @@ class Conn:
             assert self.f.readline().startswith(b"220 ")
         self.lines = self.cmd("EHLO client.example.test")
 
-    def reply(self):
-        lines = []
-        while True:
-            line = self.f.readline(20000)
-            assert line, f"connection closed after {lines!r}"
-            lines.append(line)
-            if line[3:4] != b"-":
-                return lines
-
-    def cmd(self, line):
-        self.sock.sendall(line.encode() + b"\r\n")
-        return self.reply()
-
     def clean_eof(self):
         """True when the server sent close_notify and closed: recv()
         gives b''.  A bare TCP close raises "unexpected eof"."""
@@ -74,12 +62,6 @@ class Conn:
             return self.sock.recv(100) == b""
         except ssl.SSLError:
             return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 @pytest.mark.parametrize("implicit", [True, False], ids=["implicit-tls", "starttls"])
