@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -34,7 +35,7 @@ static const char *prog = "postern outbox";
 struct group {
 	const char *config;	/* borrowed from the first message, or -C */
 	const char *account;
-	size_t *idx;		/* into the flush's msgs */
+	size_t *idx;		/* into the flush's msgs; points into flush.order */
 	size_t n;
 };
 
@@ -45,6 +46,7 @@ struct flush {
 	size_t nmsgs;
 	struct group *groups;
 	size_t ngroups;
+	size_t *order;		/* message indices, group by group */
 	int rc;			/* the exit code so far */
 	/* the session running now */
 	struct event_base *base;
@@ -261,31 +263,50 @@ same(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* Groups msgs by (config, account), in the order of each group's oldest. */
+/* The group of message m, created when new; SIZE_MAX for a damaged one. */
+static size_t
+group_of(struct flush *f, const struct outbox_msg *m)
+{
+	if (m->account == NULL)
+		return SIZE_MAX;	/* damaged: already reported */
+	const char *conf = f->conf_opt ? f->conf_opt : m->config;
+	for (size_t k = 0; k < f->ngroups; k++)
+		if (strcmp(f->groups[k].account, m->account) == 0 && same(f->groups[k].config, conf))
+			return k;
+	f->groups[f->ngroups] = (struct group){ .config = conf, .account = m->account };
+	return f->ngroups++;
+}
+
+/* Groups msgs by (config, account), in the order of each group's oldest.
+ * All groups share one index array (f->order), so ownership stays in f. */
 static int
 make_groups(struct flush *f)
 {
-	f->groups = calloc(f->nmsgs ? f->nmsgs : 1, sizeof *f->groups);
-	if (f->groups == NULL)
+	size_t cap = f->nmsgs ? f->nmsgs : 1;
+	f->groups = calloc(cap, sizeof *f->groups);
+	f->order = calloc(cap, sizeof *f->order);
+	size_t *gid = calloc(cap, sizeof *gid);
+	if (f->groups == NULL || f->order == NULL || gid == NULL) {
+		free(gid);
 		return -1;
-	for (size_t i = 0; i < f->nmsgs; i++) {
-		const struct outbox_msg *m = &f->msgs[i];
-		if (m->account == NULL)
-			continue;	/* damaged: already reported */
-		const char *conf = f->conf_opt ? f->conf_opt : m->config;
-		struct group *g = NULL;
-		for (size_t k = 0; g == NULL && k < f->ngroups; k++)
-			if (strcmp(f->groups[k].account, m->account) == 0 && same(f->groups[k].config, conf))
-				g = &f->groups[k];
-		if (g == NULL) {
-			g = &f->groups[f->ngroups++];
-			g->config = conf;
-			g->account = m->account;
-			if ((g->idx = calloc(f->nmsgs, sizeof *g->idx)) == NULL)
-				return -1;
-		}
-		g->idx[g->n++] = i;
 	}
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		gid[i] = group_of(f, &f->msgs[i]);
+		if (gid[i] != SIZE_MAX)
+			f->groups[gid[i]].n++;
+	}
+	size_t pos = 0;
+	for (size_t k = 0; k < f->ngroups; k++) {
+		f->groups[k].idx = f->order + pos;
+		pos += f->groups[k].n;
+		f->groups[k].n = 0;
+	}
+	for (size_t i = 0; i < f->nmsgs; i++)
+		if (gid[i] != SIZE_MAX) {
+			struct group *g = &f->groups[gid[i]];
+			g->idx[g->n++] = i;
+		}
+	free(gid);
 	return 0;
 }
 
@@ -341,8 +362,7 @@ do_flush(struct outbox *ob, const char *conf_opt)
 		flush_group(&f, &f.groups[i]);
 	if (rc == 0)
 		printf("%zu of %zu message(s) delivered\n", f.delivered, f.nmsgs);
-	for (size_t i = 0; i < f.ngroups; i++)
-		free(f.groups[i].idx);
+	free(f.order);
 	free(f.groups);
 	for (size_t i = 0; i < f.nmsgs; i++)
 		outbox_msg_free(&f.msgs[i]);
