@@ -52,7 +52,7 @@ client_account_opts(const struct client_account *a, struct smtp_client_opts *o, 
 		return -1;
 	if (*pw_r == NULL || **pw_r == '\0') {
 		client_account_pw_free(pw_r);
-		*err_r = client_config_errf("%s:%u: no password for %s at %s (set password or "
+		*err_r = str_printf("%s:%u: no password for %s at %s (set password or "
 					    "passwordeval, or add it to ~/.netrc)",
 					    a->file ? a->file : "config", a->line,
 					    a->user ? a->user : "?", a->host ? a->host : "?");

@@ -28,18 +28,6 @@ xstrdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-char *
-client_config_errf(const char *f, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, f);
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 static void
 account_clear(struct client_account *a)
 {
@@ -157,7 +145,7 @@ account_set(struct client_account *a, const char *key, const char *v, char **why
 		errno = 0;
 		unsigned long p = strtoul(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || errno != 0 || p == 0 || p > 65535) {
-			*why_r = client_config_errf("invalid port '%s'", v);
+			*why_r = str_printf("invalid port '%s'", v);
 			return -1;
 		}
 		a->port = (unsigned)p;
@@ -165,7 +153,7 @@ account_set(struct client_account *a, const char *key, const char *v, char **why
 	} else if (strcmp(key, "tls") == 0 || strcmp(key, "tls_starttls") == 0 ||
 		   strcmp(key, "tls_certcheck") == 0) {
 		if (parse_bool(v, &b) != 0) {
-			*why_r = client_config_errf("invalid argument '%s' for %s (on or off)", v, key);
+			*why_r = str_printf("invalid argument '%s' for %s (on or off)", v, key);
 			return -1;
 		}
 		if (key[3] == '\0') {
@@ -185,7 +173,7 @@ account_set(struct client_account *a, const char *key, const char *v, char **why
 	} else if (strcmp(key, "tls_fingerprint") == 0) {
 		a->has_fingerprint = *v != '\0';
 		if (a->has_fingerprint && client_parse_fingerprint(v, a->fingerprint) != 0) {
-			*why_r = client_config_errf("invalid tls_fingerprint '%s' (want the SHA-256 of the "
+			*why_r = str_printf("invalid tls_fingerprint '%s' (want the SHA-256 of the "
 				     "certificate: 64 hex digits, colons allowed)", v);
 			return -1;
 		}
@@ -200,7 +188,7 @@ account_set(struct client_account *a, const char *key, const char *v, char **why
 		} else {
 			const struct sasl_mech *m = sasl_mech_find(v, strlen(v));
 			if (m == NULL) {
-				*why_r = client_config_errf("unsupported authentication mechanism '%s'", v);
+				*why_r = str_printf("unsupported authentication mechanism '%s'", v);
 				return -1;
 			}
 			a->auth = CLIENT_AUTH_MECH;
@@ -227,7 +215,7 @@ account_set(struct client_account *a, const char *key, const char *v, char **why
 		else if (strcmp(v, "always") == 0) a->queue = CLIENT_QUEUE_ALWAYS;
 		else if (strcmp(v, "on-failure") == 0) a->queue = CLIENT_QUEUE_ON_FAILURE;
 		else {
-			*why_r = client_config_errf("invalid argument '%s' for queue (never, always or on-failure)", v);
+			*why_r = str_printf("invalid argument '%s' for queue (never, always or on-failure)", v);
 			return -1;
 		}
 		a->set |= K_QUEUE;
@@ -246,7 +234,7 @@ account_set(struct client_account *a, const char *key, const char *v, char **why
 		for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
 			if (strcmp(key, ignored[i]) == 0)
 				return 1;
-		*why_r = client_config_errf("unknown command '%s'", key);
+		*why_r = str_printf("unknown command '%s'", key);
 		return -1;
 	}
 	return 0;
@@ -325,16 +313,16 @@ start_account(struct parser *ps, char *arg, char **why_r)
 	while (end > arg && (end[-1] == ' ' || end[-1] == '\t'))
 		*--end = '\0';
 	if (*arg == '\0') {
-		*why_r = client_config_errf("account needs a name");
+		*why_r = str_printf("account needs a name");
 		return -1;
 	}
 	if (find_account(c, arg) != NULL) {
-		*why_r = client_config_errf("account %s is defined twice", arg);
+		*why_r = str_printf("account %s is defined twice", arg);
 		return -1;
 	}
 	struct client_account *n = realloc(c->accounts, (c->naccounts + 1) * sizeof *n);
 	if (n == NULL) {
-		*why_r = client_config_errf("out of memory");
+		*why_r = str_printf("out of memory");
 		return -1;
 	}
 	c->accounts = n;
@@ -356,7 +344,7 @@ start_account(struct parser *ps, char *arg, char **why_r)
 			*--e = '\0';
 		const struct client_account *par = find_account(c, p);
 		if (par == NULL || par == a) {
-			*why_r = client_config_errf("account %s not (yet) defined", p);
+			*why_r = str_printf("account %s not (yet) defined", p);
 			return -1;
 		}
 		account_inherit(a, par);
@@ -375,7 +363,7 @@ parse_line(struct parser *ps, char *line, char **why_r)
 	if (rc == 1)
 		return 0;
 	if (rc < 0) {
-		*why_r = client_config_errf("unterminated or misplaced quote");
+		*why_r = str_printf("unterminated or misplaced quote");
 		return -1;
 	}
 	if (strcmp(cmd, "defaults") == 0) {
@@ -403,7 +391,7 @@ client_config_load(struct client_config *c, const char *path, char **err_r)
 	c->path = xstrdup(path);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		*err_r = client_config_errf("%s: %s", path, strerror(errno));
+		*err_r = str_printf("%s: %s", path, strerror(errno));
 		client_config_free(c);
 		return -1;
 	}
@@ -420,12 +408,12 @@ client_config_load(struct client_config *c, const char *path, char **err_r)
 			line[--n] = '\0';
 		char *why = NULL;
 		if ((size_t)n > CONF_LINE_MAX)
-			why = client_config_errf("line longer than %d bytes", CONF_LINE_MAX);
+			why = str_printf("line longer than %d bytes", CONF_LINE_MAX);
 		else if (memchr(line, '\0', (size_t)n) != NULL)
-			why = client_config_errf("NUL byte in line");
+			why = str_printf("NUL byte in line");
 		if (why == NULL && parse_line(&ps, line, &why) == 0)
 			continue;
-		*err_r = client_config_errf("%s:%u: %s", path, ps.line, why ? why : "out of memory");
+		*err_r = str_printf("%s:%u: %s", path, ps.line, why ? why : "out of memory");
 		free(why);
 		rc = -1;
 		break;
@@ -465,7 +453,7 @@ client_config_account(const struct client_config *c, const char *name, char **er
 	if (name != NULL) {
 		a = find_account(cc, name);
 		if (a == NULL)
-			*err_r = client_config_errf("%s: account %s not found", c->path, name);
+			*err_r = str_printf("%s: account %s not found", c->path, name);
 		return a;
 	}
 	a = find_account(cc, "default");
@@ -479,7 +467,7 @@ client_config_account(const struct client_config *c, const char *name, char **er
 		/* Only "defaults" (or no section at all): use them. */
 		return &c->defaults;
 	}
-	*err_r = client_config_errf("%s: no account given (-a) and no default account "
+	*err_r = str_printf("%s: no account given (-a) and no default account "
 		     "(add 'account default : NAME')", c->path);
 	return NULL;
 }
@@ -515,11 +503,11 @@ client_config_default_path(char **tried_r)
 	const char *xdg = getenv("XDG_CONFIG_HOME");
 	char *a = NULL, *b = NULL;
 	if (xdg && *xdg)
-		a = client_config_errf("%s/postern/config", xdg);
+		a = str_printf("%s/postern/config", xdg);
 	else if (home)
-		a = client_config_errf("%s/.config/postern/config", home);
+		a = str_printf("%s/.config/postern/config", home);
 	if (home)
-		b = client_config_errf("%s/.msmtprc", home);
+		b = str_printf("%s/.msmtprc", home);
 	if (file_exists(a)) {
 		free(b);
 		return a;
@@ -528,7 +516,7 @@ client_config_default_path(char **tried_r)
 		free(a);
 		return b;
 	}
-	*tried_r = client_config_errf("%s or %s", a ? a : "$XDG_CONFIG_HOME/postern/config",
+	*tried_r = str_printf("%s or %s", a ? a : "$XDG_CONFIG_HOME/postern/config",
 		       b ? b : "~/.msmtprc");
 	free(a);
 	free(b);

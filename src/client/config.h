@@ -99,9 +99,9 @@ enum client_auth_mode client_account_auth(const struct client_account *a);
 /* The port a connects to (port, or the msmtp default). */
 unsigned client_account_port(const struct client_account *a);
 
-/* A malloc'd message from a printf format (NULL when out of memory):
- * the *err_r strings of this header. */
-char *client_config_errf(const char *f, ...) __attribute__((format(printf, 1, 2)));
+/* The *err_r strings of this header are made with str_printf() (NULL
+ * when out of memory). */
+#include "util/str.h"
 
 struct smtp_client_opts;
 

@@ -160,7 +160,7 @@ client_netrc_lookup(const char *path, const char *host, unsigned port, const cha
 	if (f == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		*err_r = client_config_errf("%s: %s", path, strerror(errno));
+		*err_r = str_printf("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	struct buf b;
@@ -170,13 +170,13 @@ client_netrc_lookup(const char *path, const char *host, unsigned port, const cha
 	int rc = 0;
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
 		if (buf_add(&b, chunk, n) != BUF_OK) {
-			*err_r = client_config_errf("%s: larger than %zu bytes", path, NETRC_MAX);
+			*err_r = str_printf("%s: larger than %zu bytes", path, NETRC_MAX);
 			rc = -1;
 			break;
 		}
 	OPENSSL_cleanse(chunk, sizeof chunk);
 	if (rc == 0 && ferror(f)) {
-		*err_r = client_config_errf("%s: read error", path);
+		*err_r = str_printf("%s: read error", path);
 		rc = -1;
 	}
 	(void)fclose(f);	/* read only: nothing to lose */
@@ -195,7 +195,7 @@ password_eval(const struct client_account *a, char **pw_r, char **err_r)
 	(void)fflush(NULL);	/* the child must not repeat our buffered output */
 	FILE *p = popen(a->passwordeval, "r");	// NOLINT(cert-env33-c): passwordeval is a shell command by design, as in msmtp
 	if (p == NULL) {
-		*err_r = client_config_errf("%s:%u: passwordeval: %s", a->file ? a->file : "?", a->line,
+		*err_r = str_printf("%s:%u: passwordeval: %s", a->file ? a->file : "?", a->line,
 			     strerror(errno));
 		return -1;
 	}
@@ -211,7 +211,7 @@ password_eval(const struct client_account *a, char **pw_r, char **err_r)
 	}
 	int st = pclose(p);
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || rc != 0 || b.len == 0) {
-		*err_r = client_config_errf("%s:%u: passwordeval command failed%s (account %s)", a->file ? a->file : "?",
+		*err_r = str_printf("%s:%u: passwordeval command failed%s (account %s)", a->file ? a->file : "?",
 			     a->line, rc ? ": output too long" : b.len == 0 ? " or printed nothing" : "",
 			     a->name ? a->name : "defaults");
 		buf_wipe_free(&b);
@@ -236,7 +236,7 @@ client_account_password(const struct client_account *a, char **pw_r, char **err_
 	if (home && a->host) {
 		static const char *const files[] = { ".netrc", ".authinfo" };
 		for (size_t i = 0; i < 2; i++) {
-			char *path = client_config_errf("%s/%s", home, files[i]);
+			char *path = str_printf("%s/%s", home, files[i]);
 			if (path == NULL)
 				return -1;
 			int rc = client_netrc_lookup(path, a->host, client_account_port(a), a->user,

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "util/span.h"
+#include "util/str.h"
 
 #define OUTBOX_MAGIC "postern-outbox 1\n"
 /* Envelope records around the message: 10000 recipients of at most 256
@@ -41,20 +42,6 @@ struct ob_env {
 	time_t queued;
 };
 
-static char *ob_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-ob_err(const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 char *
 outbox_default_dir(char **err_r)
 {
@@ -64,11 +51,11 @@ outbox_default_dir(char **err_r)
 	/* XDG Base Directory: a relative $XDG_DATA_HOME is invalid and
 	 * should be ignored. */
 	if (xdg != NULL && xdg[0] == '/')
-		dir = ob_err("%s/postern/outbox", xdg);
+		dir = str_printf("%s/postern/outbox", xdg);
 	else if (home != NULL && home[0] != '\0')
-		dir = ob_err("%s/.local/share/postern/outbox", home);
+		dir = str_printf("%s/.local/share/postern/outbox", home);
 	else
-		*err_r = ob_err("outbox: neither XDG_DATA_HOME nor HOME is set");
+		*err_r = str_printf("outbox: neither XDG_DATA_HOME nor HOME is set");
 	return dir;
 }
 
@@ -78,7 +65,7 @@ ob_mkdirs(const char *path, mode_t mode, char **err_r)
 {
 	char *p = strdup(path);
 	if (p == NULL) {
-		*err_r = ob_err("%s: out of memory", path);
+		*err_r = str_printf("%s: out of memory", path);
 		return -1;
 	}
 	for (char *s = p + 1;; s++) {
@@ -87,7 +74,7 @@ ob_mkdirs(const char *path, mode_t mode, char **err_r)
 		char c = *s;
 		*s = '\0';
 		if (mkdir(p, mode) != 0 && errno != EEXIST) {
-			*err_r = ob_err("%s: cannot create folder: %s", p, strerror(errno));
+			*err_r = str_printf("%s: cannot create folder: %s", p, strerror(errno));
 			free(p);
 			return -1;
 		}
@@ -106,7 +93,7 @@ outbox_open(struct outbox **ob_r, const char *dir, char **err_r)
 	char *d = dir != NULL ? strdup(dir) : outbox_default_dir(err_r);
 	if (d == NULL) {
 		if (dir != NULL)
-			*err_r = ob_err("%s: out of memory", dir);
+			*err_r = str_printf("%s: out of memory", dir);
 		return -1;
 	}
 	if (ob_mkdirs(d, 0700, err_r) != 0) {
@@ -116,7 +103,7 @@ outbox_open(struct outbox **ob_r, const char *dir, char **err_r)
 	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct outbox *ob = fd >= 0 ? calloc(1, sizeof *ob) : NULL;
 	if (ob == NULL) {
-		*err_r = ob_err("%s: cannot open folder: %s", d, fd < 0 ? strerror(errno) : "out of memory");
+		*err_r = str_printf("%s: cannot open folder: %s", d, fd < 0 ? strerror(errno) : "out of memory");
 		if (fd >= 0)
 			close(fd);
 		free(d);
@@ -253,18 +240,18 @@ ob_commit(struct outbox *ob, const struct ob_env *e, bool replace, char id_r[OUT
 	  char **err_r)
 {
 	if (!replace && ob_new_id(id_r) != 0) {
-		*err_r = ob_err("%s: cannot make a message ID (clock or random source)", ob->dir);
+		*err_r = str_printf("%s: cannot make a message ID (clock or random source)", ob->dir);
 		return -1;
 	}
 	char tmp[OUTBOX_ID_MAX + 8];
 	int tn = snprintf(tmp, sizeof tmp, ".%s.tmp", id_r);
 	if (tn < 0 || (size_t)tn >= sizeof tmp) {	/* a cut name would be another file */
-		*err_r = ob_err("%s: message ID '%s' too long", ob->dir, id_r);
+		*err_r = str_printf("%s: message ID '%s' too long", ob->dir, id_r);
 		return -1;
 	}
 	int fd = openat(ob->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		*err_r = ob_err("%s/%s: cannot create: %s", ob->dir, tmp, strerror(errno));
+		*err_r = str_printf("%s/%s: cannot create: %s", ob->dir, tmp, strerror(errno));
 		return -1;
 	}
 	int rc = ob_write_env(fd, e);
@@ -285,12 +272,12 @@ ob_commit(struct outbox *ob, const struct ob_env *e, bool replace, char id_r[OUT
 	}
 	if (rc != 0) {
 		unlinkat(ob->dirfd, tmp, 0);
-		*err_r = ob_err("%s/%s: cannot write: %s", ob->dir, id_r, strerror(saved));
+		*err_r = str_printf("%s/%s: cannot write: %s", ob->dir, id_r, strerror(saved));
 		return -1;
 	}
 	/* And the new name must be on disk before we say "queued". */
 	if (fsync(ob->dirfd) != 0) {
-		*err_r = ob_err("%s: cannot sync folder: %s", ob->dir, strerror(errno));
+		*err_r = str_printf("%s: cannot sync folder: %s", ob->dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -303,7 +290,7 @@ outbox_add(struct outbox *ob, const char *account, const char *config, const cha
 {
 	if (account == NULL || account[0] == '\0' || from == NULL || nrcpts == 0 ||
 	    nrcpts > OUTBOX_RCPTS_MAX || len > OUTBOX_MSG_MAX) {
-		*err_r = ob_err("%s: cannot queue: %s", ob->dir,
+		*err_r = str_printf("%s: cannot queue: %s", ob->dir,
 				len > OUTBOX_MSG_MAX ? "message too large" :
 				nrcpts == 0 ? "no recipients" :
 				nrcpts > OUTBOX_RCPTS_MAX ? "too many recipients" : "no account name");
@@ -321,7 +308,7 @@ outbox_set_rcpts(struct outbox *ob, const struct outbox_msg *m, const char *cons
 		 size_t nrcpts, char **err_r)
 {
 	if (nrcpts == 0 || nrcpts > OUTBOX_RCPTS_MAX || !outbox_id_valid(m->id)) {
-		*err_r = ob_err("%s/%s: bad recipient list or ID", ob->dir, m->id);
+		*err_r = str_printf("%s/%s: bad recipient list or ID", ob->dir, m->id);
 		return -1;
 	}
 	struct ob_env e = {
@@ -360,7 +347,7 @@ outbox_list(struct outbox *ob, char ***ids_r, size_t *n_r, char **err_r)
 	int fd = openat(ob->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL) {
-		*err_r = ob_err("%s: cannot read folder: %s", ob->dir, strerror(errno));
+		*err_r = str_printf("%s: cannot read folder: %s", ob->dir, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -398,7 +385,7 @@ outbox_list(struct outbox *ob, char ***ids_r, size_t *n_r, char **err_r)
 	closedir(d);
 	if (rc != 0) {
 		outbox_free_ids(&ids, n);
-		*err_r = ob_err("%s: out of memory listing the folder", ob->dir);
+		*err_r = str_printf("%s: out of memory listing the folder", ob->dir);
 		return -1;
 	}
 	if (n > 0)
@@ -426,14 +413,14 @@ ob_slurp(struct outbox *ob, const char *id, char **p_r, size_t *n_r, char **err_
 	int fd = openat(ob->dirfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		*err_r = errno == ENOENT ? ob_err("%s/%s: no such message", ob->dir, id)
-					 : ob_err("%s/%s: %s", ob->dir, id, strerror(errno));
+		*err_r = errno == ENOENT ? str_printf("%s/%s: no such message", ob->dir, id)
+					 : str_printf("%s/%s: %s", ob->dir, id, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) || (uintmax_t)st.st_size > OUTBOX_FILE_MAX) {
-		*err_r = ob_err("%s/%s: not a regular file or too large", ob->dir, id);
+		*err_r = str_printf("%s/%s: not a regular file or too large", ob->dir, id);
 		close(fd);
 		return -1;
 	}
@@ -449,7 +436,7 @@ ob_slurp(struct outbox *ob, const char *id, char **p_r, size_t *n_r, char **err_
 	}
 	close(fd);
 	if (p == NULL || got != want) {
-		*err_r = ob_err("%s/%s: cannot read: %s", ob->dir, id, p ? "short read" : "out of memory");
+		*err_r = str_printf("%s/%s: cannot read: %s", ob->dir, id, p ? "short read" : "out of memory");
 		free(p);
 		return -1;
 	}
@@ -581,7 +568,7 @@ outbox_read(struct outbox *ob, const char *id, struct outbox_msg *m, char **err_
 {
 	memset(m, 0, sizeof *m);
 	if (!outbox_id_valid(id)) {
-		*err_r = ob_err("%s: '%s' is not a message ID", ob->dir, id);
+		*err_r = str_printf("%s: '%s' is not a message ID", ob->dir, id);
 		return -1;
 	}
 	char *p;
@@ -594,7 +581,7 @@ outbox_read(struct outbox *ob, const char *id, struct outbox_msg *m, char **err_
 	free(p);
 	if (rc != 0) {
 		outbox_msg_free(m);
-		*err_r = ob_err("%s/%s: damaged outbox file (torn or edited); not sent", ob->dir, id);
+		*err_r = str_printf("%s/%s: damaged outbox file (torn or edited); not sent", ob->dir, id);
 		return -1;
 	}
 	return 0;
@@ -617,17 +604,17 @@ int
 outbox_delete(struct outbox *ob, const char *id, char **err_r)
 {
 	if (!outbox_id_valid(id)) {
-		*err_r = ob_err("%s: '%s' is not a message ID", ob->dir, id);
+		*err_r = str_printf("%s: '%s' is not a message ID", ob->dir, id);
 		return -1;
 	}
 	if (unlinkat(ob->dirfd, id, 0) != 0) {
-		*err_r = errno == ENOENT ? ob_err("%s/%s: no such message", ob->dir, id)
-					 : ob_err("%s/%s: cannot delete: %s", ob->dir, id, strerror(errno));
+		*err_r = errno == ENOENT ? str_printf("%s/%s: no such message", ob->dir, id)
+					 : str_printf("%s/%s: cannot delete: %s", ob->dir, id, strerror(errno));
 		return -1;
 	}
 	/* Otherwise a crash could bring the message back and send it twice. */
 	if (fsync(ob->dirfd) != 0) {
-		*err_r = ob_err("%s: cannot sync folder: %s", ob->dir, strerror(errno));
+		*err_r = str_printf("%s: cannot sync folder: %s", ob->dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -640,7 +627,7 @@ outbox_lock(struct outbox *ob, char **err_r)
 		return 0;
 	int fd = openat(ob->dirfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		*err_r = ob_err("%s/.lock: %s", ob->dir, strerror(errno));
+		*err_r = str_printf("%s/.lock: %s", ob->dir, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -648,7 +635,7 @@ outbox_lock(struct outbox *ob, char **err_r)
 		close(fd);
 		if (e == EWOULDBLOCK)
 			return 1;
-		*err_r = ob_err("%s/.lock: %s", ob->dir, strerror(e));
+		*err_r = str_printf("%s/.lock: %s", ob->dir, strerror(e));
 		return -1;
 	}
 	ob->lockfd = fd;

@@ -19,18 +19,6 @@ static const struct store_ops *const store_backends[] = {
 	&store_file_ops,
 };
 
-char *
-store_errf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 /* Splits "scheme:arg".  A spec whose text before the first ':' is not a
  * plain lower-case word ("/etc/users", "./a:b") is a bare file path. */
 static const struct store_ops *
@@ -48,7 +36,7 @@ store_pick(const char *spec, const char **arg_r, char **err_r)
 			return ops;
 		}
 	}
-	*err_r = store_errf("credentials '%s': unknown backend '%.*s' (this postern has: file)",
+	*err_r = str_printf("credentials '%s': unknown backend '%.*s' (this postern has: file)",
 			    spec, (int)n, spec);
 	return NULL;
 }
@@ -61,16 +49,16 @@ store_spec_file(const char *spec, const char *base_dir, char **err_r)
 	if (ops == NULL)
 		return NULL;
 	if (ops != &store_file_ops) {
-		*err_r = store_errf("credentials '%s': not a file store", spec);
+		*err_r = str_printf("credentials '%s': not a file store", spec);
 		return NULL;
 	}
 	if (*arg == '\0') {
-		*err_r = store_errf("credentials '%s': no file name", spec);
+		*err_r = str_printf("credentials '%s': no file name", spec);
 		return NULL;
 	}
 	char *path = store_file_resolve(arg, base_dir);
 	if (path == NULL)
-		*err_r = store_errf("credentials '%s': out of memory", spec);
+		*err_r = str_printf("credentials '%s': out of memory", spec);
 	return path;
 }
 
@@ -84,7 +72,7 @@ store_open(const char *spec, const char *base_dir, char **err_r)
 		return NULL;
 	struct store *st = calloc(1, sizeof *st);
 	if (st == NULL) {
-		*err_r = store_errf("credentials '%s': out of memory", spec);
+		*err_r = str_printf("credentials '%s': out of memory", spec);
 		return NULL;
 	}
 	st->ops = ops;

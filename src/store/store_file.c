@@ -108,17 +108,17 @@ static void *
 store_file_open(const char *arg, const char *base_dir, char **err_r)
 {
 	if (*arg == '\0') {
-		*err_r = store_errf("credentials: file store without a file name");
+		*err_r = str_printf("credentials: file store without a file name");
 		return NULL;
 	}
 	struct store_file *sf = calloc(1, sizeof *sf);
 	if (sf == NULL || (sf->path = store_file_resolve(arg, base_dir)) == NULL) {
 		free(sf);
-		*err_r = store_errf("%s: out of memory", arg);
+		*err_r = str_printf("%s: out of memory", arg);
 		return NULL;
 	}
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, sf->dummy_setting, sizeof sf->dummy_setting) == NULL) {
-		*err_r = store_errf("%s: crypt_gensalt(yescrypt): %s", sf->path, strerror(errno));
+		*err_r = str_printf("%s: crypt_gensalt(yescrypt): %s", sf->path, strerror(errno));
 		store_file_free(sf);
 		return NULL;
 	}

@@ -34,13 +34,11 @@ static int pctx_err(struct pctx *c, const char *fmt, ...) __attribute__((format(
 static int
 pctx_err(struct pctx *c, const char *fmt, ...)
 {
-	char *msg = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	char *msg = str_vprintf(fmt, ap);
 	va_end(ap);
-	*c->err_r = store_errf("%s:%u: %s", c->path, c->line, msg != NULL ? msg : "out of memory");
+	*c->err_r = str_printf("%s:%u: %s", c->path, c->line, msg != NULL ? msg : "out of memory");
 	free(msg);
 	return -1;
 }
@@ -56,12 +54,12 @@ store_file_db_read(const char *path, char **text_r, size_t *len_r, struct stat *
 		goto fail;
 	if (!S_ISREG(st_r->st_mode)) {
 		errno = EINVAL;
-		*err_r = store_errf("%s: not a regular file", path);
+		*err_r = str_printf("%s: not a regular file", path);
 		goto fail_msg;
 	}
 	if ((uintmax_t)st_r->st_size > STORE_FILE_SIZE_MAX) {
 		errno = EFBIG;
-		*err_r = store_errf("%s: larger than %zu bytes", path, STORE_FILE_SIZE_MAX);
+		*err_r = str_printf("%s: larger than %zu bytes", path, STORE_FILE_SIZE_MAX);
 		goto fail_msg;
 	}
 	size_t size = (size_t)st_r->st_size, got = 0;
@@ -91,7 +89,7 @@ store_file_db_read(const char *path, char **text_r, size_t *len_r, struct stat *
 	*len_r = got;
 	return 0;
 fail:
-	*err_r = store_errf("%s: %s", path, strerror(errno));
+	*err_r = str_printf("%s: %s", path, strerror(errno));
 fail_msg:
 	if (fd >= 0) {
 		int e = errno;
@@ -336,7 +334,7 @@ db_index(struct store_file_db *db, const char *path, char **err_r)
 		return 0;
 	db->by_name = calloc(db->n, sizeof(struct store_file_user *));
 	if (db->by_name == NULL) {
-		*err_r = store_errf("%s: out of memory", path);
+		*err_r = str_printf("%s: out of memory", path);
 		return -1;
 	}
 	for (size_t i = 0; i < db->n; i++)
@@ -358,7 +356,7 @@ db_index(struct store_file_db *db, const char *path, char **err_r)
 	if (dup == NULL)
 		return 0;
 	char safe[LOG_SAFE_MAX];
-	*err_r = store_errf("%s:%u: duplicate user \"%s\" (first on line %u)", path, dup->line,
+	*err_r = str_printf("%s:%u: duplicate user \"%s\" (first on line %u)", path, dup->line,
 			    log_safe(safe, sizeof safe, dup->name, strlen(dup->name)), first->line);
 	return -1;
 }
@@ -402,7 +400,7 @@ store_file_db_parse(struct store_file_db *db, const char *path, const char *text
 		lines += text[i] == '\n';
 	db->users = calloc(lines + 1, sizeof *db->users);
 	if (db->users == NULL) {
-		*err_r = store_errf("%s: out of memory", path);
+		*err_r = str_printf("%s: out of memory", path);
 		return -1;
 	}
 	struct pctx c = { path, 0, err_r };

@@ -60,12 +60,12 @@ edit_lock_open(const char *path, char **err_r)
 {
 	char *lock_path = NULL;
 	if (asprintf(&lock_path, "%s.lock", path) < 0) {
-		*err_r = store_errf("%s: out of memory", path);
+		*err_r = str_printf("%s: out of memory", path);
 		return -1;
 	}
 	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		*err_r = store_errf("%s: cannot create lock file: %s", lock_path, strerror(errno));
+		*err_r = str_printf("%s: cannot create lock file: %s", lock_path, strerror(errno));
 	free(lock_path);
 	return fd;
 }
@@ -80,7 +80,7 @@ edit_lock(struct edit *e, char **err_r)
 	while ((rc = flock(e->lock_fd, LOCK_EX)) < 0 && errno == EINTR)
 		;
 	if (rc < 0)
-		*err_r = store_errf("%s.lock: cannot lock: %s", e->path, strerror(errno));
+		*err_r = str_printf("%s.lock: cannot lock: %s", e->path, strerror(errno));
 	return rc;
 }
 
@@ -96,13 +96,13 @@ store_file_edit_writable(const char *path, char **err_r)
 	char *dir = slash == NULL ? strdup(".")
 		  : strndup(path, slash == path ? 1 : (size_t)(slash - path));
 	if (dir == NULL) {
-		*err_r = store_errf("%s: out of memory", path);
+		*err_r = str_printf("%s: out of memory", path);
 		return -1;
 	}
 	int rc = 0;
 	/* The new file is written beside the old and renamed over it. */
 	if (access(dir, W_OK | X_OK) < 0) {
-		*err_r = store_errf("%s: cannot write in this folder (%s is replaced by a rename): %s",
+		*err_r = str_printf("%s: cannot write in this folder (%s is replaced by a rename): %s",
 				    dir, path, strerror(errno));
 		rc = -1;
 	}
@@ -178,7 +178,7 @@ edit_commit(struct edit *e, const struct piece *pieces, size_t n, char **err_r)
 {
 	char *tmp = NULL;
 	if (asprintf(&tmp, "%s.tmp.%ld", e->path, (long)getpid()) < 0) {
-		*err_r = store_errf("%s: out of memory", e->path);
+		*err_r = str_printf("%s: out of memory", e->path);
 		return -1;
 	}
 	/* We hold the lock, so a file by this name is a leftover of a
@@ -186,7 +186,7 @@ edit_commit(struct edit *e, const struct piece *pieces, size_t n, char **err_r)
 	(void)unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		*err_r = store_errf("%s: cannot create: %s", tmp, strerror(errno));
+		*err_r = str_printf("%s: cannot create: %s", tmp, strerror(errno));
 		free(tmp);
 		return -1;
 	}
@@ -205,18 +205,18 @@ edit_commit(struct edit *e, const struct piece *pieces, size_t n, char **err_r)
 	}
 	fd = -1;
 	if (rename(tmp, e->path) < 0) {
-		*err_r = store_errf("%s: cannot rename to %s: %s", tmp, e->path, strerror(errno));
+		*err_r = str_printf("%s: cannot rename to %s: %s", tmp, e->path, strerror(errno));
 		goto fail_msg;
 	}
 	free(tmp);
 	if (edit_sync_dir(e->path) < 0) {
-		*err_r = store_errf("%s: written, but fsync of its folder failed: %s", e->path,
+		*err_r = str_printf("%s: written, but fsync of its folder failed: %s", e->path,
 				    strerror(errno));
 		return -1;
 	}
 	return 0;
 fail:
-	*err_r = store_errf("%s: %s: %s", tmp, step, strerror(errno));
+	*err_r = str_printf("%s: %s: %s", tmp, step, strerror(errno));
 fail_msg:
 	if (fd >= 0)
 		close(fd);
@@ -234,7 +234,7 @@ store_file_edit_add(const char *path, const struct store_file_newuser *u, char *
 	const char *why;
 	if (store_user_prep(user, &name, &why) < 0) {
 		char safe[LOG_SAFE_MAX];
-		*err_r = store_errf("user '%s': %s", log_safe(safe, sizeof safe, user, strlen(user)), why);
+		*err_r = str_printf("user '%s': %s", log_safe(safe, sizeof safe, user, strlen(user)), why);
 		return STORE_FILE_EDIT_ERROR;
 	}
 	/* The costly derivations (yescrypt, two PBKDF2) run before the
@@ -245,7 +245,7 @@ store_file_edit_add(const char *path, const struct store_file_newuser *u, char *
 	struct edit e;
 	if (store_file_entry_make(&line, name, u->password, err_r) < 0) {
 		char *inner = *err_r;
-		*err_r = store_errf("user '%s': %s", name, inner ? inner : "out of memory");
+		*err_r = str_printf("user '%s': %s", name, inner ? inner : "out of memory");
 		free(inner);
 		buf_wipe_free(&line);
 		free(name);
@@ -254,7 +254,7 @@ store_file_edit_add(const char *path, const struct store_file_newuser *u, char *
 	if (edit_begin(&e, path, err_r) < 0)
 		goto out;
 	if (store_file_db_find(&e.db, name) != NULL) {
-		*err_r = store_errf("%s: user '%s' already exists", path, name);
+		*err_r = str_printf("%s: user '%s' already exists", path, name);
 		rc = STORE_FILE_EDIT_EXISTS;
 		goto out;
 	}
@@ -285,7 +285,7 @@ store_file_edit_del(const char *path, const char *user, char **err_r)
 	const char *why;
 	if (store_user_prep(user, &name, &why) < 0) {
 		char safe[LOG_SAFE_MAX];
-		*err_r = store_errf("user '%s': %s", log_safe(safe, sizeof safe, user, strlen(user)), why);
+		*err_r = str_printf("user '%s': %s", log_safe(safe, sizeof safe, user, strlen(user)), why);
 		return STORE_FILE_EDIT_ERROR;
 	}
 	enum store_file_edit_rc rc = STORE_FILE_EDIT_ERROR;
@@ -294,7 +294,7 @@ store_file_edit_del(const char *path, const char *user, char **err_r)
 		goto out;
 	const struct store_file_user *u = store_file_db_find(&e.db, name);
 	if (u == NULL) {
-		*err_r = store_errf("%s: unknown user '%s'", path, name);
+		*err_r = str_printf("%s: unknown user '%s'", path, name);
 		rc = STORE_FILE_EDIT_NOUSER;
 		goto out;
 	}

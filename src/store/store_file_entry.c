@@ -31,20 +31,20 @@ store_file_entry_crypt(struct buf *line, const char *prep, char **err_r)
 	 * the kernel (rbytes NULL). */
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof setting) == NULL) {
-		*err_r = store_errf("crypt_gensalt(yescrypt): %s", strerror(errno));
+		*err_r = str_printf("crypt_gensalt(yescrypt): %s", strerror(errno));
 		return -1;
 	}
 	struct crypt_data *cd = calloc(1, sizeof *cd);
 	if (cd == NULL) {
-		*err_r = store_errf("out of memory");
+		*err_r = str_printf("out of memory");
 		return -1;
 	}
 	int rc = -1;
 	const char *h = crypt_r(prep, setting, cd);
 	if (h == NULL || h[0] == '*')
-		*err_r = store_errf("crypt(yescrypt) failed: %s", strerror(errno));
+		*err_r = str_printf("crypt(yescrypt) failed: %s", strerror(errno));
 	else if (buf_printf(line, ":{CRYPT}%s", h) != BUF_OK)
-		*err_r = store_errf("entry too long");
+		*err_r = str_printf("entry too long");
 	else
 		rc = 0;
 	OPENSSL_cleanse(cd, sizeof *cd);
@@ -62,18 +62,18 @@ store_file_entry_scram(struct buf *line, const char *md, const char *scheme,
 	int rc = -1;
 	memset(&a, 0, sizeof a);
 	if (RAND_bytes(salt, sizeof salt) != 1) {
-		*err_r = store_errf("RAND_bytes failed: no random salt");
+		*err_r = str_printf("RAND_bytes failed: no random salt");
 		return -1;
 	}
 	if (sasl_scram_derive(md, password, salt, sizeof salt, STORE_FILE_SCRAM_ITER, &a, &why) < 0) {
-		*err_r = store_errf("password refused for %s: %s", scheme, why);
+		*err_r = str_printf("password refused for %s: %s", scheme, why);
 		goto out;
 	}
 	if (buf_printf(line, ":%s%u,", scheme, STORE_FILE_SCRAM_ITER) != BUF_OK ||
 	    b64_encode(line, salt, sizeof salt) != BUF_OK || buf_addch(line, ',') != BUF_OK ||
 	    b64_encode(line, a.stored_key, a.key_len) != BUF_OK || buf_addch(line, ',') != BUF_OK ||
 	    b64_encode(line, a.server_key, a.key_len) != BUF_OK) {
-		*err_r = store_errf("entry too long");
+		*err_r = str_printf("entry too long");
 		goto out;
 	}
 	rc = 0;
@@ -90,7 +90,7 @@ store_file_entry_cram(struct buf *line, const char *password, char **err_r)
 	char text[2 * sizeof secret];
 	int rc = -1;
 	if (sasl_cram_md5_derive(password, secret) < 0) {
-		*err_r = store_errf("CRAM-MD5 derivation failed");
+		*err_r = str_printf("CRAM-MD5 derivation failed");
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof secret; i++) {
@@ -98,7 +98,7 @@ store_file_entry_cram(struct buf *line, const char *password, char **err_r)
 		text[2 * i + 1] = hex[secret[i] & 0x0f];
 	}
 	if (buf_addstr(line, ":{CRAM-MD5}") != BUF_OK || buf_add(line, text, sizeof text) != BUF_OK) {
-		*err_r = store_errf("entry too long");
+		*err_r = str_printf("entry too long");
 		goto out;
 	}
 	rc = 0;
@@ -113,22 +113,22 @@ store_file_entry_make(struct buf *line, const char *name, const char *password, 
 {
 	*err_r = NULL;
 	if (*password == '\0') {
-		*err_r = store_errf("empty password");
+		*err_r = str_printf("empty password");
 		return -1;
 	}
 	if (strlen(password) > SASL_PASS_MAX) {
-		*err_r = store_errf("password longer than %d bytes", SASL_PASS_MAX);
+		*err_r = str_printf("password longer than %d bytes", SASL_PASS_MAX);
 		return -1;
 	}
 	char *prep = NULL;
 	const char *why;
 	if (sasl_saslprep(password, &prep, &why) < 0) {
-		*err_r = store_errf("password refused: %s", why);
+		*err_r = str_printf("password refused: %s", why);
 		return -1;
 	}
 	int rc = -1;
 	if (*prep == '\0') {
-		*err_r = store_errf("password is empty after SASLprep");
+		*err_r = str_printf("password is empty after SASLprep");
 		goto out;
 	}
 	/* Take the whole capacity now: buf growth by realloc() would leave
@@ -136,12 +136,12 @@ store_file_entry_make(struct buf *line, const char *name, const char *password, 
 	uint8_t *room;
 	size_t had = line->len;
 	if (buf_extend(line, line->max - had, &room) != BUF_OK) {
-		*err_r = store_errf("out of memory");
+		*err_r = str_printf("out of memory");
 		goto out;
 	}
 	buf_truncate(line, had);
 	if (buf_addstr(line, name) != BUF_OK) {
-		*err_r = store_errf("entry too long");
+		*err_r = str_printf("entry too long");
 		goto out;
 	}
 	if (store_file_entry_crypt(line, prep, err_r) < 0 ||
@@ -150,7 +150,7 @@ store_file_entry_make(struct buf *line, const char *name, const char *password, 
 	    store_file_entry_cram(line, password, err_r) < 0)
 		goto out;
 	if (buf_addch(line, '\n') != BUF_OK) {
-		*err_r = store_errf("entry too long");
+		*err_r = str_printf("entry too long");
 		goto out;
 	}
 	rc = 0;

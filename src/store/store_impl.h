@@ -25,8 +25,8 @@ struct store_ops {
 
 extern const struct store_ops store_file_ops;
 
-/* A malloc'd formatted message for an *err_r; NULL only when out of
+/* *err_r messages are made with str_printf(); NULL only when out of
  * memory (callers print "out of memory" for a NULL message). */
-char *store_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#include "util/str.h"
 
 #endif

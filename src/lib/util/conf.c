@@ -1,5 +1,6 @@
 /* conf.c - reading "key = value" files with "#" comments. */
 #include "util/conf.h"
+#include "util/str.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,21 +16,6 @@
 /* A config file is a few dozen lines; the cap only stops a wrong path
  * (a log file, a device) from being read whole. */
 #define CONF_FILE_MAX ((size_t)1024 * 1024)
-
-static char *conf_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* A malloc'd message; NULL only when out of memory. */
-static char *
-conf_errf(const char *fmt, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static char *
 dup_trimmed(const char *p, size_t n)
@@ -48,14 +34,14 @@ conf_add(struct conf *c, const char *line, size_t n, unsigned lineno, char **err
 {
 	const char *eq = memchr(line, '=', n);
 	if (eq == NULL) {
-		*err_r = conf_errf("%s:%u: expected 'key = value'", c->path, lineno);
+		*err_r = str_printf("%s:%u: expected 'key = value'", c->path, lineno);
 		return -1;
 	}
 	/* The slot first, so that key and value go straight from strndup()
 	 * into memory c owns: no moment where a failure must free both. */
 	struct conf_entry *v = realloc(c->v, (c->n + 1) * sizeof *v);
 	if (v == NULL) {
-		*err_r = conf_errf("%s:%u: out of memory", c->path, lineno);
+		*err_r = str_printf("%s:%u: out of memory", c->path, lineno);
 		return -1;
 	}
 	c->v = v;
@@ -64,9 +50,9 @@ conf_add(struct conf *c, const char *line, size_t n, unsigned lineno, char **err
 	e->key = dup_trimmed(line, (size_t)(eq - line));
 	e->value = dup_trimmed(eq + 1, n - (size_t)(eq - line) - 1);
 	if (e->key == NULL || e->value == NULL)
-		*err_r = conf_errf("%s:%u: out of memory", c->path, lineno);
+		*err_r = str_printf("%s:%u: out of memory", c->path, lineno);
 	else if (*e->key == '\0' || strcspn(e->key, " \t") != strlen(e->key))
-		*err_r = conf_errf("%s:%u: bad key '%s'", c->path, lineno, e->key);
+		*err_r = str_printf("%s:%u: bad key '%s'", c->path, lineno, e->key);
 	else {
 		c->n++;
 		return 0;
@@ -96,17 +82,17 @@ conf_read(const struct conf *c, FILE *f, struct buf *text, char **err_r)
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
 		int rc = buf_add(text, chunk, n);
 		if (rc == BUF_TOOBIG) {
-			*err_r = conf_errf("%s: larger than %zu bytes: not a config file?", c->path,
+			*err_r = str_printf("%s: larger than %zu bytes: not a config file?", c->path,
 					   CONF_FILE_MAX);
 			return -1;
 		}
 		if (rc != BUF_OK) {
-			*err_r = conf_errf("%s: out of memory", c->path);
+			*err_r = str_printf("%s: out of memory", c->path);
 			return -1;
 		}
 	}
 	if (ferror(f)) {
-		*err_r = conf_errf("%s: %s", c->path, strerror(errno));
+		*err_r = str_printf("%s: %s", c->path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -119,11 +105,11 @@ conf_line(struct conf *c, const char *line, size_t n, unsigned lineno, char **er
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
 	if (n > CONF_LINE_MAX) {
-		*err_r = conf_errf("%s:%u: line longer than %d bytes", c->path, lineno, CONF_LINE_MAX);
+		*err_r = str_printf("%s:%u: line longer than %d bytes", c->path, lineno, CONF_LINE_MAX);
 		return -1;
 	}
 	if (memchr(line, '\0', n) != NULL) {
-		*err_r = conf_errf("%s:%u: NUL byte in line", c->path, lineno);
+		*err_r = str_printf("%s:%u: NUL byte in line", c->path, lineno);
 		return -1;
 	}
 	n = conf_strip_comment(line, n);
@@ -166,12 +152,12 @@ conf_load(struct conf *c, const char *path, char **err_r)
 	c->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
 	if (c->path == NULL || c->dir == NULL) {
 		conf_free(c);
-		*err_r = conf_errf("%s: out of memory", path);
+		*err_r = str_printf("%s: out of memory", path);
 		return -1;
 	}
 	FILE *f = fopen(path, "re");
 	if (f == NULL) {
-		*err_r = conf_errf("%s: %s", path, strerror(errno));
+		*err_r = str_printf("%s: %s", path, strerror(errno));
 		conf_free(c);
 		return -1;
 	}
