@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BUILD ?= build
 MESON_OPTS ?=
 
-.PHONY: all deps build run check unit interop install clean check-banned fuzz bench
+.PHONY: all deps build run check check-asan install clean check-banned
 
 all: build
 
@@ -29,6 +29,17 @@ check:
 	@sh scripts/deps.sh
 	@$(MAKE) --no-print-directory build
 	@sh scripts/check.sh $(BUILD)
+
+# The interop suites against an ASan/UBSan build of postern (about 2 minutes
+# more than make check); a sanitizer report in any server log fails it.
+check-asan:
+	@sh scripts/deps.sh
+	@[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	rm -rf build-asan/pytest
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 POSTERN_BIN=$(CURDIR)/build-asan/postern \
+		/usr/bin/python3 -m pytest -q -n 2 --basetemp=build-asan/pytest tests/interop
+	@! grep -rlE 'runtime error|AddressSanitizer' build-asan/pytest
 
 check-banned:
 	@! git grep -nE '\<(strcpy|strcat|v?sprintf|gets|strtok|atoi)\(' -- 'src/*.c' 'src/*.h'
