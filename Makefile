@@ -45,6 +45,7 @@ check-banned:
 	@! git grep -nE '\<(strcpy|strcat|v?sprintf|gets|strtok|atoi)\(' -- 'src/*.c' 'src/*.h'
 
 install: build
+	meson configure $(BUILD) --prefix=$(PREFIX)
 	meson install -C $(BUILD) $(if $(DESTDIR),--destdir $(DESTDIR))
 
 clean:
