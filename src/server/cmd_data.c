@@ -155,10 +155,13 @@ cmd_data_committed(struct session *s, bool ok, const char *why)
 		sess_reply(s, 451, "4.3.0", "Error: queue file write error");
 	} else {
 		char from[LOG_SAFE_MAX], user[LOG_SAFE_MAX];
-		log_info("session=%016" PRIx64 " queued id=%s from=<%s> nrcpt=%zu size=%zu user=%s",
-			 s->id, s->queue_id, log_safe(from, sizeof from, s->mail_from, strlen(s->mail_from)),
+		/* helo passed helo_ok(): letters, digits and "-._:[]" only. */
+		log_info("session=%016" PRIx64 " queued id=%s from=<%s> nrcpt=%zu size=%zu user=%s"
+			 " mech=%s helo=%s", s->id, s->queue_id,
+			 log_safe(from, sizeof from, s->mail_from, strlen(s->mail_from)),
 			 s->nrcpt, s->msg_size,
-			 s->auth_user ? log_safe(user, sizeof user, s->auth_user, strlen(s->auth_user)) : "-");
+			 s->auth_user ? log_safe(user, sizeof user, s->auth_user, strlen(s->auth_user)) : "-",
+			 s->auth_mech ? s->auth_mech : "-", s->helo ? s->helo : "-");
 		s->nmsgs++;
 		s->nrcpt_total += (unsigned)s->nrcpt;
 		s->srv->count.messages++;

@@ -377,8 +377,8 @@ session_free(struct session **sp)
 	if (s == NULL)
 		return;
 	struct server *srv = s->srv;
-	log_info("session=%016" PRIx64 " disconnect client=%s messages=%u rcpts=%u errors=%u",
-		 s->id, s->addr, s->nmsgs, s->nrcpt_total, s->errors);
+	log_info("session=%016" PRIx64 " disconnect client=%s helo=%s messages=%u rcpts=%u errors=%u",
+		 s->id, s->addr, s->helo ? s->helo : "-", s->nmsgs, s->nrcpt_total, s->errors);
 	authq_cancel(s);
 	if (s->in_commit)
 		TAILQ_REMOVE(&srv->commit_wait, s, wait_link);

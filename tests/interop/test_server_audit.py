@@ -211,3 +211,29 @@ def test_scram_fake_salt_stable_for_unknown_user_and_across_sighup(server, pki):
         time.sleep(0.05)
     assert "reloaded" in server.log_text()
     assert scram_first(server, pki, "nobody@example.test")["s"] == a["s"]
+
+
+def test_log_names_client_helo_tls_user_and_mech(server, pki):
+    """Issue 3: the session knows and logs client address, HELO name, TLS
+    version and cipher, authenticated user and mechanism."""
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", server.submission, timeout=TIMEOUT,
+                      local_hostname="laptop.example.test") as c:
+        c.starttls(context=ssl.create_default_context(cafile=str(pki.ca)))
+        c.login(USER, PASSWORD)
+        c.sendmail(USER, ["bob@elsewhere.test"], b"Subject: log\r\n\r\nhi\r\n")
+    deadline = time.monotonic() + TIMEOUT
+    while "disconnect" not in server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.log_text()
+    # The last submission session: the fixture's readiness probes come first.
+    sid = re.findall(r"session=([0-9a-f]{16}) connect client=127\.0\.0\.1:\d+ listener=submission",
+                     log)[-1]
+    assert re.search(rf"session={sid} tls client=127\.0\.0\.1:\d+ version=TLSv1\.[23] cipher=\S+", log)
+    mech = re.search(rf"session={sid} auth ok client=127\.0\.0\.1 user={re.escape(USER)} "
+                     r"mech=(CRAM-MD5|PLAIN|LOGIN)\n", log).group(1)   # smtplib's choice
+    assert re.search(rf"session={sid} queued id=\w+ from=<{re.escape(USER)}> nrcpt=1 size=\d+ "
+                     rf"user={re.escape(USER)} mech={mech} helo=laptop\.example\.test\n", log)
+    assert re.search(rf"session={sid} disconnect client=127\.0\.0\.1:\d+ helo=laptop\.example\.test "
+                     r"messages=1 rcpts=1 errors=0", log)
+    assert PASSWORD not in log
