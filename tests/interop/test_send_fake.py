@@ -5,21 +5,20 @@ bytes injected behind the 220 to STARTTLS (CVE-2021-22947), a mechanism
 the server refuses with 504, recipients refused one by one, and a SIZE
 limit.  The fake records every line it received, so the tests can show
 what the client did NOT send (no AUTH, no password)."""
-import socket
 import subprocess
 import ssl
-import threading
 
 import pytest
 
 from clients import describe, output
-from conftest import free_port, postern
+from conftest import postern
+from fakeserver import ScriptedServer
 
 EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM = 69, 75, 77
 PASSWORD = "s3cret-fake-password"
 
 
-class FakeSmtp:
+class FakeSmtp(ScriptedServer):
     """Serves up to `conns` connections one after another on loopback,
     answering from a small script; every socket operation has a timeout,
     so a confused client cannot hang the test."""
@@ -29,32 +28,7 @@ class FakeSmtp:
         self.caps, self.tls_caps, self.pki = caps, tls_caps, pki
         self.inject, self.reject, self.auth = inject, set(reject), auth or {}
         self.lines = []
-        self.port = free_port()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(4)
-        self.sock.settimeout(20)
-        self.thread = threading.Thread(target=self._serve, args=(conns,), daemon=True)
-        self.thread.start()
-
-    def _serve(self, conns):
-        for _ in range(conns):
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.settimeout(20)
-            try:
-                self._session(conn)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    def stop(self):
-        self.sock.close()
-        self.thread.join(timeout=25)
+        super().__init__(conns)
 
     def _session(self, conn):
         f = conn.makefile("rb")

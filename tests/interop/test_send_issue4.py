@@ -8,17 +8,15 @@ server (CRLF, dot-stuffing, BODY=8BITMIME) and the 221 under -v.
 The server is a scripted fake that records every byte it received (the
 DATA content too) and the SNI name, so the tests can check what the
 client sent and what it did NOT send."""
-import base64
 import os
-import socket
 import ssl
 import subprocess
-import threading
 
 import pytest
 
 from clients import describe
-from conftest import POSTERN, free_port, postern
+from conftest import POSTERN, postern
+from fakeserver import ScriptedServer
 
 EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL = 65, 66, 69, 75
 EX_NOPERM, EX_CONFIG, EX_USAGE = 77, 78, 64
@@ -26,7 +24,7 @@ PASSWORD = "s3cret-issue4-password"
 USER = "alice@example.test"
 
 
-class Fake:
+class Fake(ScriptedServer):
     """One scripted SMTP server on loopback for up to `conns` sessions.
     auth: {MECH: [reply to AUTH, reply to the next line, ...]}."""
 
@@ -35,38 +33,13 @@ class Fake:
         self.caps, self.tls_caps, self.cert, self.implicit = caps, tls_caps or caps, cert, implicit
         self.auth, self.rcpt, self.mail, self.greeting = auth or {}, rcpt or {}, mail, greeting
         self.lines, self.data, self.sni, self.raw_auth = [], [], [], []
-        self.port = free_port()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(4)
-        self.sock.settimeout(20)
-        self.thread = threading.Thread(target=self._serve, args=(conns,), daemon=True)
-        self.thread.start()
+        super().__init__(conns)
 
     def _wrap(self, conn):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*self.cert)
         ctx.sni_callback = lambda sock, name, c: self.sni.append(name)
         return ctx.wrap_socket(conn, server_side=True)
-
-    def _serve(self, conns):
-        for _ in range(conns):
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.settimeout(20)
-            try:
-                self._session(conn)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    def stop(self):
-        self.sock.close()
-        self.thread.join(timeout=25)
 
     def _session(self, conn):
         tls = self.implicit
