@@ -9,9 +9,7 @@ message names server, port, mechanism and user), a certificate the trust
 file does not cover, a fingerprint that does not match."""
 import hashlib
 import os
-import socket
 import ssl
-import threading
 
 import pytest
 

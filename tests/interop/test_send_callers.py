@@ -4,7 +4,6 @@ set to a `sendmail` symlink to postern) deliver through `postern send`
 into `postern serve`; with a wrong password both report the failure and
 nothing is queued."""
 import os
-import subprocess
 
 import pytest
 

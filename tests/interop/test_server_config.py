@@ -2,7 +2,7 @@
 line naming what is wrong, exit code 1, and nothing listens."""
 import socket
 
-from conftest import PASSWORD, USER, PosternServer, postern, run
+from conftest import PASSWORD, USER, PosternServer, postern
 
 
 def check(s):
