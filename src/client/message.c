@@ -167,6 +167,31 @@ message_list_add(char ***list, size_t *n, const char *s, size_t len)
 	return 0;
 }
 
+/* Steps over c = s[*i] while inside an RFC 5322 quoted-string or
+ * (nested) comment, honouring backslash quoting.  True when c was
+ * consumed that way. */
+static bool
+in_quote_or_comment(char c, size_t len, size_t *i, bool *quoted, int *depth)
+{
+	if (*quoted) {
+		if (c == '\\' && *i + 1 < len)
+			(*i)++;
+		else if (c == '"')
+			*quoted = false;
+		return true;
+	}
+	if (*depth > 0) {
+		if (c == '\\' && *i + 1 < len)
+			(*i)++;
+		else if (c == '(')
+			(*depth)++;
+		else if (c == ')')
+			(*depth)--;
+		return true;
+	}
+	return false;
+}
+
 /* One mailbox: "<addr>" inside wins; else the text without comments,
  * folding whitespace and quotes around nothing. */
 static int
@@ -178,22 +203,8 @@ take_mailbox(const char *s, size_t len, char ***list, size_t *n)
 	bool quoted = false;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		if (quoted) {
-			if (c == '\\' && i + 1 < len)
-				i++;
-			else if (c == '"')
-				quoted = false;
+		if (in_quote_or_comment(c, len, &i, &quoted, &depth))
 			continue;
-		}
-		if (depth > 0) {
-			if (c == '\\' && i + 1 < len)
-				i++;
-			else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
-			continue;
-		}
 		if (c == '"') {
 			/* a quoted local part: keep it as written */
 			size_t j = i + 1;
@@ -229,22 +240,8 @@ message_parse_addresses(const char *v, size_t len, char ***list, size_t *n_r)
 		char c = ',';	/* the end closes the last address */
 		if (i < len)
 			c = v[i];
-		if (quoted) {
-			if (c == '\\' && i + 1 < len)
-				i++;
-			else if (c == '"')
-				quoted = false;
+		if (in_quote_or_comment(c, len, &i, &quoted, &depth))
 			continue;
-		}
-		if (depth > 0) {
-			if (c == '\\' && i + 1 < len)
-				i++;
-			else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
-			continue;
-		}
 		switch (c) {
 		case '"': quoted = true; break;
 		case '(': depth = 1; break;
