@@ -114,3 +114,9 @@ store_reload(struct store *st, char **err_r)
 	*err_r = NULL;
 	return st->ops->reload(st->impl, err_r);
 }
+
+void *
+store_impl_of(struct store *st, const struct store_ops *ops)
+{
+	return st->ops == ops ? st->impl : NULL;
+}

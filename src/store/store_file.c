@@ -38,6 +38,8 @@ struct store_file {
 	/* A yescrypt setting to hash against for unknown users, so that
 	 * "no such user" costs as much as "wrong password". */
 	char dummy_setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	/* Recent successful PLAIN/LOGIN logins (store_file_cache.c). */
+	struct store_file_cache *cache;
 };
 
 static struct store_file_sig
@@ -70,6 +72,27 @@ store_file_resolve(const char *arg, const char *base_dir)
 	return path;
 }
 
+/* Before next replaces the loaded users: wipes the cached logins of
+ * users who are gone or whose {CRYPT} hash changed, so that `postern
+ * passwd del` or a new password leaves nothing of the old one behind.
+ * (They could not hit anyway: the cache key covers the hash.)  The
+ * others stay cached, so adding one user does not send every busy
+ * client back to crypt_r at once. */
+static void
+store_file_forget_changed(struct store_file *sf, const struct store_file_db *next)
+{
+	struct store_file_cache_stats stats;
+	store_file_cache_get_stats(sf->cache, &stats);
+	for (size_t i = 0; stats.entries > 0 && i < sf->db.n; i++) {
+		const struct store_file_user *old = &sf->db.users[i];
+		if (old->crypt == NULL)
+			continue;
+		const struct store_file_user *now = store_file_db_find(next, old->name);
+		if (now == NULL || now->crypt == NULL || strcmp(now->crypt, old->crypt) != 0)
+			store_file_cache_drop(sf->cache, old->name);
+	}
+}
+
 /* Reads and parses the file; replaces the contents only on success. */
 static int
 store_file_load(struct store_file *sf, char **err_r)
@@ -88,6 +111,7 @@ store_file_load(struct store_file *sf, char **err_r)
 		sf->has_failed = true;
 		return -1;
 	}
+	store_file_forget_changed(sf, &db);
 	store_file_db_free(&sf->db);
 	sf->db = db;
 	sf->loaded = store_file_sig_of(&st);
@@ -100,6 +124,7 @@ store_file_free(void *impl)
 {
 	struct store_file *sf = impl;
 	store_file_db_free(&sf->db);
+	store_file_cache_free(&sf->cache);
 	free(sf->path);
 	free(sf);
 }
@@ -119,6 +144,12 @@ store_file_open(const char *arg, const char *base_dir, char **err_r)
 	}
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, sf->dummy_setting, sizeof sf->dummy_setting) == NULL) {
 		*err_r = str_printf("%s: crypt_gensalt(yescrypt): %s", sf->path, strerror(errno));
+		store_file_free(sf);
+		return NULL;
+	}
+	sf->cache = store_file_cache_new(STORE_FILE_CACHE_MAX, STORE_FILE_CACHE_TTL);
+	if (sf->cache == NULL) {
+		*err_r = str_printf("%s: login cache: out of memory or no random bytes", sf->path);
 		store_file_free(sf);
 		return NULL;
 	}
@@ -160,14 +191,9 @@ store_file_refresh(struct store_file *sf)
 }
 
 /* crypt_r() of the prepared password against setting; true on a match.
- * *tempfail_r is set when it could not be computed at all.
- *
- * XXX: every PLAIN/LOGIN login pays the full yescrypt cost here (tens of
- * milliseconds of CPU, by design of the hash).  A client that logs in
- * again and again (the benchmark case) should hit a small in-memory
- * cache instead: key = HMAC(per-process random key, user || password
- * || hash), kept for a few minutes, dropped when the file reloads.  The
- * hook belongs right here, before crypt_r(); not built yet. */
+ * *tempfail_r is set when it could not be computed at all.  This is the
+ * cost (several milliseconds of CPU, by design of yescrypt) that the
+ * login cache saves on a repeated right password. */
 static bool
 store_file_crypt_ok(const char *password, const char *setting, bool *tempfail_r)
 {
@@ -186,18 +212,15 @@ store_file_crypt_ok(const char *password, const char *setting, bool *tempfail_r)
 }
 
 /* PLAIN/LOGIN: the hash holds crypt(SASLprep(password)), the same
- * preparation SCRAM applies (RFC 5802 Hi(Normalize(password))). */
+ * preparation SCRAM applies (RFC 5802 Hi(Normalize(password))).
+ * Returns OK, BADPASS (also for a password SASLprep refuses) or
+ * TEMPFAIL. */
 static enum sasl_cred_status
-store_file_verify(const struct store_file *sf, const struct store_file_user *u,
-		  const struct sasl_cred_request *req)
+store_file_crypt_check(const char *setting, const struct sasl_cred_request *req)
 {
-	const char *setting = u != NULL ? u->crypt : sf->dummy_setting;
 	char *pw = NULL, *prep = NULL;
 	const char *why;
 	bool tempfail = false, ok = false;
-	if (req->password == NULL || req->password_len == 0 || req->password_len > SASL_PASS_MAX ||
-	    memchr(req->password, '\0', req->password_len) != NULL)
-		return u != NULL ? SASL_CRED_BADPASS : SASL_CRED_NOUSER;
 	pw = strndup((const char *)req->password, req->password_len);
 	if (pw == NULL)
 		return SASL_CRED_TEMPFAIL;
@@ -210,9 +233,36 @@ store_file_verify(const struct store_file *sf, const struct store_file_user *u,
 	free(pw);
 	if (tempfail)
 		return SASL_CRED_TEMPFAIL;
-	if (u == NULL)
-		return SASL_CRED_NOUSER;
 	return ok ? SASL_CRED_OK : SASL_CRED_BADPASS;
+}
+
+/* u == NULL: no such user; the password is still hashed (against a
+ * dummy setting) so that "no such user" costs what "wrong password"
+ * does.  The cache is asked first and fed only with successes; a wrong
+ * password always pays the full crypt_r (no negative cache), so online
+ * guessing stays as slow as yescrypt makes it. */
+static enum sasl_cred_status
+store_file_verify(struct store_file *sf, const struct store_file_user *u,
+		  const struct sasl_cred_request *req)
+{
+	if (req->password == NULL || req->password_len == 0 || req->password_len > SASL_PASS_MAX ||
+	    memchr(req->password, '\0', req->password_len) != NULL)
+		return u != NULL ? SASL_CRED_BADPASS : SASL_CRED_NOUSER;
+	if (u == NULL) {
+		enum sasl_cred_status st = store_file_crypt_check(sf->dummy_setting, req);
+		return st == SASL_CRED_TEMPFAIL ? st : SASL_CRED_NOUSER;
+	}
+	struct store_file_cache_key key;
+	bool keyed = store_file_cache_key(sf->cache, u->name, u->crypt, req->password,
+					  req->password_len, &key) == 0;
+	enum sasl_cred_status st = SASL_CRED_OK;
+	if (!keyed || !store_file_cache_hit(sf->cache, &key)) {
+		st = store_file_crypt_check(u->crypt, req);
+		if (st == SASL_CRED_OK && keyed)
+			store_file_cache_put(sf->cache, &key);
+	}
+	OPENSSL_cleanse(&key, sizeof key);
+	return st;
 }
 
 static void
@@ -288,6 +338,12 @@ static int
 store_file_reload(void *impl, char **err_r)
 {
 	return store_file_load(impl, err_r);
+}
+
+struct store_file_cache *
+store_file_cache_of(void *impl)
+{
+	return impl != NULL ? ((struct store_file *)impl)->cache : NULL;
 }
 
 const struct store_ops store_file_ops = {

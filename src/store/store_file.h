@@ -85,6 +85,68 @@ struct store_file_db {
  * NULL when out of memory. */
 char *store_file_resolve(const char *arg, const char *base_dir);
 
+/* ---- store_file_cache.c: recent successful PLAIN/LOGIN verifications ---- */
+
+/* At most this many users cached (56 bytes each: 3.5 MiB, allocated at the
+ * first successful login): a users file holds some 100 000 users at
+ * most (STORE_FILE_SIZE_MAX), and the logins within one TTL are fewer. */
+#define STORE_FILE_CACHE_MAX 65536u
+/* Seconds an entry lives.  One hour, as Dovecot's auth_cache_ttl: a
+ * password changed in the file counts at once anyway (the mac covers the
+ * hash and a reload drops the user), so the TTL only bounds how long a
+ * mac sits in memory (see store_file_cache.c) and how rarely a busy
+ * client still pays one crypt_r. */
+#define STORE_FILE_CACHE_TTL 3600
+#define STORE_FILE_CACHE_MAC_LEN 32
+
+struct store_file_cache;
+
+/* The cache's view of one login attempt; a secret: wipe after use. */
+struct store_file_cache_key {
+	uint64_t tag;	/* keyed hash of the user name: picks the bucket */
+	uint8_t mac[STORE_FILE_CACHE_MAC_LEN];
+};
+
+struct store_file_cache_stats {
+	uint64_t hits, misses, inserts;
+	uint64_t evictions;	/* another user's live entry replaced */
+	uint64_t expired;	/* found past the TTL and wiped */
+	uint64_t drops;		/* dropped because the file changed */
+	size_t entries;		/* in the table now */
+};
+
+/* Monotonic seconds; a test hook can replace the default. */
+typedef int64_t store_file_cache_clock_fn(void *arg);
+
+/* A cache of at most max_entries (0: never stores) with a new random
+ * key.  NULL when out of memory or when the random generator fails. */
+struct store_file_cache *store_file_cache_new(size_t max_entries, int64_t ttl);
+/* Wipes every entry and the key, frees; NULL-safe; sets *cp = NULL. */
+void store_file_cache_free(struct store_file_cache **cp);
+/* Computes the key of (prepared user name, its {CRYPT} hash, the
+ * password bytes as sent).  0, or -1 (OpenSSL failed: do not cache). */
+int store_file_cache_key(const struct store_file_cache *c, const char *user, const char *crypt,
+			 const uint8_t *password, size_t password_len,
+			 struct store_file_cache_key *key_r);
+/* True when key was put within the TTL.  Never adds or evicts. */
+bool store_file_cache_hit(struct store_file_cache *c, const struct store_file_cache_key *key);
+/* Records a SUCCESSFUL verification: replaces the user's entry, else
+ * takes a free way of its bucket, else evicts the bucket's oldest. */
+void store_file_cache_put(struct store_file_cache *c, const struct store_file_cache_key *key);
+/* Wipes the entry of this (prepared) user name, if any. */
+void store_file_cache_drop(struct store_file_cache *c, const char *user);
+/* Wipes every entry (the key stays). */
+void store_file_cache_clear(struct store_file_cache *c);
+/* Test hooks: replace the clock (NULL: back to the default), read the
+ * counters. */
+void store_file_cache_set_clock(struct store_file_cache *c, store_file_cache_clock_fn *fn,
+				void *arg);
+void store_file_cache_get_stats(const struct store_file_cache *c,
+				struct store_file_cache_stats *stats_r);
+/* The cache of an open file store (store_impl_of(st, &store_file_ops)),
+ * for tests and the benchmark. */
+struct store_file_cache *store_file_cache_of(void *impl);
+
 /* ---- store_file_db.c: reading and parsing ---- */
 
 /* Reads the whole file (at most STORE_FILE_SIZE_MAX bytes) into a new

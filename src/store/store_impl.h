@@ -25,6 +25,10 @@ struct store_ops {
 
 extern const struct store_ops store_file_ops;
 
+/* Test hook (unit tests, bench/): the backend state behind st when st
+ * was opened with ops, else NULL. */
+void *store_impl_of(struct store *st, const struct store_ops *ops);
+
 /* *err_r messages are made with str_printf(); NULL only when out of
  * memory (callers print "out of memory" for a NULL message). */
 #include "util/str.h"
