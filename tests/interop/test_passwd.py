@@ -382,7 +382,8 @@ def _smtp_login(server, user, password, mech):
     with smtplib.SMTP_SSL(server.host, server.submissions, timeout=20, context=ctx) as s:
         s.ehlo("client.example.test")
         s.user, s.password = user, password
-        fn = {"PLAIN": s.auth_plain, "CRAM-MD5": s.auth_cram_md5}[mech]
+        fn = {"PLAIN": s.auth_plain, "LOGIN": s.auth_login,
+              "CRAM-MD5": s.auth_cram_md5}[mech]
         try:
             s.auth(mech, fn)
             return True
@@ -405,4 +406,27 @@ def test_running_server_sees_add_and_del(server, mech):
     assert not _smtp_login(server, late, "late-pw", mech)
     # The user the fixture added before the start is untouched.
     assert _smtp_login(server, USER, PASSWORD, mech)
+    assert server.proc.poll() is None
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
+def test_running_server_password_change_beats_login_cache(server, mech):
+    """A right PLAIN/LOGIN password is cached after it succeeds
+    (store_file_cache.c), yet a wrong one is still refused, and a new
+    password set with `postern passwd` counts at the very next login:
+    the old one is refused at once, with no restart."""
+    for _ in range(3):
+        assert _smtp_login(server, USER, PASSWORD, mech)
+    assert not _smtp_login(server, USER, PASSWORD + "x", mech)
+    assert _smtp_login(server, USER, PASSWORD, mech)
+    r = pw(server.conf, "del", USER)
+    assert r.returncode == 0, err(r)
+    r = pw(server.conf, "add", USER, input="a brand new password\n")
+    assert r.returncode == 0, err(r)
+    assert not _smtp_login(server, USER, PASSWORD, mech)
+    assert _smtp_login(server, USER, "a brand new password", mech)
+    assert _smtp_login(server, USER, "a brand new password", mech)
+    r = pw(server.conf, "del", USER)
+    assert r.returncode == 0, err(r)
+    assert not _smtp_login(server, USER, "a brand new password", mech)
     assert server.proc.poll() is None
