@@ -17,6 +17,7 @@ import asyncio
 import os
 import pathlib
 import resource
+import signal
 import socket
 import ssl
 import subprocess
@@ -57,10 +58,10 @@ def write_conf(d, port, nmax, extra=""):
         "log_level = warning\n" + extra)
 
 
-def start_server(binary, d, port):
+def start_server(binary, d, port, env=None):
     """postern serve on d/postern.conf, once port accepts connections."""
     srv = subprocess.Popen([binary, "serve", "-c", str(d / "postern.conf")],
-                           stdin=subprocess.DEVNULL)
+                           stdin=subprocess.DEVNULL, env=env)
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -84,6 +85,33 @@ def rss_kb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def build_shim(d):
+    """bench/malloc_count.c as a shared object in d (cc from PATH)."""
+    so = d / "malloc_count.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(so), str(HERE / "malloc_count.c")],
+                   check=True)
+    return so
+
+
+def shim_env(so, out):
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = str(so)
+    env["MALLOC_COUNT_OUT"] = str(out)
+    return env
+
+
+def heap_of(pid, out):
+    """(chunks, bytes) live in the server, from the malloc_count shim."""
+    out.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR2)
+    for _ in range(100):
+        if out.exists() and out.read_text().endswith("\n"):
+            f = dict(kv.split("=") for kv in out.read_text().split())
+            return int(f["chunks"]), int(f["bytes"])
+        time.sleep(0.02)
+    return 0, 0
 
 
 def raise_nofile(n):
@@ -125,6 +153,12 @@ def main():
     ap.add_argument("--hold", type=float, default=0.0,
                     help="keep the sessions open this many seconds after measuring "
                          "(to look at the server with gdb, heaptrack...)")
+    ap.add_argument("--malloc-count", action="store_true",
+                    help="also count the server's live heap exactly (LD_PRELOAD of "
+                         "bench/malloc_count.c, built with cc)")
+    ap.add_argument("--tls12", action="store_true",
+                    help="clients offer TLS 1.2 at most (session IDs and RFC 5077 tickets "
+                         "instead of TLS 1.3 tickets)")
     a = ap.parse_args()
     top = max(a.n)
     limit = raise_nofile(2 * top + 100)
@@ -134,27 +168,34 @@ def main():
         d = pathlib.Path(td)
         make_pki(d)
         ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
-        print(f"postern {a.bin}  RLIMIT_NOFILE {limit}")
+        if a.tls12:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        print(f"postern {a.bin}  RLIMIT_NOFILE {limit}  "
+              f"client TLS {'1.2' if a.tls12 else '1.2-1.3'}")
+        shim = build_shim(d) if a.malloc_count else None
+        out = d / "heap.txt"
         for n in sorted(a.n):
             # a fresh server for each N: memory freed by earlier
             # sessions would otherwise be reused and hide the cost
             port = free_port()
             write_conf(d, port, top + 10)
-            srv = start_server(a.bin, d, port)
+            srv = start_server(a.bin, d, port, shim_env(shim, out) if shim else None)
             try:
                 # one session first, so that the per-process set-up
                 # (OpenSSL's first handshake) is in the baseline
                 held = []
                 asyncio.run(open_sessions(port, ctx, 1, held))
                 base = settle(srv.pid)
+                heap0 = heap_of(srv.pid, out) if shim else None
                 held = []
                 t0 = time.monotonic()
-                asyncio.run(open_and_hold(port, ctx, n, held, srv.pid, base, t0, a.hold))
+                asyncio.run(open_and_hold(port, ctx, n, held, srv.pid, base, t0, a.hold,
+                                          (out, heap0) if shim else None))
             finally:
                 stop_server(srv)
 
 
-async def open_and_hold(port, ctx, n, held, pid, base, t0, hold=0.0):
+async def open_and_hold(port, ctx, n, held, pid, base, t0, hold=0.0, heap=None):
     await open_sessions(port, ctx, n, held)
     took = time.monotonic() - t0
     await asyncio.sleep(1.0)
@@ -162,6 +203,11 @@ async def open_and_hold(port, ctx, n, held, pid, base, t0, hold=0.0):
     print(f"N={n:6d}  RSS before {base:8d} KB  with N idle TLS sessions {now:8d} KB  "
           f"delta {now - base:8d} KB  per session {1024 * (now - base) / n:8.0f} bytes  "
           f"(opened in {took:.1f} s)", flush=True)
+    if heap:
+        out, (c0, b0) = heap
+        c1, b1 = heap_of(pid, out)
+        print(f"         heap: live chunks per session {(c1 - c0) / n:6.1f}  "
+              f"live bytes per session {(b1 - b0) / n:8.0f}", flush=True)
     if hold > 0:
         print(f"holding for {hold:.0f} s; server pid {pid}", flush=True)
         await asyncio.sleep(hold)
