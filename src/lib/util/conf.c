@@ -17,8 +17,10 @@
  * (a log file, a device) from being read whole. */
 #define CONF_FILE_MAX ((size_t)1024 * 1024)
 
+/* Trims spaces and tabs around p[0..n), ends the result with a NUL in
+ * place (the text is our own copy of the file) and returns its start. */
 static char *
-dup_trimmed(const char *p, size_t n)
+trim_in_place(char *p, size_t n)
 {
 	while (n > 0 && (*p == ' ' || *p == '\t')) {
 		p++;
@@ -26,40 +28,34 @@ dup_trimmed(const char *p, size_t n)
 	}
 	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 		n--;
-	return strndup(p, n);
+	p[n] = '\0';
+	return p;
 }
 
+/* line[0..n) holds no NUL and line[n] is ours to overwrite (the LF, CR,
+ * "#" or the buffer's own NUL). */
 static int
-conf_add(struct conf *c, const char *line, size_t n, unsigned lineno, char **err_r)
+conf_add(struct conf *c, char *line, size_t n, unsigned lineno, char **err_r)
 {
-	const char *eq = memchr(line, '=', n);
+	char *eq = memchr(line, '=', n);
 	if (eq == NULL) {
 		*err_r = str_printf("%s:%u: expected 'key = value'", c->path, lineno);
 		return -1;
 	}
-	/* The slot first, so that key and value go straight from strndup()
-	 * into memory c owns: no moment where a failure must free both. */
+	const char *value = trim_in_place(eq + 1, n - (size_t)(eq - line) - 1);
+	const char *key = trim_in_place(line, (size_t)(eq - line));
+	if (*key == '\0' || strcspn(key, " \t") != strlen(key)) {
+		*err_r = str_printf("%s:%u: bad key '%s'", c->path, lineno, key);
+		return -1;
+	}
 	struct conf_entry *v = realloc(c->v, (c->n + 1) * sizeof *v);
 	if (v == NULL) {
 		*err_r = str_printf("%s:%u: out of memory", c->path, lineno);
 		return -1;
 	}
 	c->v = v;
-	struct conf_entry *e = &c->v[c->n];
-	e->line = lineno;
-	e->key = dup_trimmed(line, (size_t)(eq - line));
-	e->value = dup_trimmed(eq + 1, n - (size_t)(eq - line) - 1);
-	if (e->key == NULL || e->value == NULL)
-		*err_r = str_printf("%s:%u: out of memory", c->path, lineno);
-	else if (*e->key == '\0' || strcspn(e->key, " \t") != strlen(e->key))
-		*err_r = str_printf("%s:%u: bad key '%s'", c->path, lineno, e->key);
-	else {
-		c->n++;
-		return 0;
-	}
-	free((char *)e->key);
-	free((char *)e->value);
-	return -1;
+	c->v[c->n++] = (struct conf_entry){ key, value, lineno };
+	return 0;
 }
 
 /* Strips a comment: "#" at the start of a line or after a space. */
@@ -100,7 +96,7 @@ conf_read(const struct conf *c, FILE *f, struct buf *text, char **err_r)
 
 /* One line without its LF. */
 static int
-conf_line(struct conf *c, const char *line, size_t n, unsigned lineno, char **err_r)
+conf_line(struct conf *c, char *line, size_t n, unsigned lineno, char **err_r)
 {
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
@@ -127,18 +123,19 @@ conf_parse(struct conf *c, FILE *f, char **err_r)
 	struct buf text;
 	buf_init(&text, CONF_FILE_MAX);
 	int rc = conf_read(c, f, &text, err_r);
-	const char *p = (const char *)text.p;
+	/* The entries point into the text: c owns it from here on. */
+	c->text = (char *)text.p;
+	char *p = c->text;
 	size_t left = text.len;
 	unsigned lineno = 0;
 	while (rc == 0 && left > 0) {
-		const char *nl = memchr(p, '\n', left);
+		char *nl = memchr(p, '\n', left);
 		size_t n = nl != NULL ? (size_t)(nl - p) : left;
 		rc = conf_line(c, p, n, ++lineno, err_r);
 		size_t used = nl != NULL ? n + 1 : n;
 		p += used;
 		left -= used;
 	}
-	buf_free(&text);
 	return rc;
 }
 
@@ -171,11 +168,8 @@ conf_load(struct conf *c, const char *path, char **err_r)
 void
 conf_free(struct conf *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		free((char *)c->v[i].key);
-		free((char *)c->v[i].value);
-	}
 	free(c->v);
+	free(c->text);
 	free(c->path);
 	free(c->dir);
 	memset(c, 0, sizeof *c);

@@ -18,6 +18,7 @@ struct conf_entry {
 struct conf {
 	char *path;		/* as given */
 	char *dir;		/* folder of the file, for relative paths */
+	char *text;		/* our copy of the file; keys and values point into it */
 	struct conf_entry *v;
 	size_t n;
 };
