@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -360,9 +362,47 @@ session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t 
 	return true;
 }
 
+/* glibc keeps freed memory inside its heap: the short-lived buffers of
+ * each handshake (record buffers, the certificate flight, RSA
+ * temporaries) and of closed sessions leave whole free pages between
+ * the long-lived SSL objects of idle sessions, and RSS stays high
+ * (bench/idle_sessions.py: about 1 KB more per idle session).
+ * malloc_trim() hands those pages back to the kernel.  It walks the
+ * heap (0.1-0.3 ms with 5000 sessions), so it runs half a second after
+ * a handshake or a close, once for all of that half second. */
+static void
+sess_trim_heap(evutil_socket_t fd, short what, void *arg)
+{
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
+static void
+sess_trim_soon(struct server *srv)
+{
+	/* A time, not a "pending" flag: a trim still pending when its
+	 * event base is freed must not block the trims of a later one. */
+	static struct timespec next;
+	static const struct timeval later = { .tv_sec = 0, .tv_usec = 500000 };
+	struct timespec now;
+	if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+		return;
+	if (now.tv_sec < next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec < next.tv_nsec))
+		return;
+	next = now;
+	next.tv_nsec += 500000000L;
+	if (next.tv_nsec >= 1000000000L) {
+		next.tv_sec++;
+		next.tv_nsec -= 1000000000L;
+	}
+	(void)event_base_once(srv->base, -1, EV_TIMEOUT, sess_trim_heap, NULL, &later);
+}
+
 void
 sess_tls_ready(struct session *s)
 {
+	sess_trim_soon(s->srv);
 	sess_set_state(s, ST_CMD);
 	sess_set_timeout(s, s->cfg->command_timeout);
 	if (!s->greeted)
@@ -397,4 +437,5 @@ session_free(struct session **sp)
 	gen_unref(&s->gen);
 	free(s);
 	*sp = NULL;
+	sess_trim_soon(srv);
 }
