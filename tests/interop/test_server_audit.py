@@ -229,9 +229,11 @@ def test_log_names_client_helo_tls_user_and_mech(server, pki):
             and time.monotonic() < deadline:
         time.sleep(0.05)
     log = server.log_text()
-    # The last submission session: the fixture's readiness probes come first.
-    sid = re.findall(r"session=([0-9a-f]{16}) connect client=127\.0\.0\.1:\d+ listener=submission",
-                     log)[-1]
+    # Our session is the one that said EHLO laptop.example.test (readiness
+    # probes of the fixture connect and close without a word).
+    sid = re.search(r"session=([0-9a-f]{16}) disconnect client=127\.0\.0\.1:\d+ "
+                    r"helo=laptop\.example\.test ", log).group(1)
+    assert re.search(rf"session={sid} connect client=127\.0\.0\.1:\d+ listener=submission\n", log)
     assert re.search(rf"session={sid} tls client=127\.0\.0\.1:\d+ version=TLSv1\.[23] cipher=\S+", log)
     mech = re.search(rf"session={sid} auth ok client=127\.0\.0\.1 user={re.escape(USER)} "
                      r"mech=(CRAM-MD5|PLAIN|LOGIN)\n", log).group(1)   # smtplib's choice
