@@ -139,10 +139,24 @@ class PosternServer:
         assert r.returncode == 0, r.stderr.decode()
 
     def start(self):
+        listeners = sum(1 for line in self.conf.read_text().splitlines()
+                        if line.split("=")[0].strip() == "listen")
+        before = self.log_text().count("listening on ")
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([POSTERN, "serve", "-c", str(self.conf)],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
+        # Our own "listening on" lines first: a free port picked by
+        # free_port() can be taken by another worker's server meanwhile,
+        # and a connect alone would then find the wrong server.
+        deadline = time.monotonic() + 15
+        while self.log_text().count("listening on ") - before < listeners:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"postern serve exited with {self.proc.returncode}:\n"
+                                   + self.log_text()[-2000:])
+            if time.monotonic() > deadline:
+                raise TimeoutError("postern serve did not start listening in 15 s")
+            time.sleep(0.02)
         for port in (self.submission, self.submissions, self.smtp):
             wait_port(port, self.host, proc=self.proc)
         return self
