@@ -14,11 +14,22 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 POSTERN = os.environ.get("POSTERN_BIN") or str(ROOT / "build" / "postern")
 
 
+_handed_out = set()
+
+
 def free_port(host="127.0.0.1"):
+    """A port free right now on host.  The kernel may hand the same port
+    to two calls in a row (each socket is closed at once), so ports this
+    process already gave out are skipped."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no fresh free port after 100 tries")
 
 
 def wait_port(port, host="127.0.0.1", timeout=15.0, proc=None):
@@ -119,7 +130,9 @@ class PosternServer:
         self.write_conf()
 
     def write_conf(self, extra=None):
-        extra = self.extra_conf if extra is None else extra
+        if extra is not None:
+            self.extra_conf = extra     # kept, so a restart on new ports keeps it
+        extra = self.extra_conf
         h = f"[{self.host}]" if ":" in self.host else self.host   # IPv6 in brackets
         self.conf.write_text(
             "hostname = mail.example.test\n"
@@ -138,7 +151,21 @@ class PosternServer:
         r = postern("passwd", "-c", str(self.conf), "add", user, input=password + "\n")
         assert r.returncode == 0, r.stderr.decode()
 
-    def start(self):
+    def start(self, tries=3):
+        """Starts the server; when another process took one of its free
+        ports meanwhile ("Address already in use"), picks new ones."""
+        for attempt in range(tries):
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if attempt == tries - 1 or "Address already in use" not in self.log_text():
+                    raise
+                self.logf.close()
+                self.submission, self.submissions, self.smtp = (
+                    free_port(self.host) for _ in range(3))
+                self.write_conf()
+
+    def _start_once(self):
         listeners = sum(1 for line in self.conf.read_text().splitlines()
                         if line.split("=")[0].strip() == "listen")
         before = self.log_text().count("listening on ")
