@@ -105,6 +105,9 @@ def test_server_down_queues_then_flush_delivers(tmp_path, pki, env):
         contents = spooled_marks(s, new)
         for m in marks:   # every message exactly once
             assert sum(m in c for c in contents) == 1, (m, new)
+        # ... and they reached the server in the order they were queued
+        # (`queue list` is in arrival order)
+        assert [next(m for m in marks if m in c) for c in contents] == marks, (marks, new)
         # a second flush has nothing to send: still exactly three
         r = outbox(env, "flush")
         assert r.returncode == 0 and "0 of 0" in r.stdout.decode(), describe(r)
