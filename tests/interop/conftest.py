@@ -204,11 +204,17 @@ USER = "alice@example.test"
 PASSWORD = "correct horse battery staple"
 
 
+def started_server(workdir, pki, extra_conf=""):
+    """A started PosternServer in workdir with one user, USER / PASSWORD;
+    extra_conf lines are appended to its config.  The caller stops it."""
+    s = PosternServer(workdir, pki, extra_conf=extra_conf)
+    s.add_user(USER, PASSWORD)
+    return s.start()
+
+
 @pytest.fixture
 def server(tmp_path, pki):
     """A started postern server with one user, USER / PASSWORD."""
-    s = PosternServer(tmp_path / "server", pki)
-    s.add_user(USER, PASSWORD)
-    s.start()
+    s = started_server(tmp_path / "server", pki)
     yield s
     s.stop()

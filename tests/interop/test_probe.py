@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import PASSWORD, USER, PosternServer, postern
+from conftest import PASSWORD, USER, postern, started_server
 from peers import MECHS, postfix_dovecot  # noqa: F401  (fixture)
 
 EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_USAGE = 69, 75, 77, 64
@@ -152,9 +152,7 @@ def test_probe_clear_text_skips_password_mechs(tmp_path, pki):
     (postern's MX port with plaintext_auth = always): probe skips them,
     never sends them; the others work; exit 0 (every mechanism tried
     worked).  --auth PLAIN there fails without sending the password."""
-    s = PosternServer(tmp_path / "server", pki, extra_conf="plaintext_auth = always\n")
-    s.add_user(USER, PASSWORD)
-    s.start()
+    s = started_server(tmp_path / "server", pki, "plaintext_auth = always\n")
     try:
         r, out, err = probe(tmp_path, s.smtp, "--auth", "all")
         assert r.returncode == 0, out + err

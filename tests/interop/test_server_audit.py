@@ -75,10 +75,8 @@ def test_quit_ends_with_close_notify(server, pki, implicit):
 
 
 def test_too_many_errors_421_ends_with_close_notify(tmp_path, pki):
-    from conftest import PosternServer
-    s = PosternServer(tmp_path / "srv", pki, extra_conf="max_errors = 2\n")
-    s.add_user(USER, PASSWORD)
-    s.start()
+    from conftest import started_server
+    s = started_server(tmp_path / "srv", pki, "max_errors = 2\n")
     try:
         c = Conn(s, pki, implicit=False)
         try:

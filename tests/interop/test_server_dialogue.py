@@ -11,7 +11,7 @@ import ssl
 
 import pytest
 
-from conftest import PASSWORD, USER, PosternServer
+from conftest import PASSWORD, USER, PosternServer, started_server
 
 HOST = "mail.example.test"
 TIMEOUT = 10
@@ -49,6 +49,12 @@ class Dialogue:
         r = self.cmd(line)
         assert len(r) == 1, r
         return r[0]
+
+    def begin_data(self, sender="a@b.test", rcpt="c@example.test"):
+        """MAIL, RCPT and DATA for one local recipient, each accepted."""
+        assert self.one(f"MAIL FROM:<{sender}>") == b"250 2.1.0 Ok\r\n"
+        assert self.one(f"RCPT TO:<{rcpt}>") == b"250 2.1.5 Ok\r\n"
+        assert self.one("DATA").startswith(b"354 ")
 
     def starttls(self, ctx):
         assert self.one("STARTTLS") == b"220 2.0.0 Ready to start TLS\r\n"
@@ -185,9 +191,7 @@ def test_ipv6_listener(tmp_path, pki):
         d = Dialogue(s.smtp, host="::1")
         assert d.greeting == [f"220 {HOST} ESMTP postern\r\n".encode()]
         d.cmd("EHLO client.test")
-        assert d.one("MAIL FROM:<a@b.test>") == b"250 2.1.0 Ok\r\n"
-        assert d.one("RCPT TO:<c@example.test>") == b"250 2.1.5 Ok\r\n"
-        assert d.one("DATA").startswith(b"354 ")
+        d.begin_data()
         r = d.cmd(b"Subject: v6\r\n\r\nhi\r\n.")
         assert r[0].startswith(b"250 2.0.0 Ok: queued as ")
         qid = r[0].split()[-1].decode()
@@ -255,9 +259,7 @@ def test_auth_param_ignored_when_unauthenticated(alive):
 
 
 def test_max_recipients(tmp_path, pki):
-    s = PosternServer(tmp_path / "rc", pki, extra_conf="max_recipients = 2\n")
-    s.add_user(USER, PASSWORD)
-    s.start()
+    s = started_server(tmp_path / "rc", pki, "max_recipients = 2\n")
     try:
         d = Dialogue(s.smtp)
         d.cmd("EHLO client.test")
@@ -290,9 +292,7 @@ def first_greeting(s, tries=100):
 
 
 def test_connection_limit_per_ip(tmp_path, pki):
-    s = PosternServer(tmp_path / "cl", pki, extra_conf="max_connections_per_ip = 2\n")
-    s.add_user(USER, PASSWORD)
-    s.start()
+    s = started_server(tmp_path / "cl", pki, "max_connections_per_ip = 2\n")
     try:
         # start() probed the ports; wait until those probes are gone
         assert first_greeting(s) == f"220 {HOST} ESMTP postern\r\n".encode()
@@ -448,9 +448,7 @@ def test_smuggling_refused(alive, fake_end):
     d = Dialogue(alive.smtp)
     before = queue_ids(alive)
     d.cmd("EHLO client.test")
-    d.one("MAIL FROM:<a@b.test>")
-    d.one("RCPT TO:<c@example.test>")
-    assert d.one("DATA").startswith(b"354")
+    d.begin_data()
     d.send(b"Subject: smuggle\r\n\r\nhello" + fake_end +
            b"MAIL FROM:<evil@b.test>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\nevil\r\n.\r\n")
     r = d.reply()
@@ -466,31 +464,23 @@ def test_data_line_too_long(alive):
     d = Dialogue(alive.smtp)
     before = queue_ids(alive)
     d.cmd("EHLO client.test")
-    d.one("MAIL FROM:<a@b.test>")
-    d.one("RCPT TO:<c@example.test>")
-    d.one("DATA")
+    d.begin_data()
     d.send(b"Subject: long\r\n\r\n" + b"x" * 1200 + b"\r\n.\r\n")
     assert d.reply() == [b"554 5.6.0 Message refused: line 3 longer than 998 octets\r\n"]
     assert queue_ids(alive) == before
     # a 998-octet line is fine
-    d.one("MAIL FROM:<a@b.test>")
-    d.one("RCPT TO:<c@example.test>")
-    d.one("DATA")
+    d.begin_data()
     d.send(b"Subject: ok\r\n\r\n" + b"y" * 998 + b"\r\n.\r\n")
     assert d.reply()[0].startswith(b"250 2.0.0 Ok: queued as ")
     d.close()
 
 
 def test_message_too_big(tmp_path, pki):
-    s = PosternServer(tmp_path / "big", pki, extra_conf="max_message_size = 2000\n")
-    s.add_user(USER, PASSWORD)
-    s.start()
+    s = started_server(tmp_path / "big", pki, "max_message_size = 2000\n")
     try:
         d = Dialogue(s.smtp)
         d.cmd("EHLO client.test")
-        d.one("MAIL FROM:<a@b.test>")
-        d.one("RCPT TO:<c@example.test>")
-        d.one("DATA")
+        d.begin_data()
         d.send(b"Subject: big\r\n\r\n" + (b"z" * 70 + b"\r\n") * 100 + b".\r\n")
         assert d.reply() == [b"552 5.3.4 Message size exceeds fixed maximum message size\r\n"]
         assert queue_ids(s) == []

@@ -4,7 +4,7 @@ and kill -9 right after a 250 loses nothing."""
 import signal
 import time
 
-from conftest import PASSWORD, USER, PosternServer
+from conftest import started_server
 from test_server_dialogue import HOST, Dialogue, client_ctx, plain, queue_ids
 
 
@@ -59,15 +59,11 @@ def test_sigterm_lets_data_finish(server):
 
 
 def test_sigterm_grace_drops_unfinished_message(tmp_path, pki):
-    s = PosternServer(tmp_path / "g", pki, extra_conf="shutdown_grace = 1\n")
-    s.add_user(USER, PASSWORD)
-    s.start()
+    s = started_server(tmp_path / "g", pki, "shutdown_grace = 1\n")
     try:
         d = Dialogue(s.smtp)
         d.cmd("EHLO client.test")
-        d.one("MAIL FROM:<a@b.test>")
-        d.one("RCPT TO:<c@example.test>")
-        d.one("DATA")
+        d.begin_data()
         d.send(b"Subject: never finished\r\n\r\npartial\r\n")
         s.proc.send_signal(signal.SIGTERM)
         assert s.proc.wait(timeout=20) == 0

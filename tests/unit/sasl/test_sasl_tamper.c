@@ -1,26 +1,6 @@
 /* test_sasl_tamper.c - tampered and malformed messages, each fed as an
  * exact-size heap copy, must give the right refusal on both sides. */
-#include "sasl_test.h"
-
-static struct buf out;
-static const char *why;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	buf_init(&out, SASL_MSG_MAX);
-	why = NULL;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	buf_wipe_free(&out);
-	return 0;
-}
+#include "sasl_case.h"
 
 struct tcase {
 	const char *in;

@@ -1,27 +1,7 @@
 /* test_sasl_vectors.c - the published vectors (shared/vectors/
  * sasl-vectors.md) reproduced byte for byte, both sides, plus the
  * registry. */
-#include "sasl_test.h"
-
-static struct buf out;
-static const char *why;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	buf_init(&out, SASL_MSG_MAX);
-	why = NULL;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	buf_wipe_free(&out);
-	return 0;
-}
+#include "sasl_case.h"
 
 static void
 assert_out(const void *want, size_t n)

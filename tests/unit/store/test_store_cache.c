@@ -1,44 +1,11 @@
 /* test_store_cache.c - the login cache of the file store: a repeated
  * right password skips crypt_r, everything else still pays it, and any
  * change of a user's {CRYPT} hash in the file counts at once. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <cmocka.h>
+#include "store_test.h"
 
 #include "store/store.h"
 #include "store/store_file.h"
 #include "store/store_impl.h"
-#include "util/log.h"
-
-static char tmpdir[] = "/tmp/postern-cache-test.XXXXXX";
-static char users[300];
-
-static int
-setup_dir(void **state)
-{
-	(void)state;
-	log_init("test", LOG_LVL_ERR, false);
-	if (mkdtemp(tmpdir) == NULL)
-		return -1;
-	snprintf(users, sizeof users, "%s/users", tmpdir);
-	return 0;
-}
-
-static int
-teardown_dir(void **state)
-{
-	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 static void
 add(const char *name, const char *pw)

@@ -1,44 +1,10 @@
 /* test_store_edit.c - add/del rewrite the file keeping every other byte,
  * the store notices the change without a restart, and the rules for
  * user names and specs. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cmocka.h>
+#include "store_test.h"
 
 #include "store/store.h"
 #include "store/store_file.h"
-#include "util/log.h"
-
-static char tmpdir[] = "/tmp/postern-edit-test.XXXXXX";
-static char users[300];
-
-static int
-setup_dir(void **state)
-{
-	(void)state;
-	log_init("test", LOG_LVL_ERR, false);
-	if (mkdtemp(tmpdir) == NULL)
-		return -1;
-	snprintf(users, sizeof users, "%s/users", tmpdir);
-	return 0;
-}
-
-static int
-teardown_dir(void **state)
-{
-	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 static char *
 slurp(const char *path)

@@ -1,21 +1,11 @@
 /* test_store_file.c - the users file parser and store_answer(), with the
  * RFC 5802 / RFC 7677 / RFC 2195 stored secrets from
  * shared/vectors/sasl-vectors.md, and every load error word for word. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <cmocka.h>
+#include "store_test.h"
 
 #include "store/store.h"
 #include "store/store_file.h"
 #include "util/buf.h"
-#include "util/log.h"
 
 #define MARK STORE_FILE_MARKER "\n"
 /* RFC 5802 section 5 (user "user", password "pencil"). */
@@ -26,25 +16,6 @@
 /* RFC 2195 ("tim" / "tanstaaftanstaaf"), Dovecot layout. */
 #define CRAM_HEX "d06d4e1b26fccaa4b0b61801132340a354b21152711fb604ca3e035e7015116b"
 #define CRAM_REC "{CRAM-MD5}" CRAM_HEX
-
-static char tmpdir[] = "/tmp/postern-store-test.XXXXXX";
-
-static int
-setup_dir(void **state)
-{
-	(void)state;
-	log_init("test", LOG_LVL_ERR, false);
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int
-teardown_dir(void **state)
-{
-	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* Writes text to tmpdir/name; returns the path (static buffer). */
 static const char *
