@@ -30,6 +30,7 @@ tls_key         = key.pem
 credentials     = file:users
 auth_mechanisms = SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN
 plaintext_auth  = tls-only
+submission_tls  = required
 spool           = spool
 local_domains   = example.test
 EOF

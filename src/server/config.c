@@ -239,6 +239,12 @@ parse_key(struct ctx *x)
 		c->plaintext_always = strcmp(v, "always") == 0;
 		return 0;
 	}
+	if (strcmp(k, "submission_tls") == 0) {
+		if (strcmp(v, "required") != 0 && strcmp(v, "optional") != 0)
+			return fail(x, "submission_tls: '%s' is not required or optional", v);
+		c->submission_tls_optional = strcmp(v, "optional") == 0;
+		return 0;
+	}
 	if (strcmp(k, "spool") == 0)
 		return set_path(x, &c->spool);
 	if (strcmp(k, "local_domains") == 0)
@@ -293,6 +299,9 @@ set_defaults(struct config *c)
 {
 	char host[256];
 	c->plaintext_always = false;
+	/* RFC 8314 and Postfix's stock submission service
+	 * (smtpd_tls_security_level=encrypt): no clear-text submission. */
+	c->submission_tls_optional = false;
 	c->max_message_size = 26214400;	/* 25 MiB, as common providers */
 	c->max_recipients = 100;	/* RFC 5321 4.5.3.1.8: at least 100 */
 	c->max_connections = 1000;

@@ -46,6 +46,7 @@ struct config {
 	const struct sasl_mech *mechs[CONFIG_MECH_MAX];	/* in config order */
 	size_t nmechs;
 	bool plaintext_always;		/* plaintext_auth = always */
+	bool submission_tls_optional;	/* submission_tls = optional */
 	char *spool;			/* absolute */
 	char *local_domains;		/* space/comma separated, "" for none */
 	size_t max_message_size;

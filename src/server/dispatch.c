@@ -10,6 +10,7 @@ enum {
 	CMD_NEED_MAIL = 1 << 2,	/* inside a mail transaction */
 	CMD_NO_TXN = 1 << 3,	/* not inside a mail transaction */
 	CMD_NO_ARG = 1 << 4,	/* takes no argument */
+	CMD_NEED_TLS = 1 << 5,	/* submission: after STARTTLS (submission_tls) */
 };
 
 struct cmd {
@@ -21,11 +22,15 @@ struct cmd {
 static const struct cmd cmds[] = {
 	{ "EHLO", cmd_ehlo, 0 },
 	{ "HELO", cmd_helo, 0 },
-	{ "STARTTLS", cmd_starttls, CMD_NEED_HELO | CMD_NO_ARG },
+	/* No EHLO needed first: RFC 3207 does not ask for one, Postfix
+	 * takes it, and clients such as `gsasl --starttls` send STARTTLS
+	 * right after the greeting.  The handshake forgets any EHLO, so
+	 * MAIL still needs one after it. */
+	{ "STARTTLS", cmd_starttls, CMD_NO_ARG },
 	/* RFC 4954 4: "The AUTH command is not permitted during a mail
 	 * transaction." */
-	{ "AUTH", cmd_auth, CMD_NO_TXN },
-	{ "MAIL", cmd_mail, CMD_NEED_HELO | CMD_NEED_AUTH },
+	{ "AUTH", cmd_auth, CMD_NO_TXN | CMD_NEED_TLS },
+	{ "MAIL", cmd_mail, CMD_NEED_HELO | CMD_NEED_TLS | CMD_NEED_AUTH },
 	{ "RCPT", cmd_rcpt, CMD_NEED_MAIL },
 	{ "DATA", cmd_data, CMD_NEED_MAIL | CMD_NO_ARG },
 	{ "RSET", cmd_rset, CMD_NO_ARG },
@@ -46,6 +51,11 @@ gates_pass(struct session *s, const struct cmd *c, struct span arg)
 	if ((c->flags & CMD_NO_TXN) && s->mail_from != NULL) {
 		sess_fail(s, 503, "5.5.1", "Error: %s not permitted during a mail transaction",
 			  c->name);
+		return false;
+	}
+	if ((c->flags & CMD_NEED_TLS) && policy_needs_starttls(s)) {
+		/* Postfix's wording for the same gate (RFC 3207 4). */
+		sess_fail(s, 530, "5.7.0", "Must issue a STARTTLS command first");
 		return false;
 	}
 	if ((c->flags & CMD_NEED_AUTH) && policy_auth_required(s) && s->auth_user == NULL) {

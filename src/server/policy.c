@@ -15,6 +15,17 @@ policy_may_starttls(const struct session *s)
 	return !s->tls && s->gen->ssl != NULL && s->role != ROLE_SUBMISSIONS;
 }
 
+bool
+policy_needs_starttls(const struct session *s)
+{
+	/* RFC 8314 3: submission in clear text is to be phased out; as
+	 * Postfix's submission service (smtpd_tls_security_level=encrypt),
+	 * a submission listener takes no AUTH and no MAIL before STARTTLS
+	 * unless the administrator set submission_tls = optional.  The
+	 * listener always has a certificate (config.c check_whole). */
+	return s->role == ROLE_SUBMISSION && !s->tls && !s->cfg->submission_tls_optional;
+}
+
 enum policy_mech
 policy_mech_check(const struct session *s, const struct sasl_mech *m)
 {
@@ -42,7 +53,7 @@ policy_mech_offered(const struct session *s, const struct sasl_mech *m)
 bool
 policy_may_auth(const struct session *s)
 {
-	if (!s->esmtp || s->auth_user != NULL)
+	if (!s->esmtp || s->auth_user != NULL || policy_needs_starttls(s))
 		return false;
 	for (size_t i = 0; i < s->cfg->nmechs; i++)
 		if (policy_mech_offered(s, s->cfg->mechs[i]))

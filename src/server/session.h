@@ -165,6 +165,9 @@ void cmd_help(struct session *s, struct span arg);
 
 /* ---- policy.c: one predicate per decision (STYLE.md 6) ---- */
 bool policy_may_starttls(const struct session *s);
+/* True while s must do STARTTLS before AUTH and MAIL (submission_tls):
+ * EHLO then offers no AUTH, and the dispatcher answers 530 5.7.0. */
+bool policy_needs_starttls(const struct session *s);
 enum policy_mech { POLICY_MECH_OK, POLICY_MECH_UNKNOWN, POLICY_MECH_NEEDS_TLS };
 /* May s use mechanism m (NULL-safe: unknown)?  Decides both the EHLO
  * AUTH list and the AUTH command's 504 / 538. */

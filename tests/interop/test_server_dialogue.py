@@ -120,7 +120,14 @@ def tls_session(server, pki, authed=True):
 # ---- greeting, EHLO, HELO, simple commands ----
 
 def test_greeting_and_ehlo_clear(alive):
+    # submission_tls = required (default): no AUTH before STARTTLS there
     d = Dialogue(alive.submission)
+    assert d.greeting == [f"220 {HOST} ESMTP postern\r\n".encode()]
+    assert d.cmd("EHLO client.test") == [
+        f"250-{HOST}\r\n".encode(), b"250-PIPELINING\r\n", b"250-SIZE 26214400\r\n",
+        b"250-STARTTLS\r\n", b"250-8BITMIME\r\n", b"250 ENHANCEDSTATUSCODES\r\n"]
+    d.close()
+    d = Dialogue(alive.smtp)
     assert d.greeting == [f"220 {HOST} ESMTP postern\r\n".encode()]
     assert d.cmd("EHLO client.test") == [
         f"250-{HOST}\r\n".encode(), b"250-PIPELINING\r\n", b"250-SIZE 26214400\r\n",
@@ -206,6 +213,8 @@ def test_ipv6_listener(tmp_path, pki):
 
 def test_mail_before_auth_on_submission(alive, pki):
     d = Dialogue(alive.submission)
+    d.cmd("EHLO client.test")
+    d.starttls(client_ctx(pki))
     d.cmd("EHLO client.test")
     assert d.one("MAIL FROM:<a@b.test>") == b"530 5.7.0 Authentication required\r\n"
     d.close()
@@ -368,7 +377,8 @@ def test_auth_cancel_bad_base64_unknown_mech(alive, pki):
 
 
 def test_auth_plaintext_refused_in_clear(alive):
-    d = Dialogue(alive.submission)
+    # the smtp listener: AUTH in clear there (submission needs STARTTLS)
+    d = Dialogue(alive.smtp)
     d.cmd("EHLO client.test")
     assert d.one("AUTH PLAIN " + plain()) == \
         b"538 5.7.11 Encryption required for requested authentication mechanism\r\n"

@@ -75,6 +75,7 @@ test_good_full(void **state)
 		   "credentials = file:/var/lib/postern/users\n"
 		   "auth_mechanisms = PLAIN scram-sha-256\n"
 		   "plaintext_auth = always\n"
+		   "submission_tls = optional\n"
 		   "spool = spool\n"
 		   "local_domains = example.test, example.org\n"
 		   "max_message_size = 10M\n"
@@ -99,6 +100,7 @@ test_good_full(void **state)
 	assert_int_equal(c->listen[0].role, ROLE_SUBMISSION);
 	assert_int_equal(c->listen[0].addr.ss_family, AF_INET);
 	assert_int_equal(c->listen[0].line, 3);
+	assert_true(c->submission_tls_optional);
 	assert_string_equal(c->listen[1].text, "[::1]:10465");
 	assert_int_equal(c->listen[1].role, ROLE_SUBMISSIONS);
 	assert_int_equal(c->listen[1].addr.ss_family, AF_INET6);
@@ -146,6 +148,7 @@ test_defaults(void **state)
 	for (size_t i = 0; i < 5; i++)
 		assert_string_equal(sasl_mech_name(c->mechs[i]), want[i]);
 	assert_false(c->plaintext_always);
+	assert_false(c->submission_tls_optional);	/* required (RFC 8314) */
 	assert_string_equal(c->local_domains, "");
 	assert_int_equal(c->max_message_size, 26214400);
 	assert_int_equal(c->max_recipients, 100);
@@ -184,6 +187,7 @@ static const struct bad bad_values[] = {
 	{ "credentials =", "credentials: empty" },
 	{ "auth_mechanisms = PLAIN FOO", "auth_mechanisms: unknown mechanism 'FOO'" },
 	{ "plaintext_auth = sometimes", "plaintext_auth: 'sometimes' is not tls-only or always" },
+	{ "submission_tls = yes", "submission_tls: 'yes' is not required or optional" },
 	{ "max_message_size = 0", "max_message_size: '0' is not a size in bytes (K, M, G suffixes allowed)" },
 	{ "max_message_size = 10X", "max_message_size: '10X' is not a size in bytes (K, M, G suffixes allowed)" },
 	{ "max_message_size = -1", "max_message_size: '-1' is not a size in bytes (K, M, G suffixes allowed)" },
