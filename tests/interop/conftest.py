@@ -1,11 +1,16 @@
 """Shared fixtures for the interop suites: free ports, a test PKI, and a
 `postern serve` instance on loopback.  Every process started here is
 stopped at teardown; every wait is bounded."""
+import contextlib
 import os
 import pathlib
+import pwd
+import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -65,8 +70,43 @@ def run(args, input=None, timeout=60, **kw):
     return subprocess.run(args, input=input, capture_output=True, timeout=timeout, **kw)
 
 
-def postern(*args, input=None, timeout=60, **kw):
-    return run([POSTERN, *args], input=input, timeout=timeout, **kw)
+def postern(*args, input=None, timeout=60, binary=None, **kw):
+    return run([binary or POSTERN, *args], input=input, timeout=timeout, **kw)
+
+
+def _may_enter(path, uid, gids):
+    """True when every folder from / down to path lets uid search it."""
+    for d in [path, *path.parents]:
+        st = d.stat()
+        bit = (stat.S_IXUSR if st.st_uid == uid else
+               stat.S_IXGRP if st.st_gid in gids else stat.S_IXOTH)
+        if uid != 0 and not st.st_mode & bit:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def binary_for_user(user, binary=None):
+    """Yields the path of a copy of binary (default: the postern under
+    test) that user (a name or a uid) can execute, in a fresh folder of
+    mode 0755 under /tmp, removed afterwards.
+
+    A test that runs postern as another user (subprocess user=) cannot
+    run build/postern where it is when the checkout lives in a folder
+    only its owner may enter, as a clone under /root (mode 0700) does.
+    The binary links libpostern statically, so the file alone is enough."""
+    ent = pwd.getpwnam(user) if isinstance(user, str) else pwd.getpwuid(user)
+    d = pathlib.Path(tempfile.mkdtemp(prefix="postern-bin-", dir="/tmp"))
+    try:
+        os.chmod(d, 0o755)
+        exe = d / os.path.basename(binary or POSTERN)
+        shutil.copy2(binary or POSTERN, exe)
+        os.chmod(exe, 0o755)
+        assert _may_enter(d, ent.pw_uid, {ent.pw_gid, *os.getgrouplist(ent.pw_name, ent.pw_gid)}), \
+            f"{d}: {ent.pw_name} cannot reach it"
+        yield str(exe)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 class Pki:
