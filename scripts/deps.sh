@@ -2,9 +2,19 @@
 # Install the Debian 12 packages postern needs to build and to run its
 # tests.  Idempotent: does nothing when every package is present.
 # Runs unattended (CI has no stdin): Postfix is preseeded to
-# "No configuration" and every daemon a package starts is stopped, since
-# the tests run their own instances on ports they pick.
+# "No configuration", and package scripts may not start daemons
+# (policy-rc.d); the tests run their own instances on ports they pick.
+# Should a daemon start anyway, only that one is stopped, by its pid: a
+# Postfix or Dovecot that was running before is the machine's own, and
+# processes merely named "master" may be anybody's (nothing is stopped by name).
+#
+# POLICY_RC_D, POSTFIX_PIDFILE and DOVECOT_PIDFILE name the files used
+# (tests/interop/test_scripts.py points them into a temporary folder).
 set -eu
+
+POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
+POSTFIX_PIDFILE=${POSTFIX_PIDFILE:-/var/spool/postfix/pid/master.pid}
+DOVECOT_PIDFILE=${DOVECOT_PIDFILE:-/run/dovecot/master.pid}
 
 BUILD="gcc clang make meson ninja-build pkg-config libssl-dev libevent-dev \
 libcrypt-dev libidn-dev libcmocka-dev openssl"
@@ -28,24 +38,46 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
+# running_pid PIDFILE NAME: the pid in PIDFILE when a process called NAME
+# runs under it (a stale file, a reused pid or a zombie prints nothing).
+running_pid() {
+	pid=$(head -n 1 "$1" 2>/dev/null | tr -cd '0-9')
+	[ -n "$pid" ] || return 0
+	# "S master"; a zombie (Z) has exited already
+	case $(ps -o s=,comm= -p "$pid" 2>/dev/null) in
+	Z*) ;;
+	?" $2") echo "$pid" ;;
+	esac
+}
+
+# stop_new PIDFILE NAME BEFORE: stops the NAME daemon of PIDFILE when it
+# is not the one that ran before the install (pid BEFORE, or none).
+stop_new() {
+	pid=$(running_pid "$1" "$2")
+	[ -n "$pid" ] && [ "$pid" != "$3" ] || return 0
+	echo "deps.sh: stopping $2 (pid $pid), started by the install"
+	kill "$pid" 2>/dev/null || return 0
+	i=0
+	while [ $i -lt 50 ] && [ -n "$(running_pid "$1" "$2")" ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
 echo "deps.sh: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+postfix_before=$(running_pid "$POSTFIX_PIDFILE" master)
+dovecot_before=$(running_pid "$DOVECOT_PIDFILE" dovecot)
 # Keep package scripts from starting daemons (policy-rc.d, Debian policy 9.3.3).
-had_policy=0
-[ -e /usr/sbin/policy-rc.d ] && had_policy=1
-if [ $had_policy -eq 0 ]; then
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod 755 /usr/sbin/policy-rc.d
+if [ ! -e "$POLICY_RC_D" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC_D"
+	chmod 755 "$POLICY_RC_D"
+	trap 'rm -f "$POLICY_RC_D"' EXIT
 fi
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing </dev/null
-[ $had_policy -eq 0 ] && rm -f /usr/sbin/policy-rc.d
-# Stop whatever got started anyway (no systemd in containers: use the tools).
-for svc in postfix dovecot; do
-	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
-done
-pkill -x master 2>/dev/null || true
-pkill -x dovecot 2>/dev/null || true
+stop_new "$POSTFIX_PIDFILE" master "$postfix_before"
+stop_new "$DOVECOT_PIDFILE" dovecot "$dovecot_before"
 exit 0
