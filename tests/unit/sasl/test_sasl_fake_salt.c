@@ -157,6 +157,34 @@ test_unknown_user_fails(void **state)
 	buf_free(&so);
 }
 
+/* Regression (issue 12 item 9): sasl_sess_set_test_nonce() freed the
+ * fake-salt key without clearing the pointer, and sasl_sess_free()
+ * freed it again (ASan: double free).  The test nonce leaves the key
+ * alone: the unknown user's salt is still the keyed one. */
+static void
+test_test_nonce_keeps_key(void **state)
+{
+	(void)state;
+	struct sasl_server_params p = { .fake_salt_key = key_a, .fake_salt_key_len = sizeof key_a };
+	char *want = fake_tail("SCRAM-SHA-256", &p, "ghost");
+	struct sasl_sess *s = sasl_server_new(sasl_mech_find("SCRAM-SHA-256", 13), &p);
+	assert_non_null(s);
+	sasl_sess_set_test_nonce(s, "servernonce");
+	sasl_sess_set_test_nonce(s, "servernonce2");
+	struct buf out;
+	const char *why = NULL;
+	buf_init(&out, SASL_MSG_MAX);
+	assert_int_equal(t_steps(s, "n,,n=ghost,r=clientnonce", &out, &why), SASL_NEED_CRED);
+	struct sasl_cred_answer a = { .status = SASL_CRED_NOUSER };
+	sasl_cred_supply(s, &a);
+	assert_int_equal(t_step(s, NULL, 0, &out, &why), SASL_MORE);
+	assert_string_equal(strstr(buf_cstr(&out), ",s="), want);
+	sasl_sess_free(&s);
+	assert_null(s);
+	buf_free(&out);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -167,6 +195,7 @@ main(void)
 		cmocka_unit_test(test_fake_iterations),
 		cmocka_unit_test(test_key_copied),
 		cmocka_unit_test(test_unknown_user_fails),
+		cmocka_unit_test(test_test_nonce_keeps_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
