@@ -165,9 +165,8 @@ edit_write_all(int fd, const struct piece *pieces, size_t n)
 	return 0;
 }
 
-/* Makes the rename durable: fsync the folder that holds the entry. */
-static int
-edit_sync_dir(const char *path)
+int
+store_file_sync_dir(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = slash == NULL ? strdup(".")
@@ -223,7 +222,7 @@ edit_commit(struct edit *e, const struct piece *pieces, size_t n, char **err_r)
 		goto fail_msg;
 	}
 	free(tmp);
-	if (edit_sync_dir(e->path) < 0) {
+	if (store_file_sync_dir(e->path) < 0) {
 		*err_r = str_printf("%s: written, but fsync of its folder failed: %s", e->path,
 				    strerror(errno));
 		return -1;

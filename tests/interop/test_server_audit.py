@@ -12,11 +12,12 @@ import re
 import signal
 import socket
 import ssl
+import stat
 import time
 
 import pytest
 
-from conftest import PASSWORD, USER
+from conftest import PASSWORD, USER, PosternServer, postern
 from test_server_dialogue import Dialogue
 
 TIMEOUT = 10
@@ -209,6 +210,55 @@ def test_scram_fake_salt_stable_for_unknown_user_and_across_sighup(server, pki):
         time.sleep(0.05)
     assert "reloaded" in server.log_text()
     assert scram_first(server, pki, "nobody@example.test")["s"] == a["s"]
+
+
+def test_scram_fake_salt_stable_across_restart(server, pki):
+    """Regression (issue 12 item 6): the fake-salt key was drawn at each
+    start, so an unknown user's s= changed across a restart while a real
+    user's did not, which tells who exists.  The key now lives in
+    USERSFILE.key (made once, 0600) and the salt survives a restart."""
+    ghost = scram_first(server, pki, "nobody@example.test")["s"]
+    real = scram_first(server, pki, USER)["s"]
+    server.stop()
+    server.start()
+    assert scram_first(server, pki, USER)["s"] == real
+    assert scram_first(server, pki, "nobody@example.test")["s"] == ghost
+    key = server.users.with_name(server.users.name + ".key")
+    assert stat.S_IMODE(os.lstat(key).st_mode) == 0o600 and stat.S_ISREG(os.lstat(key).st_mode)
+    assert key.stat().st_size == 32
+    before = key.read_bytes()
+    # The failing side: another key file gives another made-up salt.
+    server.stop()
+    key.unlink()
+    server.start()
+    assert key.read_bytes() != before
+    assert scram_first(server, pki, "nobody@example.test")["s"] != ghost
+    assert scram_first(server, pki, USER)["s"] == real
+
+
+@pytest.mark.parametrize("content,mode,why", [
+    (b"short", 0o600, "malformed fake-salt key: 5 bytes, want 32"),
+    (b"k" * 33, 0o600, "malformed fake-salt key: 33 bytes, want 32"),
+    (b"k" * 32, 0o604, "fake-salt key is open to others (chmod 600 "),
+])
+def test_bad_fake_salt_key_stops_the_start(tmp_path, pki, content, mode, why):
+    """A key file that is not 32 private bytes is a start-up error that
+    names the file; a symbolic link there is refused and not followed."""
+    s = PosternServer(tmp_path / "server", pki)
+    s.add_user(USER, PASSWORD)
+    key = s.users.with_name("users.key")
+    key.write_bytes(content)
+    os.chmod(key, mode)
+    r = postern("serve", "-c", str(s.conf), "--check")
+    assert r.returncode == 1
+    assert f"{key}: {why}" in r.stderr.decode(), r.stderr.decode()
+    key.unlink()
+    target = tmp_path / "target"
+    key.symlink_to(target)
+    r = postern("serve", "-c", str(s.conf), timeout=15)
+    assert r.returncode == 1
+    assert f"{key}: is a symbolic link; refusing to follow it" in r.stderr.decode()
+    assert not target.exists()
 
 
 def test_log_names_client_helo_tls_user_and_mech(server, pki):
