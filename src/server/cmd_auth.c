@@ -23,12 +23,12 @@
 static void
 auth_log_failure(struct session *s, const char *why)
 {
-	char user[LOG_SAFE_MAX] = "-";
-	const char *u = s->sasl ? sasl_sess_authcid(s->sasl) : NULL;
+	char user[LOG_SAFE_MAX];
 	const struct sasl_mech *m = s->sasl ? sasl_sess_mech(s->sasl) : NULL;
-	if (u != NULL)
-		log_safe(user, sizeof user, u, strlen(u));
-	/* Stable for fail2ban: "auth failed: client=IP user=NAME mech=MECH". */
+	log_quote_str(user, sizeof user, s->sasl ? sasl_sess_authcid(s->sasl) : NULL);
+	/* Stable for fail2ban: "auth failed: client=IP user=NAME mech=MECH".
+	 * NAME is the peer's: log_quote() keeps it one field, so that it
+	 * cannot add a client= of its own. */
 	log_warn("auth failed: client=%s user=%s mech=%s session=%016" PRIx64 " why=\"%s\"", s->ip,
 		 user, m ? sasl_mech_name(m) : "-", s->id, why ? why : "-");
 	s->srv->count.auth_failed++;
@@ -115,7 +115,7 @@ auth_success(struct session *s)
 	s->auth_mech = sasl_mech_name(sasl_sess_mech(s->sasl));
 	char safe[LOG_SAFE_MAX];
 	log_info("session=%016" PRIx64 " auth ok client=%s user=%s mech=%s", s->id, s->ip,
-		 log_safe(safe, sizeof safe, user, strlen(user)), s->auth_mech);
+		 log_quote_str(safe, sizeof safe, user), s->auth_mech);
 	s->srv->count.auth_ok++;
 	sess_reply(s, 235, "2.7.0", "Authentication successful");
 	auth_finish(s);

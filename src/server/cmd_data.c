@@ -82,7 +82,7 @@ data_refuse(struct session *s)
 	}
 	char safe[LOG_SAFE_MAX];
 	log_info("session=%016" PRIx64 " message refused client=%s from=<%s> line=%lu", s->id,
-		 s->addr, log_safe(safe, sizeof safe, s->mail_from, strlen(s->mail_from)), line);
+		 s->addr, log_quote_str(safe, sizeof safe, s->mail_from), line);
 	return true;
 }
 
@@ -154,14 +154,12 @@ cmd_data_committed(struct session *s, bool ok, const char *why)
 			why ? why : "?");
 		sess_reply(s, 451, "4.3.0", "Error: queue file write error");
 	} else {
-		char from[LOG_SAFE_MAX], user[LOG_SAFE_MAX];
-		/* helo passed helo_ok(): letters, digits and "-._:[]" only. */
+		char from[LOG_SAFE_MAX], user[LOG_SAFE_MAX], helo[LOG_SAFE_MAX];
 		log_info("session=%016" PRIx64 " queued id=%s from=<%s> nrcpt=%zu size=%zu user=%s"
 			 " mech=%s helo=%s", s->id, s->queue_id,
-			 log_safe(from, sizeof from, s->mail_from, strlen(s->mail_from)),
-			 s->nrcpt, s->msg_size,
-			 s->auth_user ? log_safe(user, sizeof user, s->auth_user, strlen(s->auth_user)) : "-",
-			 s->auth_mech ? s->auth_mech : "-", s->helo ? s->helo : "-");
+			 log_quote_str(from, sizeof from, s->mail_from), s->nrcpt, s->msg_size,
+			 log_quote_str(user, sizeof user, s->auth_user),
+			 s->auth_mech ? s->auth_mech : "-", log_quote_str(helo, sizeof helo, s->helo));
 		s->nmsgs++;
 		s->nrcpt_total += (unsigned)s->nrcpt;
 		s->srv->count.messages++;

@@ -36,8 +36,9 @@ cmd_rcpt_check(struct session *s, struct span arg, char to[SMTP_PATH_MAX + 1])
 	if (policy_rcpt(s, to) < 0) {
 		char safe[LOG_SAFE_MAX];
 		log_info("session=%016" PRIx64 " relay denied client=%s rcpt=<%s>", s->id, s->addr,
-			 log_safe(safe, sizeof safe, to, strlen(to)));
-		sess_fail(s, 554, "5.7.1", "<%s>: Relay access denied", safe);
+			 log_quote_str(safe, sizeof safe, to));
+		sess_fail(s, 554, "5.7.1", "<%s>: Relay access denied",
+			  log_safe(safe, sizeof safe, to, strlen(to)));
 		return -1;
 	}
 	return 0;

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "server/spool.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/str.h"
 
 struct gen *
 gen_new(struct config *cfg, char **err_r)
@@ -193,6 +195,24 @@ server_events(struct server *srv)
 	return 0;
 }
 
+/* Loads the fake-salt key kept beside the credential store, making it
+ * on the first start (store_fake_key_load); --check only reads it. */
+static int
+server_fake_key(struct server *srv, const struct config *cfg, bool check, char **err_r)
+{
+	static_assert(sizeof srv->fake_salt_key == STORE_FAKE_KEY_LEN, "fake_salt_key");
+	char *path = store_fake_key_path(cfg->credentials, cfg->dir, err_r);
+	if (path == NULL) {
+		char *why = *err_r;
+		*err_r = str_printf("fake-salt key: %s", why ? why : "out of memory");
+		free(why);
+		return -1;
+	}
+	int rc = store_fake_key_load(path, !check, srv->fake_salt_key, err_r);
+	free(path);
+	return rc < 0 ? -1 : 0;
+}
+
 struct server *
 server_new(struct config *cfg, bool check, char **err_r)
 {
@@ -207,8 +227,7 @@ server_new(struct config *cfg, bool check, char **err_r)
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->commit_wait);
 	TAILQ_INIT(&srv->authq);
-	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1 ||
-	    RAND_bytes(srv->fake_salt_key, sizeof srv->fake_salt_key) != 1) {
+	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1) {
 		config_free(&cfg);
 		*err_r = strdup("cannot get random bytes from OpenSSL");
 		server_free(&srv);
@@ -234,7 +253,8 @@ server_new(struct config *cfg, bool check, char **err_r)
 			free(why);
 		}
 	}
-	if (g == NULL || srv->spool == NULL || (!check && listener_open_all(srv, g->cfg, err_r) < 0)) {
+	if (g == NULL || srv->spool == NULL || server_fake_key(srv, g->cfg, check, err_r) < 0
+	    || (!check && listener_open_all(srv, g->cfg, err_r) < 0)) {
 		server_free(&srv);
 		return NULL;
 	}

@@ -63,9 +63,10 @@ struct server {
 	struct event *reaper_ev, *commit_ev, *authq_ev, *grace_ev;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct iptab *ips;		/* connections and AUTH failures per client address */
-	/* SCRAM salts made up for unknown users derive from this: random
-	 * per process, kept across SIGHUP, so that asking twice for one
-	 * unknown user gives the same salt, as for a real one (sasl.h). */
+	/* SCRAM salts made up for unknown users derive from this: read
+	 * from the key file beside the store (store_fake_key_load), so that
+	 * asking twice for one unknown user gives the same salt, as for a
+	 * real one, across SIGHUP and restarts (sasl.h). */
 	uint8_t fake_salt_key[32];
 	uint64_t next_id;
 	size_t nsessions;

@@ -417,8 +417,10 @@ session_free(struct session **sp)
 	if (s == NULL)
 		return;
 	struct server *srv = s->srv;
+	char helo[LOG_SAFE_MAX];
 	log_info("session=%016" PRIx64 " disconnect client=%s helo=%s messages=%u rcpts=%u errors=%u",
-		 s->id, s->addr, s->helo ? s->helo : "-", s->nmsgs, s->nrcpt_total, s->errors);
+		 s->id, s->addr, log_quote_str(helo, sizeof helo, s->helo), s->nmsgs, s->nrcpt_total,
+		 s->errors);
 	authq_cancel(s);
 	if (s->in_commit)
 		TAILQ_REMOVE(&srv->commit_wait, s, wait_link);

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sasl/sasl.h"
 
@@ -52,5 +53,26 @@ char *store_spec_file(const char *spec, const char *base_dir, char **err_r);
  * UTF-8, no control character, no ':', no leading '#', no leading or
  * trailing space.  Returns 0, or -1 with *why_r set to a static reason. */
 int store_user_prep(const char *name, char **out_r, const char **why_r);
+
+/* The server's fake-salt key (sasl_server_params.fake_salt_key): the
+ * secret under which SCRAM makes up a salt for an unknown user.  It must
+ * stay the same across restarts, or an unknown user's salt would change
+ * where a real user's does not. */
+#define STORE_FAKE_KEY_LEN 32
+
+/* Where the key of a "file:PATH" store lives by default: PATH.key (the
+ * users file's name plus ".key", in its folder).  malloc'd; NULL with
+ * *err_r (malloc'd) for a spec that names no file. */
+char *store_fake_key_path(const char *spec, const char *base_dir, char **err_r);
+
+/* Reads the key from path: a regular file (not a symbolic link) of
+ * exactly STORE_FAKE_KEY_LEN bytes that others cannot read.  When it is
+ * missing and create is true, makes it first: 32 bytes from
+ * RAND_priv_bytes() in a 0600 temporary file, fsynced, then linked to
+ * path (never replacing one that appeared meanwhile) and the folder
+ * fsynced.  Returns 0 (key_r filled), 1 (missing and !create), or -1
+ * with *err_r (malloc'd) naming the file and what is wrong. */
+int store_fake_key_load(const char *path, bool create, uint8_t key_r[STORE_FAKE_KEY_LEN],
+			char **err_r);
 
 #endif

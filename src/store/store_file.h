@@ -207,4 +207,8 @@ enum store_file_edit_rc store_file_edit_del(const char *path, const char *user,
  * or folder and why. */
 int store_file_edit_writable(const char *path, char **err_r);
 
+/* Makes a rename or link to path durable: fsyncs the folder that holds
+ * the entry.  0, or -1 with errno set. */
+int store_file_sync_dir(const char *path);
+
 #endif

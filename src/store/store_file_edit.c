@@ -54,7 +54,11 @@ edit_end(struct edit *e)
 	e->lock_fd = -1;
 }
 
-/* Opens PATH.lock, creating it; the fd, or -1 with *err_r. */
+/* Opens PATH.lock, creating it; the fd, or -1 with *err_r.  The lock
+ * lives in a folder others may write (and `postern passwd` often runs
+ * as root): a symbolic link or other non-file planted there is refused,
+ * never followed, so that nobody can make root create or open a file
+ * of their choosing. */
 static int
 edit_lock_open(const char *path, char **err_r)
 {
@@ -63,9 +67,19 @@ edit_lock_open(const char *path, char **err_r)
 		*err_r = str_printf("%s: out of memory", path);
 		return -1;
 	}
-	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	struct stat st;
+	if (fd < 0 && errno == ELOOP)
+		*err_r = str_printf("%s: is a symbolic link; refusing to follow it (remove it)",
+				    lock_path);
+	else if (fd < 0)
 		*err_r = str_printf("%s: cannot create lock file: %s", lock_path, strerror(errno));
+	else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*err_r = str_printf("%s: not a regular file; refusing to use it as the lock (remove it)",
+				    lock_path);
+		(void)close(fd);
+		fd = -1;
+	}
 	free(lock_path);
 	return fd;
 }
@@ -151,9 +165,8 @@ edit_write_all(int fd, const struct piece *pieces, size_t n)
 	return 0;
 }
 
-/* Makes the rename durable: fsync the folder that holds the entry. */
-static int
-edit_sync_dir(const char *path)
+int
+store_file_sync_dir(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = slash == NULL ? strdup(".")
@@ -184,7 +197,7 @@ edit_commit(struct edit *e, const struct piece *pieces, size_t n, char **err_r)
 	/* We hold the lock, so a file by this name is a leftover of a
 	 * crashed run that had our pid: safe to remove. */
 	(void)unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		*err_r = str_printf("%s: cannot create: %s", tmp, strerror(errno));
 		free(tmp);
@@ -209,7 +222,7 @@ edit_commit(struct edit *e, const struct piece *pieces, size_t n, char **err_r)
 		goto fail_msg;
 	}
 	free(tmp);
-	if (edit_sync_dir(e->path) < 0) {
+	if (store_file_sync_dir(e->path) < 0) {
 		*err_r = str_printf("%s: written, but fsync of its folder failed: %s", e->path,
 				    strerror(errno));
 		return -1;

@@ -238,6 +238,27 @@ def test_unwritable_folder(as_nobody):
         top.rmdir()
 
 
+def test_lock_symlink_is_refused_not_followed(conf):
+    """Regression (issue 12 item 9): PATH.lock was opened without
+    O_NOFOLLOW, so a symbolic link planted there made `postern passwd`
+    (often root) create the file it points to.  Now it refuses, names the
+    lock, and neither the target nor the users file appears."""
+    target = conf.parent / "elsewhere" / "created-by-passwd"
+    target.parent.mkdir()
+    lock = conf.parent / "users.lock"
+    lock.symlink_to(target)
+    r = pw(conf, "add", "alice", input="pw\n")
+    assert r.returncode == 1
+    assert f"{lock}: is a symbolic link; refusing to follow it (remove it)" in err(r), err(r)
+    assert not target.exists()
+    assert not (conf.parent / "users").exists()
+    # Once the link is gone, the add works.
+    lock.unlink()
+    r = pw(conf, "add", "alice", input="pw\n")
+    assert r.returncode == 0, err(r)
+    assert stat.S_ISREG(os.lstat(lock).st_mode)
+
+
 def test_config_paths(tmp_path):
     """credentials relative to the config's folder whatever the cwd;
     "users" beside the config when the key is absent; a missing config

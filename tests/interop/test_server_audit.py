@@ -12,11 +12,13 @@ import re
 import signal
 import socket
 import ssl
+import stat
+import subprocess
 import time
 
 import pytest
 
-from conftest import PASSWORD, USER
+from conftest import PASSWORD, USER, PosternServer, postern
 from test_server_dialogue import Dialogue
 
 TIMEOUT = 10
@@ -209,6 +211,126 @@ def test_scram_fake_salt_stable_for_unknown_user_and_across_sighup(server, pki):
         time.sleep(0.05)
     assert "reloaded" in server.log_text()
     assert scram_first(server, pki, "nobody@example.test")["s"] == a["s"]
+
+
+def test_scram_fake_salt_stable_across_restart(server, pki):
+    """Regression (issue 12 item 6): the fake-salt key was drawn at each
+    start, so an unknown user's s= changed across a restart while a real
+    user's did not, which tells who exists.  The key now lives in
+    USERSFILE.key (made once, 0600) and the salt survives a restart."""
+    ghost = scram_first(server, pki, "nobody@example.test")["s"]
+    real = scram_first(server, pki, USER)["s"]
+    server.stop()
+    server.start()
+    assert scram_first(server, pki, USER)["s"] == real
+    assert scram_first(server, pki, "nobody@example.test")["s"] == ghost
+    key = server.users.with_name(server.users.name + ".key")
+    assert stat.S_IMODE(os.lstat(key).st_mode) == 0o600 and stat.S_ISREG(os.lstat(key).st_mode)
+    assert key.stat().st_size == 32
+    before = key.read_bytes()
+    # The failing side: another key file gives another made-up salt.
+    server.stop()
+    key.unlink()
+    server.start()
+    assert key.read_bytes() != before
+    assert scram_first(server, pki, "nobody@example.test")["s"] != ghost
+    assert scram_first(server, pki, USER)["s"] == real
+
+
+@pytest.mark.parametrize("content,mode,why", [
+    (b"short", 0o600, "malformed fake-salt key: 5 bytes, want 32"),
+    (b"k" * 33, 0o600, "malformed fake-salt key: 33 bytes, want 32"),
+    (b"k" * 32, 0o604, "fake-salt key is open to others (chmod 600 "),
+])
+def test_bad_fake_salt_key_stops_the_start(tmp_path, pki, content, mode, why):
+    """A key file that is not 32 private bytes is a start-up error that
+    names the file; a symbolic link there is refused and not followed."""
+    s = PosternServer(tmp_path / "server", pki)
+    s.add_user(USER, PASSWORD)
+    key = s.users.with_name("users.key")
+    key.write_bytes(content)
+    os.chmod(key, mode)
+    r = postern("serve", "-c", str(s.conf), "--check")
+    assert r.returncode == 1
+    assert f"{key}: {why}" in r.stderr.decode(), r.stderr.decode()
+    key.unlink()
+    target = tmp_path / "target"
+    key.symlink_to(target)
+    r = postern("serve", "-c", str(s.conf), timeout=15)
+    assert r.returncode == 1
+    assert f"{key}: is a symbolic link; refusing to follow it" in r.stderr.decode()
+    assert not target.exists()
+
+
+# ---- peer values in key=value log lines (issue 12 item 7) ----
+
+FORGED = "x mech=PLAIN client=203.0.113.77"
+
+
+def fail2ban_ips(log, failregex):
+    """The addresses the real fail2ban-regex finds in log with failregex,
+    one per matching line."""
+    r = subprocess.run(["fail2ban-regex", "-o", "ip", str(log), failregex],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode().split()
+
+
+def test_forged_user_name_adds_no_client_field(server, pki):
+    """Regression: `auth failed: client=IP user=NAME mech=...` printed
+    NAME with its blanks and '=', so the user name FORGED added a second
+    client= that a fail2ban filter could take for the attacker's address
+    (and ban 203.0.113.77 instead).  Now the name is one quoted field;
+    an honest name keeps the documented line."""
+    c = Conn(server, pki, implicit=True)
+    try:
+        for user in (FORGED, USER):
+            r = c.cmd("AUTH PLAIN " + base64.b64encode(f"\0{user}\0wrong".encode()).decode())
+            assert r[0].startswith(b"535 5.7.8"), r
+    finally:
+        c.close()
+    lines = [ln for ln in server.log_text().splitlines() if "auth failed:" in ln]
+    assert len(lines) == 2, lines
+    forged, honest = lines
+    assert forged.count("client=") == 1, forged
+    assert re.search(r"auth failed: client=127\.0\.0\.1 "
+                     r'user="x\\x20mech\\x3dPLAIN\\x20client\\x3d203\.0\.113\.77" mech=PLAIN session=',
+                     forged), forged
+    assert re.search(rf"auth failed: client=127\.0\.0\.1 user={re.escape(USER)} mech=PLAIN session=",
+                     honest), honest
+    # fail2ban itself: the filter for the documented line, and a careless
+    # one that takes the last client= it sees, both find only our address.
+    for failregex in (r"auth failed: client=<HOST> user=\S+ mech=\S+",
+                      r"auth failed: .*\bclient=<HOST>\b"):
+        assert fail2ban_ips(server.log, failregex) == ["127.0.0.1", "127.0.0.1"], failregex
+
+
+def test_peer_values_quoted_in_session_lines(server, pki):
+    """HELO name, MAIL FROM and RCPT TO reach the log through the same
+    helper: an address with a blank and '=' stays one field."""
+    s = socket.create_connection(("127.0.0.1", server.smtp), timeout=TIMEOUT)
+    f = s.makefile("rb")
+    try:
+        assert f.readline().startswith(b"220 ")
+        s.sendall(b"EHLO [127.0.0.1]\r\n")
+        while f.readline()[3:4] == b"-":
+            pass
+        s.sendall(b'MAIL FROM:<"a b=c"@example.test>\r\n')
+        assert f.readline().startswith(b"250 ")
+        s.sendall(b'RCPT TO:<"x client=203.0.113.77"@elsewhere.test>\r\n')
+        assert f.readline().startswith(b"554 5.7.1")
+        s.sendall(b"QUIT\r\n")
+        f.readline()
+    finally:
+        s.close()
+    deadline = time.monotonic() + TIMEOUT
+    while "helo=[127.0.0.1] messages=" not in server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.log_text()
+    denied = next(ln for ln in log.splitlines() if "relay denied" in ln)
+    assert denied.count("client=") == 1, denied
+    assert denied.endswith(r'rcpt=<"\"x\x20client\x3d203.0.113.77\"@elsewhere.test">'), denied
+    assert "helo=[127.0.0.1] messages=" in log
 
 
 def test_log_names_client_helo_tls_user_and_mech(server, pki):

@@ -95,10 +95,10 @@ struct sasl_client_params {
 struct sasl_server_params {
 	const char *hostname;	/* for the CRAM-MD5 challenge */
 	/* SCRAM, unknown user: the made-up salt is HMAC-SHA-256(this key,
-	 * mechanism name and user name).  Give one key for the server's
-	 * lifetime (say 32 bytes from RAND_bytes at start) so that repeated
-	 * attempts for an unknown user see one stable salt, as they would
-	 * for a real user.  NULL: a key per session (existence then leaks
+	 * mechanism name and user name).  Give one key that outlives the
+	 * process (postern: a key file, store_fake_key_load()) so that
+	 * repeated attempts for an unknown user see one stable salt, even
+	 * across restarts, as they would for a real user.  NULL: a key per session (existence then leaks
 	 * to whoever tries twice).  Copied into the session, wiped on free. */
 	const uint8_t *fake_salt_key;
 	size_t fake_salt_key_len;

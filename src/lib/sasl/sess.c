@@ -146,11 +146,9 @@ sasl_sess_authzid(const struct sasl_sess *s)
 void
 sasl_sess_set_test_nonce(struct sasl_sess *s, const char *nonce)
 {
+	/* Only the nonce: the fake-salt key stays (freeing it here left a
+	 * dangling pointer that sasl_sess_free() freed again). */
 	sasl_str_wipe_free(&s->test_nonce);
-	if (s->fake_key != NULL) {
-		OPENSSL_cleanse(s->fake_key, s->fake_key_len);
-		free(s->fake_key);
-	}
 	s->test_nonce = sess_strdup(nonce);
 }
 

@@ -64,41 +64,112 @@ log_msg(enum log_level level, const char *fmt, ...)
 	(void)fprintf(stderr, "%s %s %s: %s\n", ts, log_cfg.prog, names[level], line);
 }
 
+/* Writes the escaped form of byte c to tmp; returns its length (1..4).
+ * kv: for a quoted key=value value, where space and '=' are escaped too,
+ * so that no quoted value holds a blank or a "key=" a pattern could
+ * take for a field of its own. */
+static size_t
+log_esc_byte(unsigned char c, bool kv, char tmp[4])
+{
+	static const char hex[] = "0123456789abcdef";
+	if (c == '"' || c == '\\') {
+		tmp[0] = '\\';
+		tmp[1] = (char)c;
+		return 2;
+	}
+	if (c > 0x20 && c < 0x7f && !(kv && c == '=')) {
+		tmp[0] = (char)c;
+		return 1;
+	}
+	if (c == ' ' && !kv) {
+		tmp[0] = ' ';
+		return 1;
+	}
+	tmp[0] = '\\';
+	tmp[1] = 'x';
+	tmp[2] = hex[c >> 4];
+	tmp[3] = hex[c & 15];
+	return 4;
+}
+
+/* Appends the escaped s[0..n) to dst at *o, keeping `keep` bytes free
+ * for what follows; false when it had to stop early. */
+static bool
+log_esc(char *dst, size_t dstsz, size_t *o, const char *s, size_t n, bool kv, size_t keep)
+{
+	for (size_t i = 0; i < n; i++) {
+		char tmp[4];
+		size_t k = log_esc_byte((unsigned char)s[i], kv, tmp);
+		if (*o + k + keep > dstsz)
+			return false;
+		memcpy(dst + *o, tmp, k);
+		*o += k;
+	}
+	return true;
+}
+
 const char *
 log_safe(char *dst, size_t dstsz, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	if (dstsz == 0)
 		return dst;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char tmp[4];
-		size_t k;
-		if (c == '"' || c == '\\') {
-			tmp[0] = '\\';
-			tmp[1] = (char)c;
-			k = 2;
-		} else if (c >= 0x20 && c < 0x7f) {
-			tmp[0] = (char)c;
-			k = 1;
-		} else {
-			tmp[0] = '\\';
-			tmp[1] = 'x';
-			tmp[2] = hex[c >> 4];
-			tmp[3] = hex[c & 15];
-			k = 4;
-		}
-		if (o + k + 4 > dstsz) {	/* room for "..." and the NUL */
-			if (o + 4 <= dstsz) {
-				memcpy(dst + o, "...", 3);
-				o += 3;
-			}
-			break;
-		}
-		memcpy(dst + o, tmp, k);
-		o += k;
+	/* Room for "..." and the NUL. */
+	if (!log_esc(dst, dstsz, &o, s, n, false, 4) && o + 4 <= dstsz) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
 	}
 	dst[o] = '\0';
+	return dst;
+}
+
+/* A byte that may stand bare in a key=value value: no blank, no '=',
+ * no quote, nothing a log reader could mistake for a separator. */
+static bool
+log_bare_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+	       || (c != '\0' && strchr("._@+-:/[]", c) != NULL);
+}
+
+const char *
+log_quote(char *dst, size_t dstsz, const char *s, size_t n)
+{
+	if (dstsz < LOG_QUOTE_MIN) {
+		if (dstsz > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	/* "-" alone stays the mark of an absent value (log_quote_str). */
+	bool bare = n < dstsz && !(n == 1 && s[0] == '-');
+	for (size_t i = 0; bare && i < n; i++)
+		bare = log_bare_byte((unsigned char)s[i]);
+	if (bare) {
+		memcpy(dst, s, n);
+		dst[n] = '\0';
+		return dst;
+	}
+	size_t o = 0;
+	dst[o++] = '"';
+	/* Keep room for the closing quote, "..." and the NUL. */
+	bool whole = log_esc(dst, dstsz, &o, s, n, true, 5);
+	dst[o++] = '"';
+	if (!whole) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+const char *
+log_quote_str(char *dst, size_t dstsz, const char *s)
+{
+	if (s != NULL)
+		return log_quote(dst, dstsz, s, strlen(s));
+	if (dstsz >= 2)
+		memcpy(dst, "-", 2);
+	else if (dstsz == 1)
+		dst[0] = '\0';
 	return dst;
 }

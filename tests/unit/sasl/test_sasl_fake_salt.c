@@ -7,17 +7,16 @@
 static const uint8_t key_a[32] = { 0xa1, 0xa2, 0xa3 };
 static const uint8_t key_b[32] = { 0xb1, 0xb2, 0xb3 };
 
-/* The ",s=SALT,i=N" tail of the server-first-message that an unknown
- * user gets (status: NOUSER or NOSECRET); a new string. */
+/* The ",s=SALT,i=N" tail of the server-first-message that session s
+ * gives an unknown user (status: NOUSER or NOSECRET); a new string.
+ * Frees s. */
 static char *
-fake_tail_status(const char *mech, const struct sasl_server_params *p, const char *user,
-		 enum sasl_cred_status status)
+sess_fake_tail(struct sasl_sess *s, const char *user, enum sasl_cred_status status)
 {
 	struct buf out, first;
 	const char *why = NULL;
 	buf_init(&out, SASL_MSG_MAX);
 	buf_init(&first, SASL_MSG_MAX);
-	struct sasl_sess *s = sasl_server_new(sasl_mech_find(mech, strlen(mech)), p);
 	assert_non_null(s);
 	assert_int_equal(buf_printf(&first, "n,,n=%s,r=clientnonce", user), BUF_OK);
 	assert_int_equal(t_steps(s, buf_cstr(&first), &out, &why), SASL_NEED_CRED);
@@ -31,9 +30,17 @@ fake_tail_status(const char *mech, const struct sasl_server_params *p, const cha
 	char *r = strdup(tail);
 	assert_non_null(r);
 	sasl_sess_free(&s);
+	assert_null(s);
 	buf_free(&out);
 	buf_free(&first);
 	return r;
+}
+
+static char *
+fake_tail_status(const char *mech, const struct sasl_server_params *p, const char *user,
+		 enum sasl_cred_status status)
+{
+	return sess_fake_tail(sasl_server_new(sasl_mech_find(mech, strlen(mech)), p), user, status);
 }
 
 static char *
@@ -116,16 +123,9 @@ test_key_copied(void **state)
 	char *want = fake_tail("SCRAM-SHA-256", &p, "ghost");
 	struct sasl_sess *s = sasl_server_new(sasl_mech_find("SCRAM-SHA-256", 13), &p);
 	memset(key, 0, sizeof key);
-	struct buf out;
-	const char *why = NULL;
-	buf_init(&out, SASL_MSG_MAX);
-	assert_int_equal(t_steps(s, "n,,n=ghost,r=clientnonce", &out, &why), SASL_NEED_CRED);
-	struct sasl_cred_answer a = { .status = SASL_CRED_NOUSER };
-	sasl_cred_supply(s, &a);
-	assert_int_equal(t_step(s, NULL, 0, &out, &why), SASL_MORE);
-	assert_string_equal(strstr(buf_cstr(&out), ",s="), want);
-	sasl_sess_free(&s);
-	buf_free(&out);
+	char *got = sess_fake_tail(s, "ghost", SASL_CRED_NOUSER);
+	assert_string_equal(got, want);
+	free(got);
 	free(want);
 }
 
@@ -157,6 +157,26 @@ test_unknown_user_fails(void **state)
 	buf_free(&so);
 }
 
+/* Regression (issue 12 item 9): sasl_sess_set_test_nonce() freed the
+ * fake-salt key without clearing the pointer, and sasl_sess_free()
+ * freed it again (ASan: double free).  The test nonce leaves the key
+ * alone: the unknown user's salt is still the keyed one. */
+static void
+test_test_nonce_keeps_key(void **state)
+{
+	(void)state;
+	struct sasl_server_params p = { .fake_salt_key = key_a, .fake_salt_key_len = sizeof key_a };
+	char *want = fake_tail("SCRAM-SHA-256", &p, "ghost");
+	struct sasl_sess *s = sasl_server_new(sasl_mech_find("SCRAM-SHA-256", 13), &p);
+	assert_non_null(s);
+	sasl_sess_set_test_nonce(s, "servernonce");
+	sasl_sess_set_test_nonce(s, "servernonce2");
+	char *got = sess_fake_tail(s, "ghost", SASL_CRED_NOUSER);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -167,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_fake_iterations),
 		cmocka_unit_test(test_key_copied),
 		cmocka_unit_test(test_unknown_user_fails),
+		cmocka_unit_test(test_test_nonce_keeps_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,22 @@ store_answer(struct store *st, const struct sasl_cred_request *req,
 	answer_r->status = fake_status;
 }
 
+char *
+store_fake_key_path(const char *spec, const char *base_dir, char **err_r)
+{
+	*err_r = NULL;
+	return strdup("fake.key");
+}
+
+int
+store_fake_key_load(const char *path, bool create, uint8_t key_r[STORE_FAKE_KEY_LEN],
+		    char **err_r)
+{
+	*err_r = NULL;
+	memset(key_r, 0xfa, STORE_FAKE_KEY_LEN);
+	return 0;
+}
+
 /* ---- a server and one client connection ---- */
 
 struct fx {

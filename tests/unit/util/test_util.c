@@ -1,4 +1,4 @@
-/* test_util.c - buffers, spans, strict base64, log_safe. */
+/* test_util.c - buffers, spans, strict base64, log_safe, log_quote. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,6 +152,76 @@ test_log_safe(void **state)
 	assert_string_equal(log_safe(out, sizeof out, "0123456789abcdefgh", 18), "0123456789ab...");
 }
 
+/* log_quote() on exactly n heap bytes (ASan sees any over-read). */
+static const char *
+quote_n(char *out, size_t outsz, const char *in, size_t n)
+{
+	char *heap = malloc(n ? n : 1);
+	assert_non_null(heap);
+	memcpy(heap, in, n);
+	log_quote(out, outsz, heap, n);
+	free(heap);
+	return out;
+}
+
+static void
+test_log_quote(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		/* Honest values stay as the documented lines show them. */
+		{ "alice@example.test", "alice@example.test" },
+		{ "[192.0.2.1]", "[192.0.2.1]" },
+		{ "[IPv6:2001:db8::1]", "[IPv6:2001:db8::1]" },
+		{ "a+tag/x_y-z.1", "a+tag/x_y-z.1" },
+		{ "", "" },
+		{ "-", "\"-\"" },
+		/* Issue 12 item 7: the forged fail2ban field. */
+		{ "x mech=PLAIN client=203.0.113.77",
+		  "\"x\\x20mech\\x3dPLAIN\\x20client\\x3d203.0.113.77\"" },
+		{ "a\"b\\c", "\"a\\\"b\\\\c\"" },
+		{ "line\r\nnext", "\"line\\x0d\\x0anext\"" },
+		{ "caf\xc3\xa9", "\"caf\\xc3\\xa9\"" },
+		{ "tab\there", "\"tab\\x09here\"" },
+		{ "del\x7f", "\"del\\x7f\"" },
+		{ "<a@b>", "\"<a@b>\"" },
+	};
+	char out[LOG_SAFE_MAX];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_string_equal(quote_n(out, sizeof out, cases[i].in, strlen(cases[i].in)),
+				    cases[i].want);
+	/* A NUL inside the value is escaped, not an end. */
+	assert_string_equal(quote_n(out, sizeof out, "a\0b", 3), "\"a\\x00b\"");
+	/* Too long: cut, closed, marked outside the quotes; never past dst. */
+	char small[16];
+	assert_string_equal(quote_n(small, sizeof small, "0123456789abcdefgh", 18),
+			    "\"0123456789\"...");
+	assert_string_equal(quote_n(small, sizeof small, "a b c d e f", 11), "\"a\\x20b\\x20\"...");
+	assert_string_equal(quote_n(small, sizeof small, "0123456789abcde", 15), "0123456789abcde");
+	char tiny[LOG_QUOTE_MIN];
+	assert_string_equal(quote_n(tiny, sizeof tiny, "\n\n\n", 3), "\"\\x0a\"...");
+	assert_string_equal(quote_n(tiny, 4, "x", 1), "");
+	assert_string_equal(log_quote_str(out, sizeof out, NULL), "-");
+	assert_string_equal(log_quote_str(out, sizeof out, "bob"), "bob");
+	/* Every byte value: the result has no blank and no '=', and no
+	 * quote but its own two. */
+	for (int c = 0; c < 256; c++) {
+		char in[3] = { 'x', (char)c, 'y' };
+		quote_n(out, sizeof out, in, 3);
+		assert_null(strpbrk(out, " \t\r\n="));
+		size_t quotes = 0;
+		for (const char *p = out; *p; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;	/* an escape: the next byte is not a quote */
+			else
+				quotes += *p == '"';
+		}
+		assert_true(quotes == 0 || (out[0] == '"' && quotes == 2));
+	}
+}
+
 static char *
 write_tmp_n(const char *text, size_t n)
 {
@@ -263,6 +333,7 @@ main(void)
 		cmocka_unit_test(test_b64_nul),
 		cmocka_unit_test(test_span_word),
 		cmocka_unit_test(test_log_safe),
+		cmocka_unit_test(test_log_quote),
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_conf_nul_and_long),
