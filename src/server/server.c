@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -193,6 +194,28 @@ server_events(struct server *srv)
 	return 0;
 }
 
+/* Locks the spool for the process's life, then opens it, which cleans
+ * tmp/: one server per spool, so a second one never deletes the first
+ * one's messages in progress (spool_lock.c).  Returns 0, or -1 with
+ * *err_r malloc'd (naming the other server's pid when it holds the lock). */
+static int
+server_open_spool(struct server *srv, const char *dir, char **err_r)
+{
+	char *why = NULL;
+	srv->spool_lock = spool_lock(dir, &why);
+	if (srv->spool_lock < 0) {
+		*err_r = why != NULL ? why : strdup("out of memory");
+		return -1;
+	}
+	srv->spool = spool_open(dir, srv->spool_lock, &why);
+	if (srv->spool == NULL) {
+		(void)!asprintf(err_r, "spool %s: %s", dir, why ? why : "cannot open");
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
 struct server *
 server_new(struct config *cfg, bool check, char **err_r)
 {
@@ -203,6 +226,7 @@ server_new(struct config *cfg, bool check, char **err_r)
 		*err_r = strdup("out of memory");
 		return NULL;
 	}
+	srv->spool_lock = -1;
 	TAILQ_INIT(&srv->sessions);
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->commit_wait);
@@ -223,18 +247,13 @@ server_new(struct config *cfg, bool check, char **err_r)
 		return NULL;
 	}
 	/* Order: settings, then the queue, then the ports last, so that
-	 * nothing listens unless everything else is fine. */
+	 * nothing listens unless everything else is fine.  --check only
+	 * looks at the spool: the server it checks for holds it. */
 	struct gen *g = gen_new(cfg, err_r);
 	srv->gen = g;
-	char *why = NULL;
-	if (g != NULL) {
-		srv->spool = spool_open(g->cfg->spool, &why);
-		if (srv->spool == NULL) {
-			(void)!asprintf(err_r, "spool %s: %s", g->cfg->spool, why ? why : "cannot open");
-			free(why);
-		}
-	}
-	if (g == NULL || srv->spool == NULL || (!check && listener_open_all(srv, g->cfg, err_r) < 0)) {
+	if (g == NULL || (check && spool_check(g->cfg->spool, err_r) < 0) ||
+	    (!check && (server_open_spool(srv, g->cfg->spool, err_r) < 0 ||
+			listener_open_all(srv, g->cfg, err_r) < 0))) {
 		server_free(&srv);
 		return NULL;
 	}
@@ -292,6 +311,8 @@ server_free(struct server **sp)
 	server_event_free(&srv->sig_int);
 	server_event_free(&srv->sig_hup);
 	spool_free(&srv->spool);
+	if (srv->spool_lock >= 0)
+		close(srv->spool_lock);		/* the next server may start */
 	gen_unref(&srv->gen);
 	iptab_free(&srv->ips);
 	if (srv->base)
