@@ -406,36 +406,37 @@ spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const cha
 }
 
 int
-spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **err_r)
+spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+	      const char **err_r)
 {
-	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct spool_msg *m = msgs[i];
+		why_v[i] = NULL;
 		if (m == NULL)
 			continue;
+		/* A message that cannot be published fails alone: the others
+		 * of the group are not its hostages. */
 		if (!m->closed || m->failed) {
-			*err_r = "message not closed";
-			rc = -1;
+			why_v[i] = "message not closed";
 			spool_msg_abort(&msgs[i]);
 			continue;
 		}
 		if (renameat(sp->tmpfd, m->id, sp->queuefd, m->id) < 0) {
 			log_err("spool: %s/tmp/%s -> queue: rename: %s", sp->dir, m->id, strerror(errno));
-			*err_r = "spool rename failed";
-			rc = -1;
+			why_v[i] = "spool rename failed";
 			spool_msg_abort(&msgs[i]);
 			continue;
 		}
 		free(m);
 		msgs[i] = NULL;
 	}
-	/* The rename is durable only once the folder is synced. */
+	/* The renames are durable only once the folder is synced. */
 	if (fsync(sp->queuefd) < 0) {
 		log_err("spool: %s/queue: fsync: %s", sp->dir, strerror(errno));
 		*err_r = "spool folder fsync failed";
-		rc = -1;
+		return -1;
 	}
-	return rc;
+	return 0;
 }
 
 void

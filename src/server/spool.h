@@ -80,8 +80,12 @@ int spool_msg_write(struct spool_msg *m, const void *p, size_t n);
 int spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const char **err_r);
 /* Renames each closed message into queue/ and fsyncs the queue folder
  * once for the whole group (group commit).  Frees the messages.
- * Returns 0, or -1 when the folder fsync failed (then none may be acknowledged). */
-int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **err_r);
+ * why_v (n entries) gets each message's own result: NULL when it is in
+ * the queue, else why not (it was dropped with its temp file); one
+ * failed message fails no other.  Returns 0, or -1 with *err_r when the
+ * folder fsync failed: then none of the group may be acknowledged. */
+int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+		  const char **err_r);
 /* Drops an unfinished message and its temp file.  NULL-safe. */
 void spool_msg_abort(struct spool_msg **mp);
 

@@ -130,7 +130,9 @@ put_msg(struct fixture *f, const struct spool_envelope *env, const uint8_t *cont
 		off += k;
 	}
 	assert_int_equal(spool_msg_close(m, env, &why), 0);
-	assert_int_equal(spool_publish(f->sp, &m, 1, &why), 0);
+	const char *own = "unset";
+	assert_int_equal(spool_publish(f->sp, &m, 1, &own, &why), 0);
+	assert_null(own);
 	assert_null(m);
 }
 
@@ -239,6 +241,18 @@ test_minimal_envelope_and_order(void **state)
 	assert_int_equal(spool_entry_get(f->sp, "../../etc/passwd", &e, &err), 0);
 }
 
+/* Starts n messages of 18 bytes each, not yet closed. */
+static void
+start_msgs(struct fixture *f, struct spool_msg **m, char (*ids)[SPOOL_ID_MAX], size_t n)
+{
+	const char *why = NULL;
+	for (size_t i = 0; i < n; i++) {
+		m[i] = spool_msg_new(f->sp, ids[i], &why);
+		assert_non_null(m[i]);
+		assert_int_equal(spool_msg_write(m[i], "Subject: x\r\n\r\nhi\r\n", 18), 0);
+	}
+}
+
 static void
 test_group_publish_and_abort(void **state)
 {
@@ -246,11 +260,7 @@ test_group_publish_and_abort(void **state)
 	struct spool_msg *m[3];
 	char ids[3][SPOOL_ID_MAX];
 	const char *why = NULL;
-	for (int i = 0; i < 3; i++) {
-		m[i] = spool_msg_new(f->sp, ids[i], &why);
-		assert_non_null(m[i]);
-		assert_int_equal(spool_msg_write(m[i], "Subject: x\r\n\r\nhi\r\n", 18), 0);
-	}
+	start_msgs(f, m, ids, 3);
 	assert_string_not_equal(ids[0], ids[1]);
 	assert_string_not_equal(ids[1], ids[2]);
 	assert_int_equal(count_files(f, "tmp"), 3);
@@ -265,7 +275,10 @@ test_group_publish_and_abort(void **state)
 	char *err = NULL;
 	assert_int_equal(spool_list(f->sp, &v, &err), 0);
 	spool_entries_free(v, 0);
-	assert_int_equal(spool_publish(f->sp, m, 2, &why), 0);
+	const char *own[2] = { "unset", "unset" };
+	assert_int_equal(spool_publish(f->sp, m, 2, own, &why), 0);
+	assert_null(own[0]);
+	assert_null(own[1]);
 	assert_null(m[0]);
 	assert_null(m[1]);
 	assert_int_equal(count_files(f, "tmp"), 0);
@@ -403,6 +416,39 @@ test_truncated_at_every_offset(void **state)
 	free(whole);
 }
 
+/* Issue 12 item 3: one message of a group that cannot be renamed into
+ * queue/ (its temp file is gone) fails alone: the others are published,
+ * each exactly once, and each message has its own result. */
+static void
+test_publish_one_fails_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_msg *m[3];
+	char ids[3][SPOOL_ID_MAX];
+	const char *why = NULL;
+	start_msgs(f, m, ids, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(spool_msg_close(m[i], &full_env, &why), 0);
+	char p[200];
+	snprintf(p, sizeof p, "%s/tmp/%s", f->spool, ids[1]);
+	assert_int_equal(unlink(p), 0);
+	const char *own[3] = { "unset", "unset", "unset" };
+	assert_int_equal(spool_publish(f->sp, m, 3, own, &why), 0);
+	assert_null(m[0]);
+	assert_null(m[1]);
+	assert_null(m[2]);
+	assert_null(own[0]);
+	assert_string_equal(own[1], "spool rename failed");
+	assert_null(own[2]);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	struct spool_entry *v = NULL;
+	char *err = NULL;
+	assert_int_equal(spool_list(f->sp, &v, &err), 2);
+	assert_true((strcmp(v[0].id, ids[0]) == 0 && strcmp(v[1].id, ids[2]) == 0) ||
+		    (strcmp(v[0].id, ids[2]) == 0 && strcmp(v[1].id, ids[0]) == 0));
+	spool_entries_free(v, 2);
+}
+
 /* Issue 12 item 2: one server per spool.  A second lock on a locked
  * spool fails with a message naming the spool and the holder's pid, and
  * the spool cannot be opened to write (which cleans tmp/) without the
@@ -482,6 +528,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_group_publish_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_cleans_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_at_every_offset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_one_fails_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_one_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_symlink_refused, setup, teardown),
 	};
