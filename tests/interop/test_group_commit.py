@@ -81,5 +81,3 @@ def test_one_failed_message_fails_alone(server):
     for d, _ in sessions:
         assert d.one("QUIT") == b"221 2.0.0 Bye\r\n"
         d.close()
-    # the group went through one commit pass: its failure is logged once
-    assert server.log_text().count("queue commit failed") == 1, server.log_text()[-3000:]
