@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/bufferevent.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -79,6 +80,13 @@ data_refuse(struct session *s)
 		/* RFC 1870 6.3: 552 when the message exceeds the limit. */
 		sess_fail(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
 		break;
+	case SMTP_DATA_LOCAL:
+		/* Our trouble (out of memory), not the client's: a 5xx
+		 * would bounce good mail for good. */
+		log_err("session=%016" PRIx64 " cannot buffer the message content id=%s", s->id,
+			s->queue_id);
+		sess_reply(s, 451, "4.3.0", "Error: local error in processing");
+		break;
 	}
 	char safe[LOG_SAFE_MAX];
 	log_info("session=%016" PRIx64 " message refused client=%s from=<%s> line=%lu", s->id,
@@ -121,6 +129,8 @@ data_end(struct session *s)
 	server_commit_enqueue(s->srv, s);
 }
 
+static_assert(SESS_DATA_CHUNK >= SMTP_DATA_OUT_MIN, "the DATA reader must always make progress");
+
 bool
 cmd_data_feed(struct session *s)
 {
@@ -129,12 +139,11 @@ cmd_data_feed(struct session *s)
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
-		/* Un-stuffed output never exceeds its input, so feeding at
-		 * most the room left keeps dbuf from overflowing. */
-		size_t room = s->dbuf.max - s->dbuf.len;
-		size_t n = v.iov_len < room ? v.iov_len : room;
+		/* The reader takes only what fits in dbuf (a CR held back
+		 * at the end of one record comes out with the next record's
+		 * LF); data_flush() empties dbuf, so every pass consumes. */
 		size_t used = 0;
-		bool end = smtp_data_feed(&s->data, v.iov_base, n, &used, &s->dbuf);
+		bool end = smtp_data_feed(&s->data, v.iov_base, v.iov_len, &used, &s->dbuf);
 		evbuffer_drain(in, used);
 		data_flush(s);
 		if (end) {

@@ -1,6 +1,7 @@
 /* commit.c - group commit: one pass per loop iteration renames every
  * closed message into the queue and fsyncs the folder once, then the
- * sessions send their 250s (STYLE.md 20). */
+ * sessions send their 250s (STYLE.md 20), or a 451 to the one whose
+ * message could not be published. */
 #include "server/session.h"
 
 #include <stdlib.h>
@@ -32,20 +33,25 @@ commit_run(int fd, short what, void *arg)
 	if (n == 0)
 		return;
 	struct spool_msg **v = calloc(n, sizeof(struct spool_msg *));
+	const char **why_v = calloc(n, sizeof(const char *));
 	const char *why = "out of memory";
 	int rc = -1;
-	if (v != NULL) {
+	if (v != NULL && why_v != NULL) {
 		size_t i = 0;
 		TAILQ_FOREACH(s, &batch, wait_link) {
 			v[i++] = s->msg;
 			s->msg = NULL;	/* spool_publish() takes it */
 		}
-		rc = spool_publish(srv->spool, v, n, &why);
-		free(v);
+		rc = spool_publish(srv->spool, v, n, why_v, &why);
 	}
-	while ((s = TAILQ_FIRST(&batch)) != NULL) {
+	free(v);
+	/* Each session gets its own message's result, unless the folder
+	 * fsync failed, which leaves every rename of the group undurable. */
+	for (size_t i = 0; (s = TAILQ_FIRST(&batch)) != NULL; i++) {
 		TAILQ_REMOVE(&batch, s, wait_link);
 		s->in_commit = false;
-		cmd_data_committed(s, rc == 0, why);
+		const char *own = rc < 0 ? why : why_v[i];
+		cmd_data_committed(s, own == NULL, own);
 	}
+	free(why_v);
 }

@@ -39,9 +39,11 @@ cmd_serve(int argc, char **argv)
 	if (!check)
 		log_init("postern", cfg->log_level, cfg->log_syslog);
 	/* --check does everything serve does before its loop except bind
-	 * the ports: it must pass for the config of a running server (which
-	 * holds them), e.g. before a SIGHUP.  A port taken by another
-	 * program is reported by the real start, before anything listens. */
+	 * the ports and open the spool: it must pass for the config of a
+	 * running server (which holds both), e.g. before a SIGHUP, and must
+	 * not clean tmp/ under it.  A port taken by another program, or a
+	 * spool locked by another server, is reported by the real start,
+	 * before anything listens. */
 	struct server *srv = server_new(cfg, check, &err);
 	if (srv == NULL) {
 		(void)fprintf(stderr, "postern: %s\n", err ? err : "cannot start");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -213,6 +214,28 @@ server_fake_key(struct server *srv, const struct config *cfg, bool check, char *
 	return rc < 0 ? -1 : 0;
 }
 
+/* Locks the spool for the process's life, then opens it, which cleans
+ * tmp/: one server per spool, so a second one never deletes the first
+ * one's messages in progress (spool_lock.c).  Returns 0, or -1 with
+ * *err_r malloc'd (naming the other server's pid when it holds the lock). */
+static int
+server_open_spool(struct server *srv, const char *dir, char **err_r)
+{
+	char *why = NULL;
+	srv->spool_lock = spool_lock(dir, &why);
+	if (srv->spool_lock < 0) {
+		*err_r = why != NULL ? why : strdup("out of memory");
+		return -1;
+	}
+	srv->spool = spool_open(dir, srv->spool_lock, &why);
+	if (srv->spool == NULL) {
+		(void)!asprintf(err_r, "spool %s: %s", dir, why ? why : "cannot open");
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
 struct server *
 server_new(struct config *cfg, bool check, char **err_r)
 {
@@ -223,6 +246,7 @@ server_new(struct config *cfg, bool check, char **err_r)
 		*err_r = strdup("out of memory");
 		return NULL;
 	}
+	srv->spool_lock = -1;
 	TAILQ_INIT(&srv->sessions);
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->commit_wait);
@@ -242,19 +266,14 @@ server_new(struct config *cfg, bool check, char **err_r)
 		return NULL;
 	}
 	/* Order: settings, then the queue, then the ports last, so that
-	 * nothing listens unless everything else is fine. */
+	 * nothing listens unless everything else is fine.  --check only
+	 * looks at the spool: the server it checks for holds it. */
 	struct gen *g = gen_new(cfg, err_r);
 	srv->gen = g;
-	char *why = NULL;
-	if (g != NULL) {
-		srv->spool = spool_open(g->cfg->spool, &why);
-		if (srv->spool == NULL) {
-			(void)!asprintf(err_r, "spool %s: %s", g->cfg->spool, why ? why : "cannot open");
-			free(why);
-		}
-	}
-	if (g == NULL || srv->spool == NULL || server_fake_key(srv, g->cfg, check, err_r) < 0
-	    || (!check && listener_open_all(srv, g->cfg, err_r) < 0)) {
+	if (g == NULL || (check && spool_check(g->cfg->spool, err_r) < 0) ||
+	    (!check && server_open_spool(srv, g->cfg->spool, err_r) < 0) ||
+	    server_fake_key(srv, g->cfg, check, err_r) < 0 ||
+	    (!check && listener_open_all(srv, g->cfg, err_r) < 0)) {
 		server_free(&srv);
 		return NULL;
 	}
@@ -312,6 +331,8 @@ server_free(struct server **sp)
 	server_event_free(&srv->sig_int);
 	server_event_free(&srv->sig_hup);
 	spool_free(&srv->spool);
+	if (srv->spool_lock >= 0)
+		close(srv->spool_lock);		/* the next server may start */
 	gen_unref(&srv->gen);
 	iptab_free(&srv->ips);
 	if (srv->base)

@@ -54,6 +54,7 @@ struct server {
 	struct event_base *base;
 	struct gen *gen;		/* current; new sessions take a reference */
 	struct spool *spool;		/* not reloadable: one queue per process */
+	int spool_lock;			/* spool_lock() fd, held while we run; -1 */
 	struct listener *lst;
 	size_t nlst;
 	struct session_list sessions;	/* every live session */
@@ -77,9 +78,12 @@ struct server {
 };
 
 /* Builds the server from cfg (taken over): TLS context, store, spool,
- * and every listener bound.  With check, no port is bound: `serve
- * --check` must also pass for the config of a server that runs (and
- * holds the ports); a port taken by someone else shows at start.
+ * and every listener bound.  With check, no port is bound and the spool
+ * is not touched: `serve --check` must also pass for the config of a
+ * server that runs (and holds the ports and the spool); a port taken by
+ * someone else shows at start.  Without check, the spool is locked for
+ * the server's life (a second server on it fails here, naming the first
+ * one's pid).
  * Returns NULL with *err_r malloc'd: one line naming what failed. */
 struct server *server_new(struct config *cfg, bool check, char **err_r);
 /* Runs until SIGTERM/SIGINT and the grace period are over.  Returns the

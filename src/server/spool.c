@@ -6,7 +6,8 @@
  * spool_publish() renames a group of closed files into queue/ and fsyncs
  * queue/ once for all of them (group commit, STYLE.md 20): only then may
  * the server answer 250.  A crash at any point leaves either nothing in
- * queue/ or a whole message there; tmp/ is emptied at the next start.
+ * queue/ or a whole message there; tmp/ is emptied at the next start,
+ * under the spool's lock (spool_lock.c), so never while a server runs.
  *
  * Reading (postern queue, the queue runner): every file is checked
  * record by record; a file that does not end in END, or that holds a
@@ -110,7 +111,7 @@ spool_clean_tmp(struct spool *sp, char **err_r)
 }
 
 static struct spool *
-spool_open_mode(const char *dir, bool writer, char **err_r)
+spool_open_mode(const char *dir, bool writer, int lock_fd, char **err_r)
 {
 	struct spool *sp = calloc(1, sizeof *sp);
 	if (sp == NULL || (sp->dir = strdup(dir)) == NULL) {
@@ -128,6 +129,8 @@ spool_open_mode(const char *dir, bool writer, char **err_r)
 		*err_r = spool_errf("%s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	if (writer && spool_lock_check(sp->dirfd, lock_fd, dir, err_r) < 0)
+		goto fail;
 	if (spool_subdir(sp, "queue", writer, &sp->queuefd, err_r) < 0)
 		goto fail;
 	if (writer) {
@@ -145,16 +148,49 @@ fail:
 	return NULL;
 }
 
-struct spool *
-spool_open(const char *dir, char **err_r)
+int
+spool_check(const char *dir, char **err_r)
 {
-	return spool_open_mode(dir, true, err_r);
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		*err_r = spool_errf("spool %s: not a folder", dir);
+		return -1;
+	}
+	if (errno != ENOENT) {
+		*err_r = spool_errf("spool %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	/* Not there yet: the start creates it, inside its parent. */
+	const char *slash = strrchr(dir, '/');
+	int plen = slash == NULL ? 1 : slash == dir ? 1 : (int)(slash - dir);
+	char parent[4096];
+	if (snprintf(parent, sizeof parent, "%.*s", plen, slash == NULL ? "." : dir) >= (int)sizeof parent) {
+		*err_r = spool_errf("spool %s: path too long", dir);
+		return -1;
+	}
+	if (stat(parent, &st) < 0) {
+		*err_r = spool_errf("spool %s: cannot be created: %s: %s", dir, parent, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*err_r = spool_errf("spool %s: cannot be created: %s is not a folder", dir, parent);
+		return -1;
+	}
+	return 0;
+}
+
+struct spool *
+spool_open(const char *dir, int lock_fd, char **err_r)
+{
+	return spool_open_mode(dir, true, lock_fd, err_r);
 }
 
 struct spool *
 spool_open_existing(const char *dir, char **err_r)
 {
-	return spool_open_mode(dir, false, err_r);
+	return spool_open_mode(dir, false, -1, err_r);
 }
 
 void
@@ -370,36 +406,37 @@ spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const cha
 }
 
 int
-spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **err_r)
+spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+	      const char **err_r)
 {
-	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct spool_msg *m = msgs[i];
+		why_v[i] = NULL;
 		if (m == NULL)
 			continue;
+		/* A message that cannot be published fails alone: the others
+		 * of the group are not its hostages. */
 		if (!m->closed || m->failed) {
-			*err_r = "message not closed";
-			rc = -1;
+			why_v[i] = "message not closed";
 			spool_msg_abort(&msgs[i]);
 			continue;
 		}
 		if (renameat(sp->tmpfd, m->id, sp->queuefd, m->id) < 0) {
 			log_err("spool: %s/tmp/%s -> queue: rename: %s", sp->dir, m->id, strerror(errno));
-			*err_r = "spool rename failed";
-			rc = -1;
+			why_v[i] = "spool rename failed";
 			spool_msg_abort(&msgs[i]);
 			continue;
 		}
 		free(m);
 		msgs[i] = NULL;
 	}
-	/* The rename is durable only once the folder is synced. */
+	/* The renames are durable only once the folder is synced. */
 	if (fsync(sp->queuefd) < 0) {
 		log_err("spool: %s/queue: fsync: %s", sp->dir, strerror(errno));
 		*err_r = "spool folder fsync failed";
-		rc = -1;
+		return -1;
 	}
-	return rc;
+	return 0;
 }
 
 void

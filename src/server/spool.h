@@ -4,7 +4,8 @@
  * the queue only once its content and envelope are on disk with fsync of
  * the file and of the folder; a half-written file is never visible.
  * Layout under the spool folder:
- *	tmp/ID		being written (ignored and cleaned at start-up)
+ *	lock		flock(2)ed by the one server writing the spool; holds its pid
+ *	tmp/ID		being written (cleaned at start-up, under the lock)
  *	queue/ID	committed: records (type, length, bytes), ending in END,
  *			so a torn file is detected and reported, never delivered
  * Queue ids are 16 hex digits + random suffix, unique per spool.
@@ -42,12 +43,27 @@ struct spool_envelope {
 	time_t arrival;
 };
 
-/* Opens (creating if needed, mode 0700) dir/tmp and dir/queue, and
- * removes leftovers in tmp.  Returns NULL with *err_r malloc'd. */
-struct spool *spool_open(const char *dir, char **err_r);
+/* Takes the spool's exclusive lock (dir/lock, created 0600; dir too,
+ * 0700, if missing): one server per spool.  Returns the descriptor,
+ * to keep open as long as the spool is written (closing it, or the
+ * process's end, drops the lock); it is close-on-exec but survives
+ * fork(), so a parent may take it and hand it to its child.  Returns -1
+ * with *err_r malloc'd: when another process holds the lock, the
+ * message names the spool and that process's pid. */
+int spool_lock(const char *dir, char **err_r);
+/* Opens the spool to write (the server): creates dir, dir/tmp and
+ * dir/queue (mode 0700) if needed, and removes the leftovers in tmp,
+ * which only the lock's holder may do: lock_fd must come from
+ * spool_lock(dir) (checked).  Returns NULL with *err_r malloc'd. */
+struct spool *spool_open(const char *dir, int lock_fd, char **err_r);
+/* For `serve --check`: whether dir can be the spool, found without
+ * touching it (a running server may hold it): a folder, or missing with
+ * a folder to create it in.  Returns 0, or -1 with *err_r malloc'd. */
+int spool_check(const char *dir, char **err_r);
 /* Opens an existing spool to read and delete only (postern queue): it
- * creates nothing and leaves tmp/ alone, where a running server may be
- * writing.  Returns NULL with *err_r malloc'd. */
+ * takes no lock, creates nothing and leaves tmp/ alone, where a running
+ * server may be writing; deleting from queue/ is one unlink, atomic
+ * against the server's renames.  Returns NULL with *err_r malloc'd. */
 struct spool *spool_open_existing(const char *dir, char **err_r);
 /* The folder given to spool_open(). */
 const char *spool_dir(const struct spool *sp);
@@ -64,8 +80,12 @@ int spool_msg_write(struct spool_msg *m, const void *p, size_t n);
 int spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const char **err_r);
 /* Renames each closed message into queue/ and fsyncs the queue folder
  * once for the whole group (group commit).  Frees the messages.
- * Returns 0, or -1 when the folder fsync failed (then none may be acknowledged). */
-int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **err_r);
+ * why_v (n entries) gets each message's own result: NULL when it is in
+ * the queue, else why not (it was dropped with its temp file); one
+ * failed message fails no other.  Returns 0, or -1 with *err_r when the
+ * folder fsync failed: then none of the group may be acknowledged. */
+int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+		  const char **err_r);
 /* Drops an unfinished message and its temp file.  NULL-safe. */
 void spool_msg_abort(struct spool_msg **mp);
 

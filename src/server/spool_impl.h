@@ -13,6 +13,8 @@
 /* 16 hex digits of microseconds since 1970 + 4 random hex digits. */
 #define SPOOL_ID_LEN 20
 #define SPOOL_FORMAT_VERSION "1"
+/* Held by the one server that writes the spool (spool_lock.c). */
+#define SPOOL_LOCK_FILE "lock"
 
 enum rec_type {
 	REC_VERSION = 'V',
@@ -42,5 +44,8 @@ struct spool {
 
 /* A malloc'd message from a printf format (NULL when out of memory). */
 char *spool_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 0 when lock_fd is a spool_lock() descriptor for the spool at dirfd
+ * and holds its lock; else -1 with *err_r malloc'd. */
+int spool_lock_check(int dirfd, int lock_fd, const char *dir, char **err_r);
 
 #endif

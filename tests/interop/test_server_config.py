@@ -21,7 +21,23 @@ def test_check_ok(tmp_path, pki):
     rc, out, err = check(s)
     assert rc == 0, err
     assert out == f"{s.conf}: ok\n"
-    assert (s.spool / "queue").is_dir()
+    # --check does not touch the spool, not even to create it: a running
+    # server holds it (issue 12 item 2, test_spool_lock.py)
+    assert not s.spool.exists()
+
+
+def test_check_spool_not_a_folder(tmp_path, pki):
+    s = make(tmp_path, pki)
+    s.spool.write_text("")
+    rc, out, err = check(s)
+    assert rc == 1
+    assert err == f"postern: spool {s.spool}: not a folder\n"
+    s.spool.unlink()
+    s.conf.write_text(s.conf.read_text().replace("spool = spool\n", "spool = /nonexistent/x/spool\n"))
+    rc, out, err = check(s)
+    assert rc == 1
+    assert err == ("postern: spool /nonexistent/x/spool: cannot be created: /nonexistent/x: "
+                   "No such file or directory\n")
 
 
 def test_missing_certificate(tmp_path, pki):

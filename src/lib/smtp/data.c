@@ -141,14 +141,24 @@ data_step(struct smtp_data *d, uint8_t c)
 	return act;
 }
 
-/* Appends n bytes of content. */
+/* Appends n bytes of content.  smtp_data_feed() sized its input so that
+ * out has room; a refusal is out of memory (or a bug in that sizing),
+ * a local error either way and never the client's "too big". */
 static void
 data_emit(struct smtp_data *d, struct buf *out, const uint8_t *p, size_t n)
 {
-	/* XXX: BUF_NOMEM is reported as TOO_BIG too; the caller answers
-	 * 552 instead of 451 in that rare case. */
 	if (n > 0 && buf_add(out, p, n) != BUF_OK)
-		data_fail(d, SMTP_DATA_TOO_BIG);
+		data_fail(d, SMTP_DATA_LOCAL);
+}
+
+/* How many input bytes are sure to fit in out: the room left, less the
+ * CR held back from the previous call. */
+static size_t
+data_fit(const struct smtp_data *d, const struct buf *out)
+{
+	size_t room = out->max - out->len;
+	size_t held = d->state == ST_CR ? 1 : 0;
+	return room > held ? room - held : 0;
 }
 
 bool
@@ -162,8 +172,13 @@ smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t n, size_t *used_r,
 		*used_r = 0;
 		return true;
 	}
-	size_t run = 0, run_len = 0;
-	for (size_t i = 0; i < n; i++) {
+	size_t fit = data_fit(d, out);
+	size_t run = 0, run_len = 0, i;
+	for (i = 0; i < n; i++) {
+		/* Stop where out could overflow; after an error nothing is
+		 * appended, so the reader goes on looking for the end. */
+		if (i == fit && d->err == SMTP_DATA_OK)
+			break;
 		bool was_ok = d->err == SMTP_DATA_OK;
 		enum data_act act = data_step(d, in[i]);
 		if (act == ACT_END) {
@@ -185,7 +200,7 @@ smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t n, size_t *used_r,
 			data_emit(d, out, (const uint8_t *)"\r\n", 2);
 	}
 	data_emit(d, out, in + run, run_len);
-	*used_r = n;
+	*used_r = i;
 	return false;
 }
 

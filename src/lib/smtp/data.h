@@ -26,7 +26,13 @@ enum smtp_data_err {
 	SMTP_DATA_BARE_CR,	/* CR not followed by LF */
 	SMTP_DATA_LINE_TOO_LONG,
 	SMTP_DATA_TOO_BIG,	/* content over the size limit */
+	SMTP_DATA_LOCAL,	/* out refused bytes (out of memory): not the
+				 * client's fault, so never TOO_BIG */
 };
+
+/* The most output one call needs room for to consume at least one input
+ * byte: the LF after a held-back CR emits CR LF. */
+#define SMTP_DATA_OUT_MIN 2
 
 struct smtp_data {
 	/* private: */
@@ -45,7 +51,15 @@ void smtp_data_init(struct smtp_data *d, size_t max_size);
  * (CRLF line ends kept; nothing is appended once an error was seen).
  * Returns true when the end of data was reached; *used_r tells how many
  * bytes were consumed (input after the end belongs to the next command).
- * A full out (BUF_TOOBIG) is reported as SMTP_DATA_TOO_BIG. */
+ *
+ * Output never overflows out: the reader consumes only as much input as
+ * is sure to fit in the room out has left (out->max - out->len).  Each
+ * input byte emits at most one byte, except that a CR is held back until
+ * its LF comes and then emitted with it, so n input bytes can emit n + 1
+ * bytes when the previous call ended on a CR.  So a return of false with
+ * *used_r < n means "out is full": empty it and feed the rest.  With at
+ * least SMTP_DATA_OUT_MIN bytes of room, at least one byte is consumed.
+ * A failing append (out of memory) is SMTP_DATA_LOCAL. */
 bool smtp_data_feed(struct smtp_data *d, const uint8_t *in, size_t n, size_t *used_r,
 		    struct buf *out);
 /* The first error seen (SMTP_DATA_OK when none) and its line. */

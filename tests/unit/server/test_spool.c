@@ -20,6 +20,7 @@
 struct fixture {
 	char dir[64];
 	char spool[96];
+	int lock;
 	struct spool *sp;
 };
 
@@ -50,7 +51,8 @@ setup(void **state)
 		return -1;
 	snprintf(f->spool, sizeof f->spool, "%s/spool", f->dir);
 	char *err = NULL;
-	f->sp = spool_open(f->spool, &err);
+	f->lock = spool_lock(f->spool, &err);
+	f->sp = f->lock < 0 ? NULL : spool_open(f->spool, f->lock, &err);
 	if (f->sp == NULL) {
 		fprintf(stderr, "spool_open: %s\n", err);
 		return -1;
@@ -64,7 +66,11 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 	spool_free(&f->sp);
+	if (f->lock >= 0)
+		close(f->lock);
 	char p[160];
+	snprintf(p, sizeof p, "%s/lock", f->spool);
+	unlink(p);
 	snprintf(p, sizeof p, "%s/tmp", f->spool);
 	rm_files(p);
 	snprintf(p, sizeof p, "%s/queue", f->spool);
@@ -124,7 +130,9 @@ put_msg(struct fixture *f, const struct spool_envelope *env, const uint8_t *cont
 		off += k;
 	}
 	assert_int_equal(spool_msg_close(m, env, &why), 0);
-	assert_int_equal(spool_publish(f->sp, &m, 1, &why), 0);
+	const char *own = "unset";
+	assert_int_equal(spool_publish(f->sp, &m, 1, &own, &why), 0);
+	assert_null(own);
 	assert_null(m);
 }
 
@@ -233,6 +241,18 @@ test_minimal_envelope_and_order(void **state)
 	assert_int_equal(spool_entry_get(f->sp, "../../etc/passwd", &e, &err), 0);
 }
 
+/* Starts n messages of 18 bytes each, not yet closed. */
+static void
+start_msgs(struct fixture *f, struct spool_msg **m, char (*ids)[SPOOL_ID_MAX], size_t n)
+{
+	const char *why = NULL;
+	for (size_t i = 0; i < n; i++) {
+		m[i] = spool_msg_new(f->sp, ids[i], &why);
+		assert_non_null(m[i]);
+		assert_int_equal(spool_msg_write(m[i], "Subject: x\r\n\r\nhi\r\n", 18), 0);
+	}
+}
+
 static void
 test_group_publish_and_abort(void **state)
 {
@@ -240,11 +260,7 @@ test_group_publish_and_abort(void **state)
 	struct spool_msg *m[3];
 	char ids[3][SPOOL_ID_MAX];
 	const char *why = NULL;
-	for (int i = 0; i < 3; i++) {
-		m[i] = spool_msg_new(f->sp, ids[i], &why);
-		assert_non_null(m[i]);
-		assert_int_equal(spool_msg_write(m[i], "Subject: x\r\n\r\nhi\r\n", 18), 0);
-	}
+	start_msgs(f, m, ids, 3);
 	assert_string_not_equal(ids[0], ids[1]);
 	assert_string_not_equal(ids[1], ids[2]);
 	assert_int_equal(count_files(f, "tmp"), 3);
@@ -259,7 +275,10 @@ test_group_publish_and_abort(void **state)
 	char *err = NULL;
 	assert_int_equal(spool_list(f->sp, &v, &err), 0);
 	spool_entries_free(v, 0);
-	assert_int_equal(spool_publish(f->sp, m, 2, &why), 0);
+	const char *own[2] = { "unset", "unset" };
+	assert_int_equal(spool_publish(f->sp, m, 2, own, &why), 0);
+	assert_null(own[0]);
+	assert_null(own[1]);
 	assert_null(m[0]);
 	assert_null(m[1]);
 	assert_int_equal(count_files(f, "tmp"), 0);
@@ -294,8 +313,8 @@ test_restart_cleans_tmp(void **state)
 	assert_non_null(ro);
 	spool_free(&ro);
 	assert_int_equal(count_files(f, "tmp"), 1);
-	/* the writer's start cleans it */
-	struct spool *sp2 = spool_open(f->spool, &err);
+	/* the writer's start cleans it, under the lock */
+	struct spool *sp2 = spool_open(f->spool, f->lock, &err);
 	assert_non_null(sp2);
 	assert_int_equal(count_files(f, "tmp"), 0);
 	struct spool_entry *v = NULL;
@@ -397,6 +416,109 @@ test_truncated_at_every_offset(void **state)
 	free(whole);
 }
 
+/* Issue 12 item 3: one message of a group that cannot be renamed into
+ * queue/ (its temp file is gone) fails alone: the others are published,
+ * each exactly once, and each message has its own result. */
+static void
+test_publish_one_fails_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_msg *m[3];
+	char ids[3][SPOOL_ID_MAX];
+	const char *why = NULL;
+	start_msgs(f, m, ids, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(spool_msg_close(m[i], &full_env, &why), 0);
+	char p[200];
+	snprintf(p, sizeof p, "%s/tmp/%s", f->spool, ids[1]);
+	assert_int_equal(unlink(p), 0);
+	const char *own[3] = { "unset", "unset", "unset" };
+	assert_int_equal(spool_publish(f->sp, m, 3, own, &why), 0);
+	assert_null(m[0]);
+	assert_null(m[1]);
+	assert_null(m[2]);
+	assert_null(own[0]);
+	assert_string_equal(own[1], "spool rename failed");
+	assert_null(own[2]);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	struct spool_entry *v = NULL;
+	char *err = NULL;
+	assert_int_equal(spool_list(f->sp, &v, &err), 2);
+	assert_true((strcmp(v[0].id, ids[0]) == 0 && strcmp(v[1].id, ids[2]) == 0) ||
+		    (strcmp(v[0].id, ids[2]) == 0 && strcmp(v[1].id, ids[0]) == 0));
+	spool_entries_free(v, 2);
+}
+
+/* Issue 12 item 2: one server per spool.  A second lock on a locked
+ * spool fails with a message naming the spool and the holder's pid, and
+ * the spool cannot be opened to write (which cleans tmp/) without the
+ * lock; closing the lock's descriptor frees it. */
+static void
+test_lock_one_writer(void **state)
+{
+	struct fixture *f = *state;
+	char id[SPOOL_ID_MAX], want[160];
+	const char *why = NULL;
+	struct spool_msg *m = spool_msg_new(f->sp, id, &why);
+	assert_non_null(m);
+	char *err = NULL;
+	assert_int_equal(spool_lock(f->spool, &err), -1);
+	snprintf(want, sizeof want, "spool %s is in use by another postern serve, pid %ld", f->spool,
+		 (long)getpid());
+	if (strstr(err, want) == NULL)
+		fail_msg("'%s' does not say '%s'", err, want);
+	free(err);
+	err = NULL;
+	/* no lock, or the descriptor of another file: refused, tmp/ kept */
+	assert_null(spool_open(f->spool, -1, &err));
+	assert_non_null(strstr(err, "not locked"));
+	free(err);
+	err = NULL;
+	int other = open(f->dir, O_RDONLY);
+	assert_null(spool_open(f->spool, other, &err));
+	free(err);
+	err = NULL;
+	close(other);
+	assert_int_equal(count_files(f, "tmp"), 1);
+	/* freed by close: the next holder may take it and clean */
+	close(f->lock);
+	f->lock = spool_lock(f->spool, &err);
+	assert_true(f->lock >= 0);
+	struct spool *sp2 = spool_open(f->spool, f->lock, &err);
+	assert_non_null(sp2);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	spool_free(&sp2);
+	spool_msg_abort(&m);
+}
+
+/* A symlink planted as the lock is refused, and its target untouched. */
+static void
+test_lock_symlink_refused(void **state)
+{
+	struct fixture *f = *state;
+	char other[160], target[160], link[200];
+	snprintf(target, sizeof target, "%s/target", f->dir);
+	snprintf(other, sizeof other, "%s/other", f->dir);
+	snprintf(link, sizeof link, "%s/lock", other);
+	FILE *fp = fopen(target, "w");
+	assert_non_null(fp);
+	fputs("keep", fp);
+	fclose(fp);
+	assert_int_equal(mkdir(other, 0700), 0);
+	assert_int_equal(symlink(target, link), 0);
+	char *err = NULL;
+	assert_int_equal(spool_lock(other, &err), -1);
+	assert_non_null(strstr(err, "symbolic link"));
+	free(err);
+	size_t n;
+	uint8_t *p = slurp(target, &n);
+	assert_int_equal(n, 4);
+	free(p);
+	unlink(link);
+	unlink(target);
+	rmdir(other);
+}
+
 int
 main(void)
 {
@@ -406,6 +528,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_group_publish_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_cleans_tmp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_at_every_offset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_one_fails_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_one_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_symlink_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
