@@ -22,20 +22,23 @@ client_cert(struct smtp_client *c)
 	const char *cert = c->o.tls_cert_file, *key = c->o.tls_key_file;
 	if (cert == NULL && key == NULL)
 		return 0;
-	const char *bad = NULL;
-	if (cert == NULL || key == NULL)
-		bad = "tls_cert_file and tls_key_file go together";
-	else if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
+	const char *key_name = "tls_cert_file", *bad = NULL;
+	if (cert == NULL || key == NULL) {
+		key_name = cert ? "tls_key_file" : "tls_cert_file";
+		bad = "(not set; tls_cert_file and tls_key_file go together)";
+	} else if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1) {
 		bad = cert;
-	else if (SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1)
+	} else if (SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1 ||
+		   SSL_CTX_check_private_key(c->ctx) != 1) {
+		key_name = "tls_key_file";
 		bad = key;
-	else if (SSL_CTX_check_private_key(c->ctx) != 1)
-		bad = "tls_key_file does not match tls_cert_file";
+	}
 	if (bad == NULL)
 		return 0;
 	unsigned long e = ERR_get_error();
-	smtp_client_fail(c, SMTP_FAIL_TLS, NULL, NULL, "client certificate: %s%s%s", bad,
-			 e ? ": " : "", e ? ERR_reason_error_string(e) : "");
+	const char *why = e ? ERR_reason_error_string(e) : NULL;
+	smtp_client_fail(c, SMTP_FAIL_TLS, NULL, NULL, "client certificate: %s %s: %s", key_name, bad,
+			 why ? why : "cannot read it");
 	ERR_clear_error();
 	return -1;
 }
@@ -68,9 +71,10 @@ smtp_client_tls_ctx(struct smtp_client *c)
 		ok = SSL_CTX_set_default_verify_paths(c->ctx);
 	if (ok != 1) {
 		unsigned long e = ERR_get_error();
+		const char *why = e ? ERR_reason_error_string(e) : NULL;
 		smtp_client_fail(c, SMTP_FAIL_TLS, NULL, NULL, "cannot load the trust file %s: %s",
 				 c->o.tls_trust_file ? c->o.tls_trust_file : "(system store)",
-				 e ? ERR_reason_error_string(e) : "unknown error");
+				 why ? why : "cannot read it, or no certificate in it");
 		ERR_clear_error();
 		return -1;
 	}
