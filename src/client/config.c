@@ -2,10 +2,12 @@
 #include "client/config.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -277,18 +279,49 @@ client_config_free(struct client_config *c)
 	memset(c, 0, sizeof *c);
 }
 
-const struct client_account *
-client_config_account(const struct client_config *c, const char *name, char **err_r)
+bool
+client_from_is_pattern(const char *from)
 {
-	struct client_config *cc = (struct client_config *)c;
-	const struct client_account *a;
+	return from != NULL && strpbrk(from, "?*[") != NULL;
+}
+
+/* msmtp's rule: a wildcard pattern (glob(7)) or the same address
+ * (case-insensitive); "user+detail@domain" also matches "user@domain". */
+static bool
+from_matches(const char *acc_from, const char *from)
+{
+	if (client_from_is_pattern(acc_from))
+		return fnmatch(acc_from, from, 0) == 0;
+	if (strcasecmp(acc_from, from) == 0)
+		return true;
+	const char *plus = strchr(from, '+'), *at = strchr(from, '@');
+	if (plus == NULL || at == NULL || plus > at || strchr(acc_from, '+') != NULL)
+		return false;
+	size_t user = (size_t)(plus - from);
+	return strncasecmp(acc_from, from, user) == 0 && acc_from[user] == '@' &&
+	       strcasecmp(acc_from + user, at) == 0;
+}
+
+const char *
+client_config_find_by_from(const struct client_config *c, const char *from)
+{
+	for (size_t i = 0; i < c->naccounts; i++)
+		if (c->accounts[i].from && from_matches(c->accounts[i].from, from))
+			return c->accounts[i].name;
+	return NULL;
+}
+
+static struct client_account *
+pick_account(struct client_config *c, const char *name, char **err_r)
+{
+	struct client_account *a;
 	if (name != NULL) {
-		a = find_account(cc, name);
+		a = find_account(c, name);
 		if (a == NULL)
 			*err_r = str_printf("%s: account %s not found", c->path, name);
 		return a;
 	}
-	a = find_account(cc, "default");
+	a = find_account(c, "default");
 	if (a != NULL)
 		return a;
 	/* XXX: msmtp insists on an account named "default"; a file with
@@ -302,6 +335,38 @@ client_config_account(const struct client_config *c, const char *name, char **er
 	*err_r = str_printf("%s: no account given (-a) and no default account "
 		     "(add 'account default : NAME')", c->path);
 	return NULL;
+}
+
+/* Replaces *field by its pattern expansion (only when it has a '%'). */
+static int
+expand_field(const struct client_account *a, const char *what, char **field, bool user,
+	     char **err_r)
+{
+	if (*field == NULL || strchr(*field, '%') == NULL)
+		return 0;
+	char *why = NULL;
+	char *n = client_expand_patterns(*field, user, &why);
+	if (n == NULL) {
+		*err_r = str_printf("%s:%u: %s: %s", a->file ? a->file : "config", a->line, what,
+				    why ? why : "out of memory");
+		free(why);
+		return -1;
+	}
+	free(*field);
+	*field = n;
+	return 0;
+}
+
+const struct client_account *
+client_config_account(const struct client_config *c, const char *name, char **err_r)
+{
+	/* c is ours to finish: expanding patterns of the account in use
+	 * (only that one, as msmtp: a %M elsewhere must not fail here). */
+	struct client_account *a = pick_account((struct client_config *)c, name, err_r);
+	if (a == NULL || expand_field(a, "from", &a->from, true, err_r) != 0 ||
+	    expand_field(a, "domain", &a->domain, false, err_r) != 0)
+		return NULL;
+	return a;
 }
 
 enum client_auth_mode

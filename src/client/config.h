@@ -114,10 +114,26 @@ int client_config_load(struct client_config *c, const char *path, char **err_r);
 void client_config_free(struct client_config *c);
 
 /* The account named name, or the default one when name is NULL
- * ("default", else the only account).  NULL with *err_r (malloc'd) set
- * when there is none. */
+ * ("default", else the only account).  Its `from` and `domain` have had
+ * their %U/%H/%C/%M patterns replaced (as msmtp does for the account it
+ * uses).  NULL with *err_r (malloc'd) set when there is none, or
+ * "FILE:LINE: from: %M: /etc/mailname: ..." when a pattern fails. */
 const struct client_account *client_config_account(const struct client_config *c,
 						   const char *name, char **err_r);
+
+/* The name of the first account whose `from` matches the envelope sender
+ * from (-f without -a), msmtp's way: equal ignoring case, a glob(7)
+ * pattern ("*@example.test"), or equal but for a "+detail".  NULL: none. */
+const char *client_config_find_by_from(const struct client_config *c, const char *from);
+/* True when from is such a pattern (then it is not an address). */
+bool client_from_is_pattern(const char *from);
+
+/* msmtp's substitution patterns (patterns.c): in s, %U becomes the user
+ * name ($USER, $LOGNAME, the login; only when expand_user: `from` has it,
+ * `domain` not), %H the host name ($HOSTNAME, gethostname), %C its
+ * canonical name, %M the first line of /etc/mailname.  Returns a malloc'd
+ * string, or NULL with *err_r (malloc'd) saying which pattern failed. */
+char *client_expand_patterns(const char *s, bool expand_user, char **err_r);
 
 /* The config file to read when -C is not given:
  * $XDG_CONFIG_HOME/postern/config (or ~/.config/postern/config) when it

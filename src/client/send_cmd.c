@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,9 +170,8 @@ load_account(const struct send_args *a, struct client_config *cfg,
 	}
 	const char *name = a->account;
 	/* msmtp: with -f and no -a, the account whose from matches. */
-	for (size_t i = 0; name == NULL && a->from && i < cfg->naccounts; i++)
-		if (cfg->accounts[i].from && strcasecmp(cfg->accounts[i].from, a->from) == 0)
-			name = cfg->accounts[i].name;
+	if (name == NULL && a->from)
+		name = client_config_find_by_from(cfg, a->from);
 	*acct_r = client_config_account(cfg, name, &err);
 	if (*acct_r == NULL) {
 		(void)fprintf(stderr, "%s: %s\n", prog, err);
@@ -426,7 +424,8 @@ envelope_from(const struct send_args *a, const struct client_account *acct, cons
 			return acct->maildomain && *acct->maildomain
 				? str_printf("%s@%s", u, acct->maildomain) : strdup(u);
 	}
-	if (acct->from)
+	/* a pattern ("*@example.test") picks the account; it is no address */
+	if (acct->from && !client_from_is_pattern(acct->from))
 		return strdup(acct->from);
 	return message_header_address(in->p ? in->p : (const uint8_t *)"", in->len, "From");
 }

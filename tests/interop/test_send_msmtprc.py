@@ -8,6 +8,7 @@ undisclosed_recipients, dsn_notify/dsn_return.  The server is a scripted
 fake that records the wire, the peer address and the client
 certificate; real msmtp checks that the file is one msmtp accepts."""
 import hashlib
+import os
 import re
 import socket
 import ssl
@@ -386,3 +387,18 @@ def test_logfile_line_on_success_and_on_refusal(tmp_path, fakes, pki):
         f"from=alice@example.test recipients=nobody@example.test smtpstatus=550 "
         f"smtpmsg='550 5.1.1 no such user' errormsg='550 5.1.1 no such user' "
         f"exitcode=EX_UNAVAILABLE"), second
+
+
+def test_auto_from_maildomain_and_from_patterns(tmp_path, fakes, pki):
+    f = Fake(pki=pki, conns=2)
+    fakes.append(f)
+    env = {**os.environ, "USER": "carol", "HOSTNAME": "box.example.test"}
+    rc = basic_rc(tmp_path, f.port, pki, auto_from="on", maildomain="example.test")
+    r = postern("send", "-C", str(rc), "bob@example.test", input=MSG, env=env, timeout=60)
+    assert r.returncode == 0, describe(r)
+    rc = basic_rc(tmp_path, f.port, pki, **{"from": "%U@%H", "domain": "%H"})
+    r = postern("send", "-C", str(rc), "bob@example.test", input=MSG, env=env, timeout=60)
+    assert r.returncode == 0, describe(r)
+    assert [m.split()[1] for m in f.cmds("MAIL")] == ["FROM:<carol@example.test>",
+                                                       "FROM:<carol@box.example.test>"], f.lines
+    assert f.cmds("EHLO")[-1] == "EHLO box.example.test"

@@ -292,6 +292,37 @@ test_log_mailsize(void **state)
 	assert_int_equal(client_sendlog_mailsize((const uint8_t *)"", 0), 0);
 }
 
+static void
+test_from_matching_and_patterns(void **state)
+{
+	(void)state;
+	char *p = write_tmp("account a\nhost h\nfrom *@lists.example.test\n"
+			    "account b\nhost h\nfrom Bob@Example.test\n"
+			    "account c\nhost h\nfrom %U@%H\ndomain %H\n"
+			    "account default : b\n");
+	struct client_config c;
+	char *err = NULL;
+	assert_int_equal(client_config_load(&c, p, &err), 0);
+	assert_string_equal(client_config_find_by_from(&c, "news@lists.example.test"), "a");
+	assert_string_equal(client_config_find_by_from(&c, "bob@example.test"), "b");
+	assert_string_equal(client_config_find_by_from(&c, "bob+tag@example.test"), "b");
+	assert_null(client_config_find_by_from(&c, "bobby@example.test"));
+	assert_true(client_from_is_pattern("*@x"));
+	assert_false(client_from_is_pattern("a@x"));
+	setenv("USER", "alice", 1);
+	setenv("HOSTNAME", "box.example.test", 1);
+	const struct client_account *a = client_config_account(&c, "c", &err);
+	assert_non_null(a);
+	assert_string_equal(a->from, "alice@box.example.test");
+	assert_string_equal(a->domain, "box.example.test");
+	client_config_free(&c);
+	unlink(p);
+	free(p);
+	char *x = client_expand_patterns("%U and %% and %X", false, &err);
+	assert_string_equal(x, "%U and %% and %X");	/* %U only in from; others stay */
+	free(x);
+}
+
 int
 main(void)
 {
@@ -301,6 +332,7 @@ main(void)
 		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_message_edit),
 		cmocka_unit_test(test_log_mailsize),
+		cmocka_unit_test(test_from_matching_and_patterns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
