@@ -20,8 +20,16 @@ fill_opts(const struct client_account *a, const char *pw, struct smtp_client_opt
 	o->tls = !a->tls ? SMTP_TLS_NONE : a->tls_starttls ? SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
 	o->tls_trust_file = a->tls_trust_file;
 	o->tls_nocertcheck = !a->tls_certcheck;
-	o->has_fingerprint = a->has_fingerprint;
+	o->has_fingerprint = a->fingerprint_len > 0;
+	o->fingerprint_len = a->fingerprint_len;
 	memcpy(o->fingerprint, a->fingerprint, sizeof o->fingerprint);
+	o->tls_host_override = a->tls_host_override;
+	o->tls_cert_file = a->tls_cert_file;
+	o->tls_key_file = a->tls_key_file;
+	o->source_ip = a->source_ip;
+	o->timeout_sec = a->timeout;	/* 0 (off): the session's default */
+	o->dsn_notify = a->dsn_notify;
+	o->dsn_return = a->dsn_return;
 	enum client_auth_mode am = client_account_auth(a);
 	o->auth = am == CLIENT_AUTH_OFF ? SMTP_AUTH_OFF
 		: am == CLIENT_AUTH_ON ? SMTP_AUTH_AUTO : SMTP_AUTH_MECH;

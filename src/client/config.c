@@ -2,25 +2,19 @@
 #include "client/config.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
-#include "sasl/sasl.h"
+#include "client/config_keys.h"
+#include "util/buf.h"
 #include "util/log.h"
-
-/* Bits of client_account.set: which keys an account (or defaults) gave,
- * so that inheritance copies only those. */
-enum {
-	K_HOST = 1u << 0, K_PORT = 1u << 1, K_TLS = 1u << 2, K_STARTTLS = 1u << 3,
-	K_TRUST = 1u << 4, K_CERTCHECK = 1u << 5, K_FPR = 1u << 6, K_AUTH = 1u << 7,
-	K_USER = 1u << 8, K_PASSWORD = 1u << 9, K_PWEVAL = 1u << 10, K_FROM = 1u << 11,
-	K_DOMAIN = 1u << 12, K_QUEUE = 1u << 13,
-};
 
 static char *
 xstrdup(const char *s)
@@ -28,219 +22,10 @@ xstrdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static void
-account_clear(struct client_account *a)
-{
-	free(a->name);
-	free(a->file);
-	free(a->host);
-	free(a->tls_trust_file);
-	free(a->auth_mech);
-	free(a->user);
-	if (a->password) {
-		OPENSSL_cleanse(a->password, strlen(a->password));
-		free(a->password);
-	}
-	free(a->passwordeval);
-	free(a->from);
-	free(a->domain);
-	memset(a, 0, sizeof *a);
-}
-
-static void
-account_init(struct client_account *a)
-{
-	memset(a, 0, sizeof *a);
-	a->tls_starttls = true;
-	a->tls_certcheck = true;
-}
-
-static void
-replace(char **dst, const char *src)
-{
-	char *n = xstrdup(src);
-	if (*dst != NULL)
-		OPENSSL_cleanse(*dst, strlen(*dst));
-	free(*dst);
-	*dst = n;
-}
-
-/* Copies every key that src set into dst (inheritance). */
-static void
-account_inherit(struct client_account *dst, const struct client_account *src)
-{
-	unsigned s = src->set;
-	if (s & K_HOST) replace(&dst->host, src->host);
-	if (s & K_PORT) dst->port = src->port;
-	if (s & K_TLS) dst->tls = src->tls;
-	if (s & K_STARTTLS) dst->tls_starttls = src->tls_starttls;
-	if (s & K_TRUST) replace(&dst->tls_trust_file, src->tls_trust_file);
-	if (s & K_CERTCHECK) dst->tls_certcheck = src->tls_certcheck;
-	if (s & K_FPR) {
-		dst->has_fingerprint = src->has_fingerprint;
-		memcpy(dst->fingerprint, src->fingerprint, sizeof dst->fingerprint);
-	}
-	if (s & K_AUTH) {
-		dst->auth = src->auth;
-		replace(&dst->auth_mech, src->auth_mech);
-	}
-	if (s & K_USER) replace(&dst->user, src->user);
-	if (s & K_PASSWORD) replace(&dst->password, src->password);
-	if (s & K_PWEVAL) replace(&dst->passwordeval, src->passwordeval);
-	if (s & K_FROM) replace(&dst->from, src->from);
-	if (s & K_DOMAIN) replace(&dst->domain, src->domain);
-	if (s & K_QUEUE) dst->queue = src->queue;
-	dst->set |= s;
-}
-
-/* msmtp: "on" or an empty argument is on, "off" is off. */
-static int
-parse_bool(const char *v, bool *out)
-{
-	if (*v == '\0' || strcmp(v, "on") == 0) {
-		*out = true;
-		return 0;
-	}
-	if (strcmp(v, "off") == 0) {
-		*out = false;
-		return 0;
-	}
-	return -1;
-}
-
-int
-client_parse_fingerprint(const char *s, uint8_t out[32])
-{
-	size_t n = 0;
-	for (const char *p = s; *p; p++) {
-		if (*p == ':')
-			continue;
-		int v;
-		if (*p >= '0' && *p <= '9') v = *p - '0';
-		else if (*p >= 'a' && *p <= 'f') v = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'F') v = *p - 'A' + 10;
-		else return -1;
-		if (n >= 64)
-			return -1;
-		if (n % 2 == 0)
-			out[n / 2] = (uint8_t)(v << 4);
-		else
-			out[n / 2] |= (uint8_t)v;
-		n++;
-	}
-	return n == 64 ? 0 : -1;
-}
-
-/* Sets key=v in a.  Returns 0, 1 for a key that is ignored with a
- * warning, or -1 with *why_r (malloc'd) set. */
-static int
-account_set(struct client_account *a, const char *key, const char *v, char **why_r)
-{
-	bool b;
-	if (strcmp(key, "host") == 0) {
-		replace(&a->host, v);
-		a->set |= K_HOST;
-	} else if (strcmp(key, "port") == 0) {
-		char *end;
-		errno = 0;
-		unsigned long p = strtoul(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || errno != 0 || p == 0 || p > 65535) {
-			*why_r = str_printf("invalid port '%s'", v);
-			return -1;
-		}
-		a->port = (unsigned)p;
-		a->set |= K_PORT;
-	} else if (strcmp(key, "tls") == 0 || strcmp(key, "tls_starttls") == 0 ||
-		   strcmp(key, "tls_certcheck") == 0) {
-		if (parse_bool(v, &b) != 0) {
-			*why_r = str_printf("invalid argument '%s' for %s (on or off)", v, key);
-			return -1;
-		}
-		if (key[3] == '\0') {
-			a->tls = b;
-			a->set |= K_TLS;
-		} else if (key[4] == 's') {
-			a->tls_starttls = b;
-			a->set |= K_STARTTLS;
-		} else {
-			a->tls_certcheck = b;
-			a->set |= K_CERTCHECK;
-		}
-	} else if (strcmp(key, "tls_trust_file") == 0) {
-		/* msmtp: "system" (or empty) means the system store. */
-		replace(&a->tls_trust_file, (*v == '\0' || strcmp(v, "system") == 0) ? NULL : v);
-		a->set |= K_TRUST;
-	} else if (strcmp(key, "tls_fingerprint") == 0) {
-		a->has_fingerprint = *v != '\0';
-		if (a->has_fingerprint && client_parse_fingerprint(v, a->fingerprint) != 0) {
-			*why_r = str_printf("invalid tls_fingerprint '%s' (want the SHA-256 of the "
-				     "certificate: 64 hex digits, colons allowed)", v);
-			return -1;
-		}
-		a->set |= K_FPR;
-	} else if (strcmp(key, "auth") == 0) {
-		free(a->auth_mech);
-		a->auth_mech = NULL;
-		if (*v == '\0' || strcmp(v, "on") == 0) {
-			a->auth = CLIENT_AUTH_ON;
-		} else if (strcmp(v, "off") == 0) {
-			a->auth = CLIENT_AUTH_OFF;
-		} else {
-			const struct sasl_mech *m = sasl_mech_find(v, strlen(v));
-			if (m == NULL) {
-				*why_r = str_printf("unsupported authentication mechanism '%s'", v);
-				return -1;
-			}
-			a->auth = CLIENT_AUTH_MECH;
-			a->auth_mech = xstrdup(sasl_mech_name(m));
-		}
-		a->set |= K_AUTH;
-	} else if (strcmp(key, "user") == 0) {
-		replace(&a->user, *v ? v : NULL);
-		a->set |= K_USER;
-	} else if (strcmp(key, "password") == 0) {
-		replace(&a->password, *v ? v : NULL);
-		a->set |= K_PASSWORD;
-	} else if (strcmp(key, "passwordeval") == 0) {
-		replace(&a->passwordeval, *v ? v : NULL);
-		a->set |= K_PWEVAL;
-	} else if (strcmp(key, "from") == 0) {
-		replace(&a->from, *v ? v : NULL);
-		a->set |= K_FROM;
-	} else if (strcmp(key, "domain") == 0) {
-		replace(&a->domain, *v ? v : NULL);
-		a->set |= K_DOMAIN;
-	} else if (strcmp(key, "queue") == 0) {
-		if (strcmp(v, "never") == 0) a->queue = CLIENT_QUEUE_NEVER;
-		else if (strcmp(v, "always") == 0) a->queue = CLIENT_QUEUE_ALWAYS;
-		else if (strcmp(v, "on-failure") == 0) a->queue = CLIENT_QUEUE_ON_FAILURE;
-		else {
-			*why_r = str_printf("invalid argument '%s' for queue (never, always or on-failure)", v);
-			return -1;
-		}
-		a->set |= K_QUEUE;
-	} else {
-		/* msmtp keys that have no meaning here: accepted so that an
-		 * existing ~/.msmtprc works, with a warning. */
-		static const char *const ignored[] = {
-			"logfile", "logfile_time_format", "syslog", "aliases", "auto_from",
-			"maildomain", "dsn_notify", "dsn_return", "set_from_header",
-			"set_date_header", "remove_bcc_headers", "undisclosed_recipients",
-			"timeout", "protocol", "tls_crl_file", "tls_priorities",
-			"tls_min_dh_prime_bits", "tls_host_override", "tls_key_file",
-			"tls_cert_file", "source_ip", "ntlmdomain", "add_missing_from_header",
-			"add_missing_date_header", "set_msgid_header",
-		};
-		for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
-			if (strcmp(key, ignored[i]) == 0)
-				return 1;
-		*why_r = str_printf("unknown command '%s'", key);
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- the file ---- */
+
+/* RFC 4954's 12288-octet tokens plus the key, spaces and quotes. */
+#define CONF_LINE_MAX (CLIENT_CONF_TOKEN_MAX + 256)
 
 struct parser {
 	struct client_config *c;
@@ -327,8 +112,8 @@ start_account(struct parser *ps, char *arg, char **why_r)
 	}
 	c->accounts = n;
 	struct client_account *a = &n[c->naccounts];
-	account_init(a);
-	account_inherit(a, &c->defaults);
+	client_account_init(a);
+	client_account_inherit(a, &c->defaults);
 	a->name = xstrdup(arg);
 	a->file = xstrdup(ps->path);
 	a->line = ps->line;
@@ -347,7 +132,7 @@ start_account(struct parser *ps, char *arg, char **why_r)
 			*why_r = str_printf("account %s not (yet) defined", p);
 			return -1;
 		}
-		account_inherit(a, par);
+		client_account_inherit(a, par);
 	}
 	/* "account default : NAME" defines an alias: NAME is the default. */
 	if (strcmp(a->name, "default") == 0 && c->default_name == NULL)
@@ -355,8 +140,49 @@ start_account(struct parser *ps, char *arg, char **why_r)
 	return 0;
 }
 
+/* Keeps "FILE:LINE: note" for `send -v`. */
+static void
+add_note(struct parser *ps, char *note)
+{
+	char *n = str_printf("%s:%u: %s", ps->path, ps->line, note);
+	free(note);
+	char **l = n ? realloc(ps->c->notes, (ps->c->nnotes + 1) * sizeof *l) : NULL;
+	if (l == NULL) {
+		free(n);	/* a note is a courtesy: losing it is fine */
+		return;
+	}
+	ps->c->notes = l;
+	l[ps->c->nnotes++] = n;
+}
+
+static int parse_line(struct parser *ps, char *line, bool in_eval, char **why_r);
+
+/* msmtp's "eval CMD": the line is replaced by the first line CMD
+ * prints (evaluated when the file is read, as in msmtp). */
 static int
-parse_line(struct parser *ps, char *line, char **why_r)
+eval_line(struct parser *ps, const char *cmd, char **why_r)
+{
+	struct buf out;
+	buf_init(&out, CONF_LINE_MAX);
+	char *why = NULL;
+	int rc = client_eval_first_line(cmd, &out, &why);
+	if (rc != 0) {
+		*why_r = str_printf("eval: %s", why ? why : "out of memory");
+		free(why);
+	} else {
+		char *line = strdup(buf_cstr(&out));	/* parse_line writes into it */
+		rc = line ? parse_line(ps, line, true, why_r) : -1;
+		if (line) {
+			OPENSSL_cleanse(line, strlen(line));	/* it may have been a password line */
+			free(line);
+		}
+	}
+	buf_wipe_free(&out);
+	return rc;
+}
+
+static int
+parse_line(struct parser *ps, char *line, bool in_eval, char **why_r)
 {
 	char *cmd, *arg;
 	int rc = split_line(line, &cmd, &arg);
@@ -366,6 +192,13 @@ parse_line(struct parser *ps, char *line, char **why_r)
 		*why_r = str_printf("unterminated or misplaced quote");
 		return -1;
 	}
+	if (strcmp(cmd, "eval") == 0) {
+		if (in_eval) {
+			*why_r = str_printf("eval printed another eval line");
+			return -1;
+		}
+		return eval_line(ps, arg, why_r);
+	}
 	if (strcmp(cmd, "defaults") == 0) {
 		ps->cur = &ps->c->defaults;
 		return 0;
@@ -374,20 +207,18 @@ parse_line(struct parser *ps, char *line, char **why_r)
 		return start_account(ps, arg, why_r);
 	if (strcmp(cmd, "password") == 0)
 		ps->has_password = true;
-	rc = account_set(ps->cur, cmd, arg, why_r);
+	char *note = NULL;
+	rc = client_key_set(ps->cur, cmd, arg, why_r, &note);
 	if (rc == 1)
-		log_warn("%s:%u: '%s' is not supported by postern, ignored", ps->path, ps->line, cmd);
+		add_note(ps, note);
 	return rc < 0 ? -1 : 0;
 }
-
-/* RFC 4954's 12288-octet tokens plus the key, spaces and quotes. */
-#define CONF_LINE_MAX (CLIENT_CONF_TOKEN_MAX + 256)
 
 int
 client_config_load(struct client_config *c, const char *path, char **err_r)
 {
 	memset(c, 0, sizeof *c);
-	account_init(&c->defaults);
+	client_account_init(&c->defaults);
 	c->path = xstrdup(path);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
@@ -411,7 +242,7 @@ client_config_load(struct client_config *c, const char *path, char **err_r)
 			why = str_printf("line longer than %d bytes", CONF_LINE_MAX);
 		else if (memchr(line, '\0', (size_t)n) != NULL)
 			why = str_printf("NUL byte in line");
-		if (why == NULL && parse_line(&ps, line, &why) == 0)
+		if (why == NULL && parse_line(&ps, line, false, &why) == 0)
 			continue;
 		*err_r = str_printf("%s:%u: %s", path, ps.line, why ? why : "out of memory");
 		free(why);
@@ -437,33 +268,67 @@ void
 client_config_free(struct client_config *c)
 {
 	for (size_t i = 0; i < c->naccounts; i++)
-		account_clear(&c->accounts[i]);
+		client_account_clear(&c->accounts[i]);
 	free(c->accounts);
-	account_clear(&c->defaults);
+	client_account_clear(&c->defaults);
+	for (size_t i = 0; i < c->nnotes; i++)
+		free(c->notes[i]);
+	free(c->notes);
 	free(c->default_name);
 	free(c->path);
 	memset(c, 0, sizeof *c);
 }
 
-const struct client_account *
-client_config_account(const struct client_config *c, const char *name, char **err_r)
+bool
+client_from_is_pattern(const char *from)
 {
-	struct client_config *cc = (struct client_config *)c;
-	const struct client_account *a;
+	return from != NULL && strpbrk(from, "?*[") != NULL;
+}
+
+/* msmtp's rule: a wildcard pattern (glob(7)) or the same address
+ * (case-insensitive); "user+detail@domain" also matches "user@domain". */
+static bool
+from_matches(const char *acc_from, const char *from)
+{
+	if (client_from_is_pattern(acc_from))
+		return fnmatch(acc_from, from, 0) == 0;
+	if (strcasecmp(acc_from, from) == 0)
+		return true;
+	const char *plus = strchr(from, '+'), *at = strchr(from, '@');
+	if (plus == NULL || at == NULL || plus > at || strchr(acc_from, '+') != NULL)
+		return false;
+	size_t user = (size_t)(plus - from);
+	return strncasecmp(acc_from, from, user) == 0 && acc_from[user] == '@' &&
+	       strcasecmp(acc_from + user, at) == 0;
+}
+
+const char *
+client_config_find_by_from(const struct client_config *c, const char *from)
+{
+	for (size_t i = 0; i < c->naccounts; i++)
+		if (c->accounts[i].from && from_matches(c->accounts[i].from, from))
+			return c->accounts[i].name;
+	return NULL;
+}
+
+static struct client_account *
+pick_account(struct client_config *c, const char *name, char **err_r)
+{
+	struct client_account *a;
 	if (name != NULL) {
-		a = find_account(cc, name);
+		a = find_account(c, name);
 		if (a == NULL)
 			*err_r = str_printf("%s: account %s not found", c->path, name);
 		return a;
 	}
-	a = find_account(cc, "default");
+	a = find_account(c, "default");
 	if (a != NULL)
 		return a;
 	/* XXX: msmtp insists on an account named "default"; a file with
 	 * one account is unambiguous, so we take it. */
 	if (c->naccounts == 1)
 		return &c->accounts[0];
-	if (c->naccounts == 0 && (c->defaults.set & K_HOST)) {
+	if (c->naccounts == 0 && (c->defaults.set & CLIENT_FIELD_BIT(F_HOST))) {
 		/* Only "defaults" (or no section at all): use them. */
 		return &c->defaults;
 	}
@@ -472,10 +337,42 @@ client_config_account(const struct client_config *c, const char *name, char **er
 	return NULL;
 }
 
+/* Replaces *field by its pattern expansion (only when it has a '%'). */
+static int
+expand_field(const struct client_account *a, const char *what, char **field, bool user,
+	     char **err_r)
+{
+	if (*field == NULL || strchr(*field, '%') == NULL)
+		return 0;
+	char *why = NULL;
+	char *n = client_expand_patterns(*field, user, &why);
+	if (n == NULL) {
+		*err_r = str_printf("%s:%u: %s: %s", a->file ? a->file : "config", a->line, what,
+				    why ? why : "out of memory");
+		free(why);
+		return -1;
+	}
+	free(*field);
+	*field = n;
+	return 0;
+}
+
+const struct client_account *
+client_config_account(const struct client_config *c, const char *name, char **err_r)
+{
+	/* c is ours to finish: expanding patterns of the account in use
+	 * (only that one, as msmtp: a %M elsewhere must not fail here). */
+	struct client_account *a = pick_account((struct client_config *)c, name, err_r);
+	if (a == NULL || expand_field(a, "from", &a->from, true, err_r) != 0 ||
+	    expand_field(a, "domain", &a->domain, false, err_r) != 0)
+		return NULL;
+	return a;
+}
+
 enum client_auth_mode
 client_account_auth(const struct client_account *a)
 {
-	if (a->set & K_AUTH)
+	if (a->set & CLIENT_FIELD_BIT(F_AUTH))
 		return a->auth;
 	return a->user ? CLIENT_AUTH_ON : CLIENT_AUTH_OFF;
 }

@@ -6,10 +6,13 @@
  *   account NAME [: P1[,P2...]]   starts from defaults, then P1, P2... in order
  *   account default : NAME        makes NAME the default account
  * Commands before the first "defaults"/"account" line count as defaults.
- * Keys: host, port, tls, tls_starttls, tls_trust_file, tls_certcheck,
- * tls_fingerprint, auth, user, password, passwordeval, from, domain,
- * queue; logfile (and a few other msmtp keys) are ignored with a warning.
- * Any other key: "FILE:LINE: unknown command 'x'".
+ * Keys: every command of msmtp 1.8's manual (and the old spellings msmtp
+ * still reads: keepbcc, tls_nocertcheck, tls_nostarttls, ...), plus
+ * postern's `queue`.  Those with an effect are the fields below; the
+ * others (tls_priorities, ntlmdomain, ...) are accepted and noted in
+ * client_config.notes, which `send -v` prints; config_keys.c has the
+ * table.  A key msmtp does not know: "FILE:LINE: unknown command 'x'".
+ * `eval CMD` lines are replaced by the first line CMD prints.
  * A token may be up to CLIENT_CONF_TOKEN_MAX bytes (OAuth bearer tokens
  * in `password` can be several kilobytes).
  */
@@ -35,6 +38,13 @@ enum client_auth_mode {
 	CLIENT_AUTH_MECH,	/* auth_mech names it (upper case) */
 };
 
+/* msmtp's set_from_header. */
+enum client_from_header {
+	CLIENT_FROM_AUTO,	/* add From when the message has none (default) */
+	CLIENT_FROM_ON,		/* always: replace any From with the envelope sender */
+	CLIENT_FROM_OFF,	/* never */
+};
+
 struct client_account {
 	char *name;
 	char *file;		/* where it was defined, for messages */
@@ -42,22 +52,47 @@ struct client_account {
 
 	char *host;
 	unsigned port;		/* 0: 25, or 465 with tls on + tls_starttls off (msmtp) */
+	char *source_ip;	/* bind the connection to this address; NULL: any */
+	unsigned timeout;	/* seconds per network step; 0 ("off"): postern's default */
+	char *domain;		/* EHLO argument; default "localhost" */
+
 	bool tls;		/* default off, as in msmtp */
 	bool tls_starttls;	/* default on */
 	char *tls_trust_file;	/* NULL: system store */
 	bool tls_certcheck;	/* default on */
-	bool has_fingerprint;
-	uint8_t fingerprint[32];	/* tls_fingerprint, SHA-256 */
+	/* tls_fingerprint: SHA-256 (32 bytes), or SHA-1 (20) or MD5 (16)
+	 * as msmtp still accepts; fingerprint_len 0: none. */
+	size_t fingerprint_len;
+	uint8_t fingerprint[32];
+	char *tls_cert_file;	/* client certificate (PEM), with tls_key_file */
+	char *tls_key_file;
+	char *tls_host_override;	/* name for SNI and the certificate check */
+
 	enum client_auth_mode auth;	/* not given: on when user is set, else off */
 	char *auth_mech;
 	char *user;
 	char *password;		/* wiped on free */
 	char *passwordeval;
+
 	char *from;
-	char *domain;		/* EHLO argument; default "localhost" */
+	bool allow_from_override;	/* default on: -f wins over from */
+	bool auto_from;		/* obsolete msmtp: from = $USER@maildomain */
+	char *maildomain;
+	enum client_from_header set_from_header;
+	bool set_date_header;	/* default on ("auto") */
+	bool remove_bcc_headers;	/* default on */
+	bool undisclosed_recipients;	/* To: undisclosed-recipients:; only */
+	char *dsn_notify;	/* NOTIFY= value (upper case) or NULL (off) */
+	char *dsn_return;	/* RET= value, HDRS or FULL, or NULL (off) */
+	char *aliases;		/* aliases file for local recipients, or NULL */
+
+	char *logfile;		/* append one line per message; "-": stdout */
+	char *logfile_time_format;	/* strftime format; NULL: "%b %d %H:%M:%S" */
+	int syslog_facility;	/* LOG_USER, LOG_MAIL, LOG_LOCALn; -1: off */
+
 	enum client_queue_mode queue;
 
-	unsigned set;		/* private: which keys were given (inheritance) */
+	uint64_t set;		/* private: which fields were given (inheritance) */
 };
 
 struct client_config {
@@ -66,6 +101,10 @@ struct client_config {
 	struct client_account *accounts;
 	size_t naccounts;
 	char *default_name;	/* from "account default : NAME", or NULL */
+	/* "FILE:LINE: ..." for each accepted key that has no effect here
+	 * (malloc'd; `send -v` shows them, nothing else does). */
+	char **notes;
+	size_t nnotes;
 };
 
 /* Reads path into c. Returns 0, or -1 with *err_r = malloc'd
@@ -75,10 +114,26 @@ int client_config_load(struct client_config *c, const char *path, char **err_r);
 void client_config_free(struct client_config *c);
 
 /* The account named name, or the default one when name is NULL
- * ("default", else the only account).  NULL with *err_r (malloc'd) set
- * when there is none. */
+ * ("default", else the only account).  Its `from` and `domain` have had
+ * their %U/%H/%C/%M patterns replaced (as msmtp does for the account it
+ * uses).  NULL with *err_r (malloc'd) set when there is none, or
+ * "FILE:LINE: from: %M: /etc/mailname: ..." when a pattern fails. */
 const struct client_account *client_config_account(const struct client_config *c,
 						   const char *name, char **err_r);
+
+/* The name of the first account whose `from` matches the envelope sender
+ * from (-f without -a), msmtp's way: equal ignoring case, a glob(7)
+ * pattern ("*@example.test"), or equal but for a "+detail".  NULL: none. */
+const char *client_config_find_by_from(const struct client_config *c, const char *from);
+/* True when from is such a pattern (then it is not an address). */
+bool client_from_is_pattern(const char *from);
+
+/* msmtp's substitution patterns (patterns.c): in s, %U becomes the user
+ * name ($USER, $LOGNAME, the login; only when expand_user: `from` has it,
+ * `domain` not), %H the host name ($HOSTNAME, gethostname), %C its
+ * canonical name, %M the first line of /etc/mailname.  Returns a malloc'd
+ * string, or NULL with *err_r (malloc'd) saying which pattern failed. */
+char *client_expand_patterns(const char *s, bool expand_user, char **err_r);
 
 /* The config file to read when -C is not given:
  * $XDG_CONFIG_HOME/postern/config (or ~/.config/postern/config) when it
@@ -125,7 +180,16 @@ void client_account_pw_free(char **pw);
 int client_netrc_lookup(const char *path, const char *host, unsigned port, const char *user,
 			char **user_r, char **pw_r, char **err_r);
 
-/* Parses "AB:CD:..." or "ABCD..." (64 hex digits) into out. 0 or -1. */
+/* Parses "AB:CD:..." or "ABCD..." (hex digits, colons anywhere) into
+ * out: 64 digits (SHA-256), 40 (SHA-1) or 32 (MD5), as msmtp accepts.
+ * Returns the length in bytes (32, 20 or 16), or -1. */
 int client_parse_fingerprint(const char *s, uint8_t out[32]);
+
+/* Runs cmd with sh -c (as msmtp does for passwordeval and eval) and puts
+ * the first line of its output, without the line end, into out (which
+ * has its cap).  Returns 0, or -1 with *why_r (malloc'd) when the
+ * command cannot run, fails, prints nothing or too much. */
+struct buf;
+int client_eval_first_line(const char *cmd, struct buf *out, char **why_r);
 
 #endif

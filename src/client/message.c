@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "util/buf.h"
 
@@ -287,6 +288,70 @@ message_header_rcpts(const uint8_t *msg, size_t n, char ***list, size_t *n_r, st
 	if (out && buf_add(out, msg + copied, n - copied) != BUF_OK)
 		return -1;
 	return 0;
+}
+
+/* "From: "Full Name" <addr>" for -F.  RFC 5322 3.2.4: inside a
+ * quoted-string, '"' and '\\' are written as quoted-pairs; a CR or LF
+ * (a caller's mistake, or an attempt to add headers) becomes a space. */
+static int
+add_from(struct buf *out, const char *fullname, const char *from)
+{
+	if (fullname == NULL || *fullname == '\0')
+		return buf_printf(out, "From: %s\n", from);
+	int rc = buf_addstr(out, "From: \"");
+	for (const char *p = fullname; rc == BUF_OK && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			rc = buf_addch(out, '\\');
+		if (rc == BUF_OK)
+			rc = buf_addch(out, *p == '\r' || *p == '\n' ? ' ' : *p);
+	}
+	return rc == BUF_OK ? buf_printf(out, "\" <%s>\n", from) : rc;
+}
+
+static int
+add_date(struct buf *out)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	/* RFC 5322 3.3 date-time; the C locale gives English names.
+	 * (64 bytes always hold it; 0 would mean no date: omit it.) */
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		return BUF_OK;
+	return buf_printf(out, "Date: %s\n", date);
+}
+
+static bool
+dropped(const uint8_t *m, const struct field *f, const struct message_edit *e)
+{
+	if (field_is(m, f, "Bcc"))
+		return e->drop_bcc || e->undisclosed;
+	if (field_is(m, f, "To") || field_is(m, f, "Cc"))
+		return e->undisclosed;
+	return e->replace_from && field_is(m, f, "From");
+}
+
+int
+message_edit(const uint8_t *in, size_t n, const struct message_edit *e, struct buf *out)
+{
+	int rc = BUF_OK;
+	bool has_from = message_has_header(in, n, "From");
+	if (e->replace_from || (e->add_from && !has_from))
+		rc = add_from(out, e->fullname, e->from);
+	if (rc == BUF_OK && e->undisclosed)
+		rc = buf_addstr(out, "To: undisclosed-recipients:;\n");
+	if (rc == BUF_OK && e->add_date && !message_has_header(in, n, "Date"))
+		rc = add_date(out);
+	size_t hlen = message_header_len(in, n), pos = 0, copied = 0;
+	struct field f;
+	while (rc == BUF_OK && next_field(in, hlen, &pos, &f)) {
+		if (!dropped(in, &f, e))
+			continue;
+		rc = buf_add(out, in + copied, f.start - copied);
+		copied = f.end;
+	}
+	return rc == BUF_OK ? buf_add(out, in + copied, n - copied) : rc;
 }
 
 char *

@@ -48,6 +48,21 @@ int message_parse_addresses(const char *value, size_t len, char ***list, size_t 
 int message_header_rcpts(const uint8_t *msg, size_t n, char ***list, size_t *n_r,
 			 struct buf *out);
 
+/* How `postern send` edits the header section (msmtp's account keys). */
+struct message_edit {
+	const char *from;	/* envelope sender: the address of an added From */
+	const char *fullname;	/* -F: its display name, or NULL */
+	bool add_from;		/* add From when there is none (set_from_header auto) */
+	bool replace_from;	/* always write our From, dropping theirs (on) */
+	bool add_date;		/* add Date when there is none (set_date_header auto) */
+	bool drop_bcc;		/* remove_bcc_headers */
+	bool undisclosed;	/* drop To, Cc, Bcc; add "To: undisclosed-recipients:;" */
+};
+
+/* Appends to out the message in[0..n) with the added fields first, then
+ * the original without the dropped ones.  Returns a buf_rc. */
+int message_edit(const uint8_t *in, size_t n, const struct message_edit *e, struct buf *out);
+
 /* The first address of the first field called name (e.g. "From"),
  * malloc'd, or NULL. */
 char *message_header_address(const uint8_t *msg, size_t n, const char *name);

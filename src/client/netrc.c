@@ -188,37 +188,48 @@ client_netrc_lookup(const char *path, const char *host, unsigned port, const cha
 	return rc;
 }
 
-/* First line of passwordeval's output (msmtp runs it with sh -c). */
-static int
-password_eval(const struct client_account *a, char **pw_r, char **err_r)
+int
+client_eval_first_line(const char *cmd, struct buf *out, char **why_r)
 {
 	(void)fflush(NULL);	/* the child must not repeat our buffered output */
-	FILE *p = popen(a->passwordeval, "r");	// NOLINT(cert-env33-c): passwordeval is a shell command by design, as in msmtp
+	FILE *p = popen(cmd, "r");	// NOLINT(cert-env33-c): a shell command by design, as in msmtp
 	if (p == NULL) {
-		*err_r = str_printf("%s:%u: passwordeval: %s", a->file ? a->file : "?", a->line,
-			     strerror(errno));
+		*why_r = str_printf("%s", strerror(errno));
 		return -1;
 	}
-	struct buf b;
-	buf_init(&b, CLIENT_CONF_TOKEN_MAX);
 	int c, rc = 0;
 	bool eol = false;
 	while ((c = fgetc(p)) != EOF) {
 		if (c == '\n')
 			eol = true;
-		if (!eol && buf_addch(&b, (uint8_t)c) != BUF_OK)
+		if (!eol && buf_addch(out, (uint8_t)c) != BUF_OK)
 			rc = -1;
 	}
 	int st = pclose(p);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || rc != 0 || b.len == 0) {
-		*err_r = str_printf("%s:%u: passwordeval command failed%s (account %s)", a->file ? a->file : "?",
-			     a->line, rc ? ": output too long" : b.len == 0 ? " or printed nothing" : "",
-			     a->name ? a->name : "defaults");
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || rc != 0 || out->len == 0) {
+		*why_r = str_printf("command failed%s", rc ? ": output too long" :
+					out->len == 0 ? " or printed nothing" : "");
+		return -1;
+	}
+	if (out->len > 0 && out->p[out->len - 1] == '\r')
+		buf_truncate(out, out->len - 1);
+	return 0;
+}
+
+/* First line of passwordeval's output (msmtp runs it with sh -c). */
+static int
+password_eval(const struct client_account *a, char **pw_r, char **err_r)
+{
+	struct buf b;
+	buf_init(&b, CLIENT_CONF_TOKEN_MAX);
+	char *why = NULL;
+	if (client_eval_first_line(a->passwordeval, &b, &why) != 0) {
+		*err_r = str_printf("%s:%u: passwordeval %s (account %s)", a->file ? a->file : "?",
+				    a->line, why ? why : "failed", a->name ? a->name : "defaults");
+		free(why);
 		buf_wipe_free(&b);
 		return -1;
 	}
-	if (b.len > 0 && b.p[b.len - 1] == '\r')
-		buf_truncate(&b, b.len - 1);
 	*pw_r = strdup(buf_cstr(&b));
 	buf_wipe_free(&b);
 	return 0;

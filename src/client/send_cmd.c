@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,9 +12,11 @@
 #include <event2/event.h>
 
 #include "cli/commands.h"
+#include "client/aliases.h"
 #include "client/config.h"
 #include "client/message.h"
 #include "client/outbox.h"
+#include "client/sendlog.h"
 #include "client/smtp_client.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -169,9 +170,8 @@ load_account(const struct send_args *a, struct client_config *cfg,
 	}
 	const char *name = a->account;
 	/* msmtp: with -f and no -a, the account whose from matches. */
-	for (size_t i = 0; name == NULL && a->from && i < cfg->naccounts; i++)
-		if (cfg->accounts[i].from && strcasecmp(cfg->accounts[i].from, a->from) == 0)
-			name = cfg->accounts[i].name;
+	if (name == NULL && a->from)
+		name = client_config_find_by_from(cfg, a->from);
 	*acct_r = client_config_account(cfg, name, &err);
 	if (*acct_r == NULL) {
 		(void)fprintf(stderr, "%s: %s\n", prog, err);
@@ -187,58 +187,32 @@ load_account(const struct send_args *a, struct client_config *cfg,
 	return 0;
 }
 
-/* "From: "Full Name" <addr>" for -F.  RFC 5322 3.2.4: inside a
- * quoted-string, '"' and '\\' are written as quoted-pairs; a CR or LF
- * (a caller's mistake, or an attempt to add headers) becomes a space. */
+/* The message as it will be sent, edited as the account says (msmtp's
+ * set_from_header, set_date_header, remove_bcc_headers,
+ * undisclosed_recipients; by default: without Bcc, with From and Date
+ * added when missing, what msmtp and sendmail do for scripts that write
+ * bare bodies).  Also collects the -t recipients. */
 static int
-add_from(struct buf *out, const char *fullname, const char *from)
-{
-	if (fullname == NULL || *fullname == '\0')
-		return buf_printf(out, "From: %s\n", from);
-	int rc = buf_addstr(out, "From: \"");
-	for (const char *p = fullname; rc == BUF_OK && *p; p++) {
-		if (*p == '"' || *p == '\\')
-			rc = buf_addch(out, '\\');
-		if (rc == BUF_OK)
-			rc = buf_addch(out, *p == '\r' || *p == '\n' ? ' ' : *p);
-	}
-	return rc == BUF_OK ? buf_printf(out, "\" <%s>\n", from) : rc;
-}
-
-/* The message as it will be sent: without Bcc, with From and Date added
- * when missing (what msmtp and sendmail do for scripts that write bare
- * bodies).  Also collects the -t recipients. */
-static int
-build_message(struct send_args *a, const char *from, const struct buf *in, struct buf *out)
+build_message(struct send_args *a, const struct client_account *acct, const char *from,
+	      const struct buf *in, struct buf *out)
 {
 	const uint8_t *m = in->p ? in->p : (const uint8_t *)"";
-	struct buf body;
-	buf_init(&body, SEND_MSG_MAX);
 	char **hdr = NULL;
 	size_t nhdr = 0;
-	if (message_header_rcpts(m, in->len, &hdr, &nhdr, &body) != 0)
+	if (a->read_rcpts && message_header_rcpts(m, in->len, &hdr, &nhdr, NULL) != 0)
 		return EX_OSERR;
-	for (size_t i = 0; a->read_rcpts && i < nhdr; i++)
+	for (size_t i = 0; i < nhdr; i++)
 		if (add_rcpt(a, hdr[i]) != 0)
 			return EX_OSERR;
 	message_free_list(&hdr, nhdr);
-	int rc = BUF_OK;
-	if (!message_has_header(m, in->len, "From"))
-		rc = add_from(out, a->fullname, from);
-	if (rc == BUF_OK && !message_has_header(m, in->len, "Date")) {
-		char date[64];
-		time_t now = time(NULL);
-		struct tm tm;
-		/* RFC 5322 3.3 date-time; the C locale gives English names.
-		 * (64 bytes always hold it; 0 would mean no date: omit it.) */
-		if (localtime_r(&now, &tm) != NULL &&
-		    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm) > 0)
-			rc = buf_printf(out, "Date: %s\n", date);
-	}
-	if (rc == BUF_OK)
-		rc = buf_add(out, body.p, body.len);
-	buf_free(&body);
-	return rc == BUF_OK ? 0 : EX_DATAERR;
+	struct message_edit e = {
+		.from = from, .fullname = a->fullname,
+		.add_from = acct->set_from_header == CLIENT_FROM_AUTO,
+		.replace_from = acct->set_from_header == CLIENT_FROM_ON,
+		.add_date = acct->set_date_header, .drop_bcc = acct->remove_bcc_headers,
+		.undisclosed = acct->undisclosed_recipients,
+	};
+	return message_edit(m, in->len, &e, out) == BUF_OK ? 0 : EX_DATAERR;
 }
 
 static bool
@@ -261,6 +235,9 @@ struct run {
 	int exit;
 	struct smtp_client_error err;
 	bool failed;
+	int code;		/* the reply that decided a failure, for the log */
+	char reply[512];
+	bool queued;		/* into the outbox, not sent: nothing to log */
 };
 
 static void
@@ -293,7 +270,7 @@ on_ready(void *arg, struct smtp_client *c)
 }
 
 static int
-report_rcpts(const struct run *r, struct smtp_client *c, const struct smtp_send_result *res)
+report_rcpts(struct run *r, struct smtp_client *c, const struct smtp_send_result *res)
 {
 	int worst = 0;
 	for (size_t i = 0; i < res->nrcpts; i++) {
@@ -305,6 +282,10 @@ report_rcpts(const struct run *r, struct smtp_client *c, const struct smtp_send_
 		int ex = rr->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE;
 		if (worst == 0 || ex == EX_UNAVAILABLE)
 			worst = ex;
+		if (worst == ex && rr->code != 0) {	/* the log names the worst refusal */
+			r->code = rr->code;
+			(void)snprintf(r->reply, sizeof r->reply, "%s", rr->text);
+		}
 	}
 	return worst;
 }
@@ -319,6 +300,10 @@ on_sent(void *arg, struct smtp_client *c, const struct smtp_send_result *res)
 		(void)fprintf(stderr, "%s: %s: message not sent: %s\n", prog, smtp_client_peer(c),
 			res->text[0] ? res->text : "no recipient accepted");
 		rc = res->code / 100 == 4 ? EX_TEMPFAIL : rc ? rc : EX_UNAVAILABLE;
+		if (res->code != 0) {
+			r->code = res->code;
+			(void)snprintf(r->reply, sizeof r->reply, "%s", res->text);
+		}
 	}
 	r->exit = rc;
 	smtp_client_quit(c);
@@ -378,12 +363,17 @@ queue_it(const struct client_account *acct, const struct client_config *cfg, con
 	return 0;
 }
 
+/* Sends m (or queues it); returns the exit code and fills the log's
+ * view of what happened. */
 static int
 deliver(const struct send_args *a, const struct client_config *cfg,
-	const struct client_account *acct, const struct smtp_msg *m)
+	const struct client_account *acct, const struct smtp_msg *m, struct client_send_outcome *out,
+	struct run *r)
 {
+	r->queued = true;
 	if (acct->queue == CLIENT_QUEUE_ALWAYS)
 		return queue_it(acct, cfg, m, "queue always");
+	r->queued = false;
 	char *pw = NULL, *err = NULL;
 	struct smtp_client_opts o;
 	if (client_account_opts(acct, &o, &pw, &err) != 0) {
@@ -391,20 +381,93 @@ deliver(const struct send_args *a, const struct client_config *cfg,
 		free(err);
 		return EX_CONFIG;
 	}
-	struct run r = { .args = a, .msg = *m };
-	int rc = run_session(&o, &r);
+	*r = (struct run){ .args = a, .msg = *m };
+	int rc = run_session(&o, r);
 	client_account_pw_free(&pw);
 	if (rc != 0)
 		return rc;
-	if (r.failed) {
-		if (acct->queue == CLIENT_QUEUE_ON_FAILURE && smtp_client_error_is_temporary(&r.err))
-			return queue_it(acct, cfg, m, r.err.msg);
-		(void)fprintf(stderr, "%s: %s\n", prog, r.err.msg);
-		return smtp_client_error_sysexit(&r.err);
+	if (r->failed) {
+		out->smtp_code = r->err.code;
+		out->smtp_msg = r->err.reply[0] ? r->err.reply : NULL;
+		out->errmsg = r->err.msg;
+		if (acct->queue == CLIENT_QUEUE_ON_FAILURE && smtp_client_error_is_temporary(&r->err)) {
+			r->queued = true;
+			return queue_it(acct, cfg, m, r->err.msg);
+		}
+		(void)fprintf(stderr, "%s: %s\n", prog, r->err.msg);
+		return smtp_client_error_sysexit(&r->err);
 	}
-	if (r.exit == EX_TEMPFAIL && !r.delivered && acct->queue == CLIENT_QUEUE_ON_FAILURE)
+	out->smtp_code = r->code;
+	out->smtp_msg = r->code ? r->reply : NULL;
+	if (r->exit == EX_TEMPFAIL && !r->delivered && acct->queue == CLIENT_QUEUE_ON_FAILURE) {
+		r->queued = true;
 		return queue_it(acct, cfg, m, "the server answered 4xx");
-	return r.exit;
+	}
+	if (r->exit != 0)
+		out->errmsg = r->reply[0] ? r->reply : "message not sent";
+	return r->exit;
+}
+
+/* The envelope sender, msmtp's order: -f (unless allow_from_override
+ * is off), else auto_from's $USER@maildomain, else `from`, else the
+ * message's From header.  Returns a malloc'd address or NULL. */
+static char *
+envelope_from(const struct send_args *a, const struct client_account *acct, const struct buf *in)
+{
+	if (a->from && acct->allow_from_override)
+		return strdup(a->from);
+	if (acct->auto_from) {
+		const char *u = getenv("USER");
+		if (u == NULL || *u == '\0')
+			u = getenv("LOGNAME");
+		if (u != NULL && *u != '\0')
+			return acct->maildomain && *acct->maildomain
+				? str_printf("%s@%s", u, acct->maildomain) : strdup(u);
+	}
+	/* a pattern ("*@example.test") picks the account; it is no address */
+	if (acct->from && !client_from_is_pattern(acct->from))
+		return strdup(acct->from);
+	return message_header_address(in->p ? in->p : (const uint8_t *)"", in->len, "From");
+}
+
+static void
+print_notes(const struct send_args *a, const struct client_config *cfg)
+{
+	/* Only under -v: Emacs, mutt and git take any output as failure. */
+	for (size_t i = 0; a->verbose && i < cfg->nnotes; i++)
+		(void)fprintf(stderr, "%s: %s\n", prog, cfg->notes[i]);
+}
+
+/* The message and its recipients, ready for deliver(). */
+static int
+prepare(struct send_args *a, const struct client_account *acct, const char *from,
+	const struct buf *in, struct buf *msg)
+{
+	if (from == NULL) {
+		(void)fprintf(stderr, "%s: no envelope sender: use -f, 'from' in the account, "
+			"or a From: header\n", prog);
+		return EX_DATAERR;
+	}
+	int rc = build_message(a, acct, from, in, msg);
+	char *err = NULL;
+	if (rc == 0 && acct->aliases &&
+	    client_aliases_expand(acct->aliases, &a->rcpts, &a->nrcpts, &err) != 0) {
+		(void)fprintf(stderr, "%s: aliases: %s\n", prog, err ? err : "out of memory");
+		free(err);
+		return EX_CONFIG;
+	}
+	if (rc == 0 && a->nrcpts == 0) {
+		(void)fprintf(stderr, "%s: no recipients (give them as arguments or use -t)\n", prog);
+		return EX_DATAERR;
+	}
+	for (size_t i = 0; rc == 0 && i < a->nrcpts + 1; i++) {
+		const char *ad = i < a->nrcpts ? a->rcpts[i] : from;
+		if (!addr_ok(ad) && !(i == a->nrcpts && *ad == '\0')) {
+			(void)fprintf(stderr, "%s: bad address '%s'\n", prog, ad);
+			rc = EX_DATAERR;
+		}
+	}
+	return rc;
 }
 
 static int
@@ -416,37 +479,29 @@ send_main(struct send_args *a)
 	int rc = load_account(a, &cfg, &acct);
 	if (rc != 0)
 		return rc;
+	print_notes(a, &cfg);
 	buf_init(&in, SEND_MSG_MAX);
 	buf_init(&msg, SEND_MSG_MAX + 1024);
-	char *hdr_from = NULL;
+	char *from = NULL;
 	rc = read_stdin(&in);
-	const char *from = a->from ? a->from : acct->from;
-	if (rc == 0 && from == NULL)
-		from = hdr_from = message_header_address(in.p ? in.p : (const uint8_t *)"", in.len, "From");
-	if (rc == 0 && from == NULL) {
-		(void)fprintf(stderr, "%s: no envelope sender: use -f, 'from' in the account, "
-			"or a From: header\n", prog);
-		rc = EX_DATAERR;
+	if (rc == 0) {
+		from = envelope_from(a, acct, &in);
+		rc = prepare(a, acct, from, &in, &msg);
 	}
-	if (rc == 0)
-		rc = build_message(a, from, &in, &msg);
-	if (rc == 0 && a->nrcpts == 0) {
-		(void)fprintf(stderr, "%s: no recipients (give them as arguments or use -t)\n", prog);
-		rc = EX_DATAERR;
-	}
-	for (size_t i = 0; rc == 0 && i < a->nrcpts + 1; i++) {
-		const char *ad = i < a->nrcpts ? a->rcpts[i] : from;
-		if (!addr_ok(ad) && !(i == a->nrcpts && *ad == '\0')) {
-			(void)fprintf(stderr, "%s: bad address '%s'\n", prog, ad);
-			rc = EX_DATAERR;
-		}
-	}
+	struct client_send_outcome out = { .from = from, .rcpts = (const char *const *)a->rcpts,
+					   .nrcpts = a->nrcpts };
+	struct run r = { .queued = false };
 	if (rc == 0) {
 		struct smtp_msg m = { .from = from, .rcpts = (const char *const *)a->rcpts,
 				      .nrcpts = a->nrcpts, .data = msg.p, .len = msg.len };
-		rc = deliver(a, &cfg, acct, &m);
+		rc = deliver(a, &cfg, acct, &m, &out, &r);
 	}
-	free(hdr_from);
+	if (!r.queued) {
+		out.exitcode = rc;
+		out.mailsize = client_sendlog_mailsize(msg.p, msg.len);
+		client_sendlog(acct, &out);
+	}
+	free(from);
 	buf_free(&in);
 	buf_free(&msg);
 	client_config_free(&cfg);

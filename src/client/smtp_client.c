@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -112,11 +115,10 @@ smtp_client_fail(struct smtp_client *c, enum smtp_client_fail kind, const struct
 	(void)vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	if (r) {
-		char sum[300];
 		e->code = r->code;
 		memcpy(e->enh, r->enh, sizeof e->enh);
 		(void)snprintf(e->msg, sizeof e->msg, "%s: %s: %s", c->peer, what,
-			       smtp_reply_summary(r, sum, sizeof sum));
+			       smtp_reply_summary(r, e->reply, sizeof e->reply));
 	} else {
 		(void)snprintf(e->msg, sizeof e->msg, "%s: %s", c->peer, what);
 	}
@@ -523,6 +525,18 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 	c->trust_file = dup_or_null(opts->tls_trust_file);
 	c->auth_mech = dup_or_null(opts->auth_mech);
 	c->user = dup_or_null(opts->user);
+	c->source_ip = dup_or_null(opts->source_ip);
+	c->tls_name = dup_or_null(opts->tls_host_override);
+	c->cert_file = dup_or_null(opts->tls_cert_file);
+	c->key_file = dup_or_null(opts->tls_key_file);
+	c->dsn_notify = dup_or_null(opts->dsn_notify);
+	c->dsn_return = dup_or_null(opts->dsn_return);
+	c->o.source_ip = c->source_ip;
+	c->o.tls_host_override = c->tls_name;
+	c->o.tls_cert_file = c->cert_file;
+	c->o.tls_key_file = c->key_file;
+	c->o.dsn_notify = c->dsn_notify;
+	c->o.dsn_return = c->dsn_return;
 	c->o.host = c->host;
 	c->o.connect_addr = c->connect_addr;
 	c->o.helo_name = c->helo_name;
@@ -544,7 +558,10 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 	(void)snprintf(c->peer, sizeof c->peer, v6 ? "[%s]:%u" : "%s:%u", c->host ? c->host : "?",
 		 opts->port);
 	c->defer_ev = event_new(base, -1, 0, defer_cb, c);
-	if (c->host == NULL || c->helo_name == NULL || c->defer_ev == NULL) {
+	bool lost = (opts->source_ip && !c->source_ip) || (opts->tls_host_override && !c->tls_name) ||
+		    (opts->tls_cert_file && !c->cert_file) || (opts->tls_key_file && !c->key_file) ||
+		    (opts->dsn_notify && !c->dsn_notify) || (opts->dsn_return && !c->dsn_return);
+	if (c->host == NULL || c->helo_name == NULL || c->defer_ev == NULL || lost) {
 		destroy(c);
 		return NULL;
 	}
@@ -555,6 +572,51 @@ void
 smtp_client_set_dns(struct smtp_client *c, struct evdns_base *dns)
 {
 	c->dns = dns;
+}
+
+/* msmtp's source_ip: a socket bound to that address, connected to the
+ * first address of where in the same family.  libevent's
+ * connect_hostname makes its own socket after resolving, so this path
+ * resolves itself, blocking (only `postern send` sets source_ip).
+ * Failures are reported through smtp_client_fail(). */
+static void
+connect_from(struct smtp_client *c, const char *where)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
+	struct addrinfo *src = NULL, *dst = NULL;
+	int e = getaddrinfo(c->o.source_ip, NULL, &hints, &src);
+	if (e != 0) {
+		smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "source_ip %s: %s", c->o.source_ip,
+				 gai_strerror(e));
+		return;
+	}
+	char port[8];
+	(void)snprintf(port, sizeof port, "%u", c->o.port);	/* <= 65535 */
+	hints.ai_family = src->ai_family;
+	hints.ai_flags = AI_NUMERICSERV;
+	e = getaddrinfo(where, port, &hints, &dst);
+	if (e != 0) {
+		smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "cannot resolve %s (for source_ip %s): %s",
+				 where, c->o.source_ip, gai_strerror(e));
+		freeaddrinfo(src);
+		return;
+	}
+	int fd = socket(src->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, src->ai_addr, src->ai_addrlen) != 0) {
+		smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "cannot bind to source_ip %s: %s",
+				 c->o.source_ip, strerror(errno));
+		if (fd >= 0)
+			(void)close(fd);
+	} else if (bufferevent_setfd(c->bev, fd) != 0) {
+		(void)close(fd);
+		smtp_client_fail(c, SMTP_FAIL_INTERNAL, NULL, NULL, "cannot set up the connection");
+	} else if (bufferevent_socket_connect(c->bev, dst->ai_addr, (int)dst->ai_addrlen) != 0) {
+		/* the bufferevent owns fd now (BEV_OPT_CLOSE_ON_FREE) */
+		smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "cannot connect from %s: %s",
+				 c->o.source_ip, strerror(errno));
+	}
+	freeaddrinfo(src);
+	freeaddrinfo(dst);
 }
 
 void
@@ -574,6 +636,11 @@ smtp_client_start(struct smtp_client *c)
 	}
 	smtp_client_hook_bev(c);
 	const char *where = c->connect_addr ? c->connect_addr : c->host;
+	if (c->o.source_ip) {
+		connect_from(c, where);
+		leave(c);
+		return;
+	}
 	/* The callback reports a failure (also a DNS one) as an event. */
 	bufferevent_socket_connect_hostname(c->bev, c->dns, AF_UNSPEC, where, (int)c->o.port);
 	leave(c);
@@ -624,6 +691,12 @@ destroy(struct smtp_client *c)
 	free(c->trust_file);
 	free(c->auth_mech);
 	free(c->user);
+	free(c->source_ip);
+	free(c->tls_name);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->dsn_notify);
+	free(c->dsn_return);
 	free(c);
 }
 

@@ -63,6 +63,10 @@ struct smtp_client_opts {
 	 * address; the queue runner resolves MX itself).  NULL: resolve host. */
 	const char *connect_addr;
 	const char *helo_name;	/* EHLO argument; NULL: "localhost" */
+	/* Optional: bind the socket to this numeric address before
+	 * connecting (msmtp's source_ip).  host is then resolved with a
+	 * blocking getaddrinfo(): only `postern send` sets it. */
+	const char *source_ip;
 
 	enum smtp_tls_mode tls;
 	/* NULL: build a context from the fields below.  Else borrowed: the
@@ -70,8 +74,12 @@ struct smtp_client_opts {
 	SSL_CTX *ssl_ctx;
 	const char *tls_trust_file;	/* NULL: the system store */
 	bool tls_nocertcheck;		/* tls_certcheck off: accept any certificate */
-	bool has_fingerprint;		/* pin the leaf: SHA-256 of its DER */
+	bool has_fingerprint;		/* pin the leaf: the digest of its DER */
 	uint8_t fingerprint[32];
+	size_t fingerprint_len;		/* 32: SHA-256; 20: SHA-1, 16: MD5 (msmtp's old forms); 0: 32 */
+	const char *tls_host_override;	/* name for SNI and the check; NULL: host */
+	const char *tls_cert_file;	/* client certificate (PEM), with tls_key_file; NULL: none */
+	const char *tls_key_file;
 
 	enum smtp_auth_mode auth;
 	const char *auth_mech;	/* SMTP_AUTH_MECH: the mechanism name */
@@ -85,6 +93,12 @@ struct smtp_client_opts {
 	bool allow_cleartext_password;
 
 	unsigned timeout_sec;	/* per reply / connect; 0: 300 (RFC 5321 4.5.3.2) */
+
+	/* RFC 3461 DSN: NOTIFY= on each RCPT and RET= on MAIL (upper case,
+	 * as msmtp's dsn_notify / dsn_return).  When set and the server does
+	 * not offer DSN, the message is not sent (result text says why). */
+	const char *dsn_notify;
+	const char *dsn_return;
 };
 
 /* ---- transcript ---- */
@@ -172,6 +186,7 @@ struct smtp_client_error {
 	enum smtp_client_fail kind;
 	int code;		/* the server's reply code, 0 when none */
 	char enh[SMTP_ENH_MAX + 1];
+	char reply[300];	/* smtp_reply_summary() of that reply, "" when none */
 	const char *mech;	/* the SASL mechanism involved, or NULL */
 	/* A complete sentence for the user that names host:port, and the
 	 * mechanism and user where they matter, e.g.

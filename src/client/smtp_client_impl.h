@@ -35,6 +35,7 @@ struct smtp_client {
 	struct evdns_base *dns;
 	struct smtp_client_opts o;	/* strings below are our copies */
 	char *host, *connect_addr, *helo_name, *trust_file, *auth_mech, *user;
+	char *source_ip, *tls_name, *cert_file, *key_file, *dsn_notify, *dsn_return;
 	struct buf password;		/* wiped on free */
 	struct smtp_client_cbs cb;
 	void *arg;

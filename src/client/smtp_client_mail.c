@@ -76,10 +76,16 @@ write_cmd(struct smtp_client *c, enum smtp_cmd k, size_t rcpt)
 		 * content has 8-bit bytes; without the extension we send it
 		 * anyway (as every sendmail does) and say so under -v. */
 		if (c->eightbit && smtp_ehlo_has(&c->caps, SMTP_EXT_8BITMIME))
-			(void)snprintf(params + o, sizeof params - o, " BODY=8BITMIME");	/* 80 hold both */
+			o += (size_t)snprintf(params + o, sizeof params - o, " BODY=8BITMIME");
+		/* RFC 3461 4.3: RET=FULL|HDRS (send() checked the server has DSN). */
+		if (c->o.dsn_return)
+			(void)snprintf(params + o, sizeof params - o, " RET=%s", c->o.dsn_return);
+		/* 80 hold all three: SIZE=<20 digits>, BODY=8BITMIME, RET=HDRS */
 		smtp_client_writef(c, "MAIL FROM:<%s>%s", m->from, params);
 	} else if (k == CMD_RCPT) {
-		smtp_client_writef(c, "RCPT TO:<%s>", m->rcpts[rcpt]);
+		/* RFC 3461 4.1: NOTIFY=NEVER or SUCCESS,FAILURE,DELAY (config checked). */
+		smtp_client_writef(c, "RCPT TO:<%s>%s%s", m->rcpts[rcpt], c->o.dsn_notify ? " NOTIFY=" : "",
+				   c->o.dsn_notify ? c->o.dsn_notify : "");
 	} else {
 		smtp_client_writef(c, "DATA");
 	}
@@ -119,6 +125,14 @@ smtp_client_send(struct smtp_client *c, const struct smtp_msg *m)
 		(void)snprintf(c->res.text, sizeof c->res.text,
 			 "message of %zu bytes is larger than the server's limit of %llu",
 			 c->msg_size, c->caps.size_max);
+		smtp_client_defer(c, deferred_done);
+		return 0;
+	}
+	/* msmtp: DSN asked for and not offered is an error, not a silent
+	 * loss of the notifications the user counts on. */
+	if ((c->o.dsn_notify || c->o.dsn_return) && !smtp_ehlo_has(&c->caps, SMTP_EXT_DSN)) {
+		(void)snprintf(c->res.text, sizeof c->res.text,
+			       "the server does not support DSN (dsn_notify / dsn_return are set)");
 		smtp_client_defer(c, deferred_done);
 		return 0;
 	}

@@ -14,6 +14,35 @@
 
 void smtp_client_hook_bev(struct smtp_client *c);
 
+/* msmtp's tls_cert_file + tls_key_file: a client certificate (for the
+ * EXTERNAL mechanism, or a server that asks for one). */
+static int
+client_cert(struct smtp_client *c)
+{
+	const char *cert = c->o.tls_cert_file, *key = c->o.tls_key_file;
+	if (cert == NULL && key == NULL)
+		return 0;
+	const char *key_name = "tls_cert_file", *bad = NULL;
+	if (cert == NULL || key == NULL) {
+		key_name = cert ? "tls_key_file" : "tls_cert_file";
+		bad = "(not set; tls_cert_file and tls_key_file go together)";
+	} else if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1) {
+		bad = cert;
+	} else if (SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1 ||
+		   SSL_CTX_check_private_key(c->ctx) != 1) {
+		key_name = "tls_key_file";
+		bad = key;
+	}
+	if (bad == NULL)
+		return 0;
+	unsigned long e = ERR_get_error();
+	const char *why = e ? ERR_reason_error_string(e) : NULL;
+	smtp_client_fail(c, SMTP_FAIL_TLS, NULL, NULL, "client certificate: %s %s: %s", key_name, bad,
+			 why ? why : "cannot read it");
+	ERR_clear_error();
+	return -1;
+}
+
 int
 smtp_client_tls_ctx(struct smtp_client *c)
 {
@@ -42,13 +71,14 @@ smtp_client_tls_ctx(struct smtp_client *c)
 		ok = SSL_CTX_set_default_verify_paths(c->ctx);
 	if (ok != 1) {
 		unsigned long e = ERR_get_error();
+		const char *why = e ? ERR_reason_error_string(e) : NULL;
 		smtp_client_fail(c, SMTP_FAIL_TLS, NULL, NULL, "cannot load the trust file %s: %s",
 				 c->o.tls_trust_file ? c->o.tls_trust_file : "(system store)",
-				 e ? ERR_reason_error_string(e) : "unknown error");
+				 why ? why : "cannot read it, or no certificate in it");
 		ERR_clear_error();
 		return -1;
 	}
-	return 0;
+	return client_cert(c);
 }
 
 static bool
@@ -67,21 +97,23 @@ smtp_client_tls_start(struct smtp_client *c)
 		return -1;
 	}
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+	/* msmtp's tls_host_override: the name to send and to check. */
+	const char *name = c->o.tls_host_override ? c->o.tls_host_override : c->host;
 	int ok;
-	if (is_ip_literal(c->host)) {
+	if (is_ip_literal(name)) {
 		/* RFC 6066 section 3: "Literal IPv4 and IPv6 addresses are not
 		 * permitted in "HostName"." - check the IP SAN instead. */
-		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, c->host);
+		ok = X509_VERIFY_PARAM_set1_ip_asc(vp, name);
 	} else {
 		/* RFC 6125: the name must match a DNS SAN; no partial wildcards. */
 		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		ok = SSL_set_tlsext_host_name(ssl, c->host) == 1 && SSL_set1_host(ssl, c->host) == 1;
+		ok = SSL_set_tlsext_host_name(ssl, name) == 1 && SSL_set1_host(ssl, name) == 1;
 	}
 	if (ok != 1) {
 		/* Without the name set, verification would not check it. */
 		SSL_free(ssl);
 		smtp_client_fail(c, SMTP_FAIL_INTERNAL, NULL, NULL,
-				 "cannot set the TLS host name %s for verification", c->host);
+				 "cannot set the TLS host name %s for verification", name);
 		return -1;
 	}
 	struct bufferevent *under = c->bev;
@@ -125,8 +157,15 @@ fill_info(struct smtp_client *c)
 	unsigned len = 0;
 	if (t->peer)
 		X509_digest(t->peer, EVP_sha256(), t->fingerprint, &len);
-	t->fingerprint_ok = len == 32 && c->o.has_fingerprint &&
-			    CRYPTO_memcmp(t->fingerprint, c->o.fingerprint, 32) == 0;
+	/* A pin may be SHA-1 or MD5 too (msmtp still takes them). */
+	size_t want = c->o.fingerprint_len ? c->o.fingerprint_len : 32;
+	const EVP_MD *md = want == 20 ? EVP_sha1() : want == 16 ? EVP_md5() : EVP_sha256();
+	uint8_t pin[EVP_MAX_MD_SIZE];
+	unsigned plen = 0;
+	if (t->peer && c->o.has_fingerprint)
+		X509_digest(t->peer, md, pin, &plen);
+	t->fingerprint_ok = len == 32 && c->o.has_fingerprint && plen == want &&
+			    CRYPTO_memcmp(pin, c->o.fingerprint, want) == 0;
 }
 
 /* Why the handshake failed, from the OpenSSL error queue. */

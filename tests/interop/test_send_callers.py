@@ -133,3 +133,60 @@ def test_emacs_message_sendmail(server, tmp_path, good):
     env_, content = only_new(server, before)
     assert header(content, "Subject") == mark, content[:800]
     assert f"Body of {mark}." in content and "\n.leading dot\n" in content.replace("\r\n", "\n")
+
+
+def msmtprc_as_people_have_it(tmp_path, server):
+    """An ~/.msmtprc as found in the wild (Arch wiki, Debian's example):
+    msmtp keys postern used to warn about on every message."""
+    aliases = tmp_path / "aliases"
+    aliases.write_text("# /etc/aliases style\nroot: " + REMOTE_RCPT + "\ndefault: " + REMOTE_RCPT + "\n")
+    p = tmp_path / ".msmtprc"
+    p.write_text(f"""# Set default values for all following accounts.
+defaults
+auth           on
+tls            on
+tls_trust_file {server.pki.ca}
+tls_min_dh_prime_bits 512
+logfile        {tmp_path / "msmtp.log"}
+syslog         off
+timeout        30
+aliases        {aliases}
+set_from_header auto
+
+# Work
+account        work
+host           127.0.0.1
+port           {server.submission}
+from           {SENDER}
+user           {USER}
+password       "{PASSWORD}"
+tls_priorities NORMAL:-VERS-TLS1.0
+
+account default : work
+""")
+    p.chmod(0o600)
+    return p
+
+
+def test_emacs_with_an_existing_msmtprc(server, tmp_path):
+    """Issue 12 item 11: Emacs takes any output of sendmail as failure, so
+    the warnings postern printed for logfile, syslog, timeout ... made
+    every message fail."""
+    link = tmp_path / "sendmail"
+    link.symlink_to(POSTERN)
+    conf = msmtprc_as_people_have_it(tmp_path, server)
+    mark = tag()
+    script = tmp_path / "send.el"
+    script.write_text(ELISP.format(sendmail=q(link), conf=q(conf), sender=q(SENDER),
+                                   rcpt=q(REMOTE_RCPT), mark=q(mark)))
+    home = tmp_path / "home"
+    home.mkdir()
+    before = queue_ids(server)
+    r = run_client(["emacs", "-batch", "-Q", "-l", script], env={**os.environ, "HOME": str(home)},
+                   timeout=60)
+    assert r.returncode == 0, describe(r)
+    env_, content = only_new(server, before)
+    assert header(content, "Subject") == mark, content[:800]
+    log = (tmp_path / "msmtp.log").read_text()
+    assert f" from={SENDER} recipients={REMOTE_RCPT} mailsize=" in log and \
+        log.endswith(" exitcode=EX_OK\n"), log

@@ -72,7 +72,7 @@ test_config_inheritance(void **state)
 	assert_int_equal(o->port, 587);
 	assert_null(o->user);
 	assert_int_equal(client_account_auth(o), CLIENT_AUTH_OFF);
-	assert_true(o->has_fingerprint);
+	assert_int_equal(o->fingerprint_len, 32);
 	assert_int_equal(o->fingerprint[0], 0xab);
 	assert_int_equal(o->fingerprint[31], 0xdd);
 	assert_int_equal(o->queue, CLIENT_QUEUE_ON_FAILURE);
@@ -271,9 +271,14 @@ test_fingerprint(void **state)
 	(void)state;
 	uint8_t fp[32];
 	assert_int_equal(client_parse_fingerprint(
-		"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF", fp), 0);
+		"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF", fp), 32);
 	assert_int_equal(fp[1], 0x11);
 	assert_int_equal(client_parse_fingerprint("0011", fp), -1);
+	/* msmtp still takes SHA-1 and MD5 pins */
+	assert_int_equal(client_parse_fingerprint(
+		"00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33", fp), 20);
+	assert_int_equal(client_parse_fingerprint("00112233445566778899aabbccddeeff", fp), 16);
+	assert_int_equal(fp[15], 0xff);
 	assert_int_equal(client_parse_fingerprint(
 		"g0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", fp), -1);
 	assert_int_equal(client_parse_fingerprint(
