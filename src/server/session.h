@@ -4,7 +4,10 @@
  * Data flows one way: bufferevent input -> sess_process() -> command
  * check/run -> policy -> SASL step / spool write -> reply.  Replies go
  * into the bufferevent's output buffer; libevent writes them once the
- * current batch of pipelined commands is processed (RFC 2920).
+ * current batch of pipelined commands is processed (RFC 2920).  While
+ * more than SESS_OUTPUT_MAX of them wait, the session takes no command
+ * and reads nothing; a client that stops reading meets the write
+ * timeout, which frees the session at once.
  *
  * Memory: a session holds no buffer until it needs one (DATA, SASL), so
  * that thousands of idle connections stay cheap.
