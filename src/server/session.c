@@ -40,6 +40,11 @@ sess_set_timeout(struct session *s, unsigned secs)
 {
 	struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	/* Under a STARTTLS filter the encrypted replies wait in the plain
+	 * bufferevent: its write timeout is the one that sees a client
+	 * that stopped reading. */
+	if (s->raw != NULL)
+		bufferevent_set_timeouts(s->raw, &tv, &tv);
 }
 
 /* Finds the next line in the input.  Returns its length including the
@@ -118,6 +123,108 @@ sess_one_line(struct session *s, struct evbuffer *in)
 	return true;
 }
 
+/* Replies not yet handed to the kernel.  A STARTTLS session has them
+ * in two places: in the TLS filter, and encrypted in the plain
+ * bufferevent under it (the filter moves them there at once). */
+static size_t
+sess_output_pending(const struct session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	if (s->raw != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(s->raw));
+	return n;
+}
+
+/* Runs inside libevent's write path each time an output buffer of a
+ * blocked session changes.  It only notes that the output drained: the
+ * session goes on from its own event (sess_output_drained), outside
+ * that write.  An evbuffer callback rather than the write callback,
+ * because a STARTTLS filter calls ours only when it moves bytes into
+ * the plain bufferevent, not when that one drains. */
+static void
+sess_output_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct session *s = arg;
+	if (info->n_deleted > 0 && sess_output_pending(s) <= SESS_OUTPUT_LOW)
+		event_active(s->out_ev, 0, 0);
+}
+
+/* Ends the watch of a blocked session's output buffers (no-op when not
+ * blocked).  Never inside sess_output_changed(); before s->bev or
+ * s->raw is freed. */
+static void
+sess_output_unwatch(struct session *s)
+{
+	if (!s->out_blocked)
+		return;
+	s->out_blocked = false;
+	struct bufferevent *bevs[2] = { s->bev, s->raw };
+	for (size_t i = 0; i < 2; i++) {
+		if (s->out_watch[i] != NULL)
+			evbuffer_remove_cb_entry(bufferevent_get_output(bevs[i]), s->out_watch[i]);
+		s->out_watch[i] = NULL;
+	}
+}
+
+static void
+sess_output_drained(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	sess_output_unwatch(s);
+	if (!s->dead)
+		sess_resume(s);	/* which takes the commands that waited */
+}
+
+/* Watches the output buffers of s (s->bev's, and s->raw's under a
+ * STARTTLS filter) and marks it blocked.  False when out of memory:
+ * then nothing is watched. */
+static bool
+sess_output_watch(struct session *s)
+{
+	if (s->out_ev == NULL)
+		s->out_ev = event_new(s->srv->base, -1, 0, sess_output_drained, s);
+	if (s->out_ev == NULL)
+		return false;
+	struct bufferevent *bevs[2] = { s->bev, s->raw };
+	s->out_blocked = true;
+	for (size_t i = 0; i < 2; i++) {
+		if (bevs[i] == NULL)
+			continue;
+		s->out_watch[i] = evbuffer_add_cb(bufferevent_get_output(bevs[i]),
+						  sess_output_changed, s);
+		if (s->out_watch[i] == NULL) {
+			sess_output_unwatch(s);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Backpressure: true when s has more replies waiting than
+ * SESS_OUTPUT_MAX; it then stops reading (pipelined commands stay in
+ * the input buffer, in order) until the output drained to
+ * SESS_OUTPUT_LOW.  A client that never reads meets the write timeout. */
+static bool
+sess_output_full(struct session *s)
+{
+	if (s->out_blocked)
+		return true;
+	size_t pending = sess_output_pending(s);
+	if (pending <= SESS_OUTPUT_MAX)
+		return false;
+	if (!sess_output_watch(s)) {
+		/* Buffering on without a cap is what this prevents. */
+		log_err("session=%016" PRIx64 " out of memory pausing a full output client=%s",
+			s->id, s->addr);
+		sess_close(s);
+		return true;
+	}
+	log_debug("session=%016" PRIx64 " output full pending=%zu: reading paused", s->id,
+		  pending);
+	bufferevent_disable(s->bev, EV_READ);
+	return true;
+}
+
 /* Processes every complete line in the input buffer, in order
  * (RFC 2920 pipelining), until the session stops reading. */
 static void
@@ -125,6 +232,8 @@ sess_process(struct session *s)
 {
 	while (s->state == ST_CMD || s->state == ST_AUTH || s->state == ST_DATA) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
+		if (sess_output_full(s))
+			break;
 		if (s->state == ST_DATA) {
 			if (!cmd_data_feed(s))
 				break;
@@ -158,6 +267,7 @@ sess_flushed(struct session *s)
 bool
 sess_drain(struct session *s)
 {
+	sess_output_unwatch(s);	/* before the filter goes */
 	if (s->raw == NULL || s->state != ST_CLOSING)
 		return false;
 	/* The close_notify goes through the filter into the plain
@@ -186,6 +296,16 @@ sess_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_done(s);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+		/* The client stopped reading: a 421 would not reach it, and
+		 * libevent has stopped writing (no write callback will come).
+		 * Free the session now, or it holds its fd and its
+		 * connection slot for good. */
+		log_info("session=%016" PRIx64 " write timeout client=%s state=%s pending=%zu",
+			 s->id, s->addr, state_name[s->state], sess_output_pending(s));
+		server_bury(s->srv, s);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && s->state != ST_CLOSING && s->state != ST_HANDSHAKE) {
@@ -422,6 +542,9 @@ session_free(struct session **sp)
 		 s->id, s->addr, log_quote_str(helo, sizeof helo, s->helo), s->nmsgs, s->nrcpt_total,
 		 s->errors);
 	authq_cancel(s);
+	sess_output_unwatch(s);
+	if (s->out_ev)
+		event_free(s->out_ev);
 	if (s->in_commit)
 		TAILQ_REMOVE(&srv->commit_wait, s, wait_link);
 	sess_forget(s);

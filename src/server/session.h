@@ -4,7 +4,10 @@
  * Data flows one way: bufferevent input -> sess_process() -> command
  * check/run -> policy -> SASL step / spool write -> reply.  Replies go
  * into the bufferevent's output buffer; libevent writes them once the
- * current batch of pipelined commands is processed (RFC 2920).
+ * current batch of pipelined commands is processed (RFC 2920).  While
+ * more than SESS_OUTPUT_MAX of them wait, the session takes no command
+ * and reads nothing; a client that stops reading meets the write
+ * timeout, which frees the session at once.
  *
  * Memory: a session holds no buffer until it needs one (DATA, SASL), so
  * that thousands of idle connections stay cheap.
@@ -28,6 +31,7 @@
 struct bufferevent;
 struct sasl_sess;
 struct event;
+struct evbuffer_cb_entry;
 
 /* RFC 5321 4.5.3.1.4: "The maximum total length of a command line
  * including the command word and the <CRLF> is 512 octets." */
@@ -40,6 +44,24 @@ struct event;
 #define SESS_INPUT_MAX 65536
 /* Un-stuffed DATA bytes buffered before each spool write. */
 #define SESS_DATA_CHUNK 16384
+/* Replies waiting for the client, at most, before the session stops
+ * taking commands (backpressure: without it a client that sends HELP
+ * without reading makes us buffer its replies without end).  RFC 2920
+ * 3.1: a client that does not read while it writes "MUST also check the
+ * TCP window size and make sure that each group of commands fits
+ * entirely within the window.  The window size is usually, but not
+ * always, 4K octets."  A group's replies are a few KB: our EHLO reply
+ * is about 160 bytes (large MTAs send up to about 500), MAIL, RCPT and
+ * DATA replies about 20 each, so even 100 recipients stay under 3 KB.
+ * 32 KiB is ten times that; the commands behind the cap wait in the
+ * input buffer (SESS_INPUT_MAX), where a conforming client's whole
+ * group fits, so such a client never deadlocks against the cap.  Per
+ * session the worst case is then about 100 KB (input + output). */
+#define SESS_OUTPUT_MAX 32768
+/* Commands are taken again once the output has drained to this: low
+ * enough that a slow reader does not wake us for every segment, high
+ * enough that the socket has replies to send while we make more. */
+#define SESS_OUTPUT_LOW 8192
 
 enum sess_state {
 	ST_HANDSHAKE,	/* TLS handshake running (implicit TLS or STARTTLS) */
@@ -91,6 +113,12 @@ struct session {
 	bool in_commit, in_authq;
 	bool greeted;			/* 220 sent */
 	bool dead;			/* on srv->dead, freed soon */
+	/* Backpressure (SESS_OUTPUT_MAX): while out_blocked, no command is
+	 * taken and reading is off; out_watch[] watch the output buffers
+	 * (s->bev's, then s->raw's) and wake out_ev once they drained. */
+	bool out_blocked;
+	struct evbuffer_cb_entry *out_watch[2];
+	struct event *out_ev;		/* made on first use */
 	unsigned errors;
 	unsigned nmsgs, nrcpt_total;
 
