@@ -16,16 +16,31 @@
 static void sess_vreply(struct session *s, int code, char sep, const char *enh, const char *fmt,
 			va_list ap) __attribute__((format(printf, 5, 0)));
 
+/* RFC 5321 4.5.3.1.5: "The maximum total length of a reply line
+ * including the reply code and the <CRLF> is 512 octets."  Our texts
+ * stay well under it; a longer one (a peer string in it) is cut. */
+#define SESS_REPLY_LINE_MAX 512
+
+/* One evbuffer_add per line: under a STARTTLS filter every add becomes
+ * its own TLS record, so a line built in three adds cost three records. */
 static void
 sess_vreply(struct session *s, int code, char sep, const char *enh, const char *fmt, va_list ap)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	if (enh != NULL)
-		evbuffer_add_printf(out, "%03d%c%s ", code, sep, enh);
-	else
-		evbuffer_add_printf(out, "%03d%c", code, sep);
-	evbuffer_add_vprintf(out, fmt, ap);
-	evbuffer_add(out, "\r\n", 2);
+	char line[SESS_REPLY_LINE_MAX];
+	const size_t room = sizeof line - 2;	/* CRLF always fits */
+	int n = enh != NULL ? snprintf(line, room, "%03d%c%s ", code, sep, enh)
+			    : snprintf(line, room, "%03d%c", code, sep);
+	size_t len = n > 0 ? (size_t)n : 0;
+	if (len < room) {
+		int m = vsnprintf(line + len, room - len, fmt, ap);
+		if (m > 0)
+			len += (size_t)m < room - len ? (size_t)m : room - len - 1;
+	} else {
+		len = room - 1;
+	}
+	line[len++] = '\r';
+	line[len++] = '\n';
+	evbuffer_add(bufferevent_get_output(s->bev), line, len);
 }
 
 void
