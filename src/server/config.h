@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "auth/throttle.h"
 #include "util/log.h"
 
 struct sasl_mech;
@@ -57,6 +58,8 @@ struct config {
 	unsigned data_timeout;
 	unsigned tls_handshake_timeout;
 	unsigned shutdown_grace;
+	struct throttle_limits throttle;	/* auth_fail_limit_* and friends */
+	unsigned auth_max_failures;	/* auth_max_failures_per_session */
 	bool log_syslog;
 	enum log_level log_level;
 };
