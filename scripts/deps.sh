@@ -10,7 +10,7 @@ BUILD="gcc clang make meson ninja-build pkg-config libssl-dev libevent-dev \
 libcrypt-dev libidn-dev libcmocka-dev openssl"
 TEST="python3 python3-pytest python3-pytest-xdist python3-pytest-timeout python3-aiosmtpd swaks libnet-ssleay-perl \
 libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl msmtp curl \
-gsasl emacs-nox postfix dovecot-core git git-email libmailtools-perl ca-certificates procps"
+gsasl emacs-nox postfix dovecot-core git git-email libmailtools-perl ca-certificates procps fail2ban"
 
 want="$BUILD"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST"
@@ -43,7 +43,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends $missing </dev/null
 [ $had_policy -eq 0 ] && rm -f /usr/sbin/policy-rc.d
 # Stop whatever got started anyway (no systemd in containers: use the tools).
-for svc in postfix dovecot; do
+for svc in postfix dovecot fail2ban; do
 	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 pkill -x master 2>/dev/null || true

@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "server/config.h"
+#include "auth/throttle.h"
 #include "server/iptab.h"
 
 struct event;
@@ -67,6 +68,11 @@ struct server {
 	 * per process, kept across SIGHUP, so that asking twice for one
 	 * unknown user gives the same salt, as for a real one (sasl.h). */
 	uint8_t fake_salt_key[32];
+	/* AUTH failures per address, subnet and user (auth/throttle.h);
+	 * kept across SIGHUP, which only changes its limits. */
+	struct throttle *throttle;
+	/* Keys the attempt tags (auth_throttle.c); random per process. */
+	uint8_t auth_tag_key[32];
 	uint64_t next_id;
 	size_t nsessions;
 	bool stopping;
