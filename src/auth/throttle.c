@@ -288,6 +288,15 @@ win_add(struct win *w, uint64_t now, uint64_t len)
 		w->n++;
 }
 
+/* Takes back one count of the current window (none when the window
+ * has moved on since: that count went with the old window). */
+static void
+win_sub(struct win *w, uint64_t now, uint64_t len)
+{
+	if (w->idx == win_idx(now, len) && w->n > 0)
+		w->n--;
+}
+
 /* ---- life cycle ---- */
 
 struct throttle *
@@ -403,6 +412,38 @@ pair_trusted(struct throttle *t, const struct throttle_ip *ip, const char *user,
 				now > keep ? now - keep : 0);
 }
 
+static void
+ctr_count(struct ctr *c, uint64_t now, bool add)
+{
+	if (add) {
+		win_add(&c->minute, now, MINUTE_MS);
+		win_add(&c->day, now, DAY_MS);
+	} else {
+		win_sub(&c->minute, now, MINUTE_MS);
+		win_sub(&c->day, now, DAY_MS);
+	}
+}
+
+/* Counts an attempt (add) in every IP class and for the user, or takes
+ * that count back (!add) when it turned out not to be a new failure. */
+static void
+count_attempt(struct throttle *t, const struct throttle_ip *ip, const char *user, uint64_t now,
+	      bool add)
+{
+	uint8_t pre[PREFIX_LEN];
+	size_t i;
+	for (unsigned c = 0; c < CLASS__COUNT; c++) {
+		ip_prefix(ip, c, pre);
+		i = table_get(t, &t->tab[TAB_CTR], key_of(t, KEY_CLASS, pre, sizeof pre, NULL, 0), now,
+			      add);
+		if (i != SIZE_MAX)
+			ctr_count(&t->tab[TAB_CTR].ctr[i], now, add);
+	}
+	i = table_get(t, &t->tab[TAB_USR], user_key(t, KEY_USER, NULL, 0, user), now, add);
+	if (i != SIZE_MAX)
+		ctr_count(&t->tab[TAB_USR].ctr[i], now, add);
+}
+
 enum throttle_verdict
 throttle_check(struct throttle *t, const struct throttle_ip *ip, const char *user, uint64_t now,
 	       unsigned *delay_ms_r, const char **why_r)
@@ -431,10 +472,13 @@ throttle_check(struct throttle *t, const struct throttle_ip *ip, const char *use
 	}
 	if (why_r != NULL)
 		*why_r = why;
-	if (worst < 0)
+	if (worst < 0) {
+		count_attempt(t, ip, user, now, true);
 		return THROTTLE_ALLOW;
+	}
 	uint64_t delay = worst < 32 ? (uint64_t)THROTTLE_DELAY_FIRST_MS << worst : UINT64_MAX;
 	if (delay <= t->lim.delay_max_ms) {
+		count_attempt(t, ip, user, now, true);
 		*delay_ms_r = (unsigned)delay;
 		return THROTTLE_DELAY;
 	}
@@ -470,13 +514,6 @@ count_distinct(struct throttle *t, const uint8_t subnet[PREFIX_LEN], struct ctr 
 	(void)table_get(t, &t->tab[TAB_PAIR], k, now, true);
 }
 
-static void
-ctr_add(struct ctr *c, uint64_t now)
-{
-	win_add(&c->minute, now, MINUTE_MS);
-	win_add(&c->day, now, DAY_MS);
-}
-
 bool
 throttle_record(struct throttle *t, const struct throttle_ip *ip, const char *user,
 		const uint8_t *tag, bool success, uint64_t now)
@@ -486,24 +523,24 @@ throttle_record(struct throttle *t, const struct throttle_ip *ip, const char *us
 		ip_prefix(ip, CLASS_IP, pre);
 		(void)table_get(t, &t->tab[TAB_GOOD], user_key(t, KEY_GOOD, pre, sizeof pre, user), now,
 				true);
+		count_attempt(t, ip, user, now, false);
 		return true;
 	}
 	if (tag != NULL && tag_repeat(t, ip, tag, now)) {
 		t->repeats++;
+		count_attempt(t, ip, user, now, false);
 		return false;
 	}
-	for (unsigned c = 0; c < CLASS__COUNT; c++) {
-		ip_prefix(ip, c, pre);
-		size_t i = table_get(t, &t->tab[TAB_CTR], key_of(t, KEY_CLASS, pre, sizeof pre, NULL, 0),
-				     now, true);
-		if (i == SIZE_MAX)
-			continue;
-		ctr_add(&t->tab[TAB_CTR].ctr[i], now);
-		if (c == CLASS_SUBNET)
-			count_distinct(t, pre, &t->tab[TAB_CTR].ctr[i], user, now);
-	}
-	size_t i = table_get(t, &t->tab[TAB_USR], user_key(t, KEY_USER, NULL, 0, user), now, true);
+	ip_prefix(ip, CLASS_SUBNET, pre);
+	size_t i = table_get(t, &t->tab[TAB_CTR], key_of(t, KEY_CLASS, pre, sizeof pre, NULL, 0), now,
+			     true);
 	if (i != SIZE_MAX)
-		ctr_add(&t->tab[TAB_USR].ctr[i], now);
+		count_distinct(t, pre, &t->tab[TAB_CTR].ctr[i], user, now);
 	return true;
+}
+
+void
+throttle_cancel(struct throttle *t, const struct throttle_ip *ip, const char *user, uint64_t now)
+{
+	count_attempt(t, ip, user, now, false);
 }

@@ -25,6 +25,9 @@
  *    its own address's limits, never to the subnet, network, user or
  *    distinct-name limits that others' failures fill.
  *
+ * Attempts count from the check on (throttle_check), not from the
+ * record, so that many checks running at once cannot overshoot.
+ *
  * The verdict for an attempt: when every counter that applies is below
  * its limit, ALLOW.  Otherwise let e = count - limit of the counter
  * furthest over: DELAY by THROTTLE_DELAY_FIRST_MS << e; once that would
@@ -105,8 +108,16 @@ enum throttle_verdict {
  * before the credential check.  *delay_ms_r is set for DELAY (0
  * otherwise); *why_r (may be NULL) names the limit that decided:
  * "ip", "subnet", "network", "user", "distinct-users", or NULL for
- * ALLOW.  Refusing starts or continues the cool-down of that entry;
- * otherwise nothing is counted here. */
+ * ALLOW.
+ *
+ * ALLOW and DELAY count the attempt as a failure at once, so that a
+ * hundred attempts in flight together (checks pending, none recorded
+ * yet) meet the limits as a hundred failures would; the caller then
+ * MUST call throttle_record() or throttle_cancel() for it; they take
+ * the count back for a success, a repeated tag, or an attempt that
+ * checked nothing.  An attempt never told of stays counted.  REFUSE counts nothing and
+ * must not be recorded; it starts or continues the cool-down of the
+ * entry over its limit. */
 enum throttle_verdict throttle_check(struct throttle *t, const struct throttle_ip *ip,
 				     const char *user, uint64_t now_ms, unsigned *delay_ms_r,
 				     const char **why_r);
@@ -116,13 +127,23 @@ enum throttle_verdict throttle_check(struct throttle *t, const struct throttle_i
  * leaves the process.  Made by the caller (it holds the password). */
 #define THROTTLE_TAG_LEN 32
 
-/* Records the outcome of a verified attempt.  A success marks (ip,
- * user) known good.  A failure counts in every class, for the user and
- * for the subnet's distinct names, unless tag (NULL: the mechanism gives
- * none, e.g. SCRAM) was already seen from this address within a day.
- * Returns true when the failure was counted (always for a success). */
+/* The outcome of an attempt that throttle_check() let through (same
+ * ip and user).  A success marks (ip, user) known good and takes the
+ * attempt's count back.  A failure stays counted, and counts among the
+ * subnet's distinct names; except when tag (NULL: the mechanism gives
+ * none, e.g. SCRAM) was seen from this address within a day: then its
+ * count is taken back too.  Returns false for such a repeat.
+ * XXX: a count taken back in a later window than it was made in is
+ * taken from the new window (one count too few, once). */
 bool throttle_record(struct throttle *t, const struct throttle_ip *ip, const char *user,
 		     const uint8_t *tag, bool success, uint64_t now_ms);
+
+/* An attempt that throttle_check() let through was not made after all:
+ * the store could not answer, or the client cancelled or left before
+ * its password was checked.  Takes its count back (same ip and user);
+ * instead of throttle_record(), never with it. */
+void throttle_cancel(struct throttle *t, const struct throttle_ip *ip, const char *user,
+		     uint64_t now_ms);
 
 /* Tests and benchmarks. */
 struct throttle_stats {

@@ -1,8 +1,9 @@
 /* auth_throttle.c - the session's two calls into the AUTH throttle
- * (auth/throttle.h): ask before the credential check, tell after it.
+ * (auth/throttle.h): ask before the credential check, tell after it
+ * (or cancel, when nothing was checked).
  *
  * This is all the server knows of the throttle, so that it moves into
- * the auth process with these two functions: the counts must be one
+ * the auth process with these functions: the counts must be one
  * set for every network process, and only the auth process sees every
  * attempt.  Times are CLOCK_MONOTONIC milliseconds.
  *
@@ -71,8 +72,9 @@ auth_throttle_check(struct session *s, unsigned *delay_ms_r)
 	const char *limit = NULL;
 	enum throttle_verdict v =
 		throttle_check(s->srv->throttle, &ip, req->authcid, now_ms(), delay_ms_r, &limit);
-	s->auth_checked = true;
-	s->auth_has_tag = auth_tag_make(s, req);
+	/* a refusal counts nothing, so there is nothing to record later */
+	s->auth_checked = v != THROTTLE_REFUSE;
+	s->auth_has_tag = s->auth_checked && auth_tag_make(s, req);
 	if (v == THROTTLE_ALLOW)
 		return v;
 	char user[LOG_SAFE_MAX];
@@ -101,4 +103,16 @@ auth_throttle_record(struct session *s, bool success)
 	if (!counted)
 		log_info("session=%016" PRIx64 " auth failure repeats an earlier one from client=%s:"
 			 " counted once", s->id, s->ip);
+}
+
+void
+auth_throttle_cancel(struct session *s)
+{
+	struct throttle_ip ip;
+	const char *user = s->sasl ? sasl_sess_authcid(s->sasl) : NULL;
+	if (s->auth_checked && user != NULL && throttle_ip_parse(s->ip, &ip) == 0)
+		throttle_cancel(s->srv->throttle, &ip, user, now_ms());
+	s->auth_checked = false;
+	s->auth_has_tag = false;
+	OPENSSL_cleanse(s->auth_tag, sizeof s->auth_tag);
 }

@@ -14,7 +14,6 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "sasl/sasl.h"
@@ -39,10 +38,8 @@ auth_log_failure(struct session *s, const char *why)
 static void
 auth_finish(struct session *s)
 {
+	auth_throttle_cancel(s);	/* before the SASL session (it has the user) */
 	sasl_sess_free(&s->sasl);
-	s->auth_checked = false;
-	s->auth_has_tag = false;
-	OPENSSL_cleanse(s->auth_tag, sizeof s->auth_tag);
 	if (s->state != ST_CLOSING)
 		sess_set_state(s, ST_CMD);
 }

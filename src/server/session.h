@@ -208,6 +208,9 @@ void authq_cancel(struct session *s);
 enum throttle_verdict auth_throttle_check(struct session *s, unsigned *delay_ms_r);
 /* After the check that auth_throttle_check() allowed: its outcome. */
 void auth_throttle_record(struct session *s, bool success);
+/* The exchange ends without an outcome (store failure, cancelled):
+ * takes the attempt's count back; no-op when nothing is pending. */
+void auth_throttle_cancel(struct session *s);
 
 /* ---- received.c ---- */
 /* Appends the Received: header for the current transaction, dated now
