@@ -207,7 +207,10 @@ auth_next(struct session *s, enum sasl_rc rc, const struct buf *out, const char 
 		auth_fail_later(s, why);
 		return;
 	case SASL_TEMPFAIL:
-		auth_log_failure(s, why);
+		/* Our trouble, not the client's: not "auth failed", which
+		 * contrib/fail2ban counts against the client. */
+		log_warn("auth temporary failure: client=%s session=%016" PRIx64 " why=\"%s\"", s->ip,
+			 s->id, why ? why : "-");
 		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure" */
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);
