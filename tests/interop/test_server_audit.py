@@ -176,6 +176,31 @@ def test_bad_syntax_is_not_counted_as_a_guess(strict_server, pki):
     assert throttled(strict_server) == []
 
 
+def test_session_closed_after_three_auth_failures(server, pki):
+    """auth_max_failures_per_session (3): the third failure in one
+    session gets its 535, then 421 4.7.0, and the server closes."""
+    c = Conn(server, pki, implicit=True)
+    try:
+        for i in range(2):
+            assert c.cmd("AUTH PLAIN " + plain_b64(USER, f"nope{i}")) == [
+                b"535 5.7.8 Authentication credentials invalid\r\n"]
+        assert c.cmd("AUTH PLAIN " + plain_b64(USER, "nope2")) == [
+            b"535 5.7.8 Authentication credentials invalid\r\n"]
+        assert c.reply() == [
+            b"421 4.7.0 mail.example.test Error: too many failed authentications\r\n"]
+        assert c.closed()
+    finally:
+        c.close()
+    assert re.search(r"auth failed too often: client=127\.0\.0\.1 failures=3 ", server.log_text())
+    # a new session may try again (the address is not over its limits)
+    c = Conn(server, pki, implicit=True)
+    try:
+        assert c.cmd("AUTH PLAIN " + plain_b64(USER, PASSWORD)) == [
+            b"235 2.7.0 Authentication successful\r\n"]
+    finally:
+        c.close()
+
+
 # ---- SCRAM: one made-up salt per unknown user for the process ----
 
 def scram_first(server, pki, user):
