@@ -63,7 +63,7 @@ struct server {
 	struct session_list authq;	/* waiting for the credential store */
 	struct event *reaper_ev, *commit_ev, *authq_ev, *grace_ev;
 	struct event *sig_term, *sig_int, *sig_hup;
-	struct iptab *ips;		/* connections and AUTH failures per client address */
+	struct iptab *ips;		/* connections per client address */
 	/* SCRAM salts made up for unknown users derive from this: random
 	 * per process, kept across SIGHUP, so that asking twice for one
 	 * unknown user gives the same salt, as for a real one (sasl.h). */
