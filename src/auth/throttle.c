@@ -191,10 +191,12 @@ key_of(struct throttle *t, enum key_kind kind, const void *a, size_t na, const v
 static uint64_t
 user_key(struct throttle *t, enum key_kind kind, const uint8_t *pre, size_t npre, const char *user)
 {
-	char folded[256];
+	uint8_t folded[256];
 	size_t n = strnlen(user, sizeof folded);
-	for (size_t i = 0; i < n; i++)
-		folded[i] = (user[i] >= 'A' && user[i] <= 'Z') ? (char)(user[i] + 32) : user[i];
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = (uint8_t)user[i];
+		folded[i] = c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20u) : c;
+	}
 	/* A longer name is cut at 256 bytes: two such names that agree that
 	 * far share a counter, which only errs on the strict side. */
 	uint64_t h = key_of(t, kind, pre, npre, folded, n);
