@@ -58,10 +58,10 @@ struct config {
 	unsigned data_timeout;
 	unsigned tls_handshake_timeout;
 	unsigned shutdown_grace;
-	struct throttle_limits throttle;	/* auth_fail_limit_* and friends */
-	unsigned auth_max_failures;	/* auth_max_failures_per_session */
 	bool log_syslog;
 	enum log_level log_level;
+	unsigned auth_max_failures;	/* auth_max_failures_per_session */
+	struct throttle_limits throttle;	/* auth_fail_limit_* and friends */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd
