@@ -7,7 +7,7 @@ honest user logged in a few times before the spray, as an owner would
 have.  The workload is tests/interop/spray.py, shared with the suite's
 test_spray.py.
 
-    /usr/bin/python3 bench/spray.py [--bin build/postern] [-d 20] [--period 1.0] [--before 20]
+    /usr/bin/python3 bench/spray.py [--bin build/postern] [-d 20] [--period 5.0] [--before 20]
 
 Prints the honest median and p90 before and during the spray, honest
 failures, what the sprayers got (235/535/454/421; 0 = the dialogue
@@ -31,8 +31,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("POSTERN_BIN", str(ROOT / "build" / "postern")))
     ap.add_argument("-d", type=float, default=20.0, help="seconds of spray")
-    ap.add_argument("--period", type=float, default=1.0,
-                    help="each sprayer's least seconds between attempts")
+    ap.add_argument("--period", type=float, default=5.0,
+                    help="each sprayer's least seconds between attempts (5: 20 a second in all)")
     ap.add_argument("--before", type=int, default=20, help="honest logins before the spray")
     ap.add_argument("--conf", default="", help="extra config lines, ';'-separated")
     a = ap.parse_args()
