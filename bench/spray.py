@@ -9,7 +9,7 @@ test_spray.py.
 
     /usr/bin/python3 bench/spray.py [--bin build/postern] [-d 20] [--period 5.0] [--before 20]
 
-Prints the honest median and p90 before and during the spray, honest
+Prints the honest median, p90 and max before and during the spray, honest
 failures, what the sprayers got (235/535/454/421; 0 = the dialogue
 broke), per time slice, and the server's log counts.  Nothing is
 asserted.
@@ -58,7 +58,9 @@ def report(sp, a, log):
     for phase in ("before", "during"):
         xs = sp.times(phase)
         med, p90 = quantiles(xs)
-        print(f"honest {phase:6}: n={len(xs):4d} median={med:8.1f} ms  p90={p90:8.1f} ms")
+        worst = max(xs) * 1000 if xs else float("nan")
+        print(f"honest {phase:6}: n={len(xs):4d} median={med:8.1f} ms  p90={p90:8.1f} ms"
+              f"  max={worst:8.1f} ms")
     b, d = quantiles(sp.times("before"))[0], quantiles(sp.times("during"))[0]
     print(f"honest during/before median: {d / b:.2f}x; honest failures: {sp.honest_failures()}")
     print(f"sprayer attempts: {len(sp.spray)}  outcomes: {dict(sorted(sp.spray_codes().items()))}")
