@@ -21,9 +21,10 @@ FORGED = "x client=203.0.113.77"
 
 @pytest.fixture
 def server(tmp_path, pki):
-    # 3 failures a minute per address, then 250, 500, 1000 ms, then 454
+    # 3 failures per address (a day: a minute window might end during
+    # the test), then 250, 500, 1000 ms, then 454
     s = started_server(tmp_path / "server", pki,
-                       "auth_fail_limit_ip = 3\nauth_delay_max = 1s\n")
+                       "auth_fail_limit_ip_day = 3\nauth_delay_max = 1s\n")
     yield s
     s.stop()
 

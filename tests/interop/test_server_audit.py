@@ -134,8 +134,9 @@ def throttled(server):
 
 @pytest.fixture
 def strict_server(tmp_path, pki):
-    """Three failures a minute per address (auth_fail_limit_ip)."""
-    s = started_server(tmp_path / "strict", pki, "auth_fail_limit_ip = 3\n")
+    """Three failures per address (auth_fail_limit_ip_day: a minute
+    window might end during the test)."""
+    s = started_server(tmp_path / "strict", pki, "auth_fail_limit_ip_day = 3\n")
     yield s
     s.stop()
 

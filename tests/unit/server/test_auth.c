@@ -192,7 +192,8 @@ greet(struct fx *f)
 }
 
 /* What the throttle says now about 192.0.2.1 when its address limit
- * is ip_limit failures a minute. */
+ * is ip_limit failures a day (not a minute: that window might end
+ * between the failures and the question). */
 static enum throttle_verdict
 throttle_now(struct fx *f, unsigned ip_limit)
 {
@@ -200,7 +201,7 @@ throttle_now(struct fx *f, unsigned ip_limit)
 	struct throttle_ip ip;
 	struct timespec ts;
 	unsigned delay;
-	l.ip_minute = ip_limit;
+	l.ip_day = ip_limit;
 	throttle_set_limits(f->srv->throttle, &l);
 	assert_int_equal(throttle_ip_parse("192.0.2.1", &ip), 0);
 	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
