@@ -8,7 +8,8 @@
  * delay is the caller's timer, never a sleep.  It lives in src/auth/
  * because the auth process calls it, once for every network process,
  * so that the counts stay right however many of those there are; until
- * that process exists, the server calls it in-process (cmd_auth.c).
+ * that process exists, the server calls it in-process
+ * (src/server/auth_throttle.c, the only caller).
  *
  * What is counted (learned from mox and Mailu):
  *  - failures per IP class, each over a minute and a day (fixed windows,
