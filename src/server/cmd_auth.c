@@ -1,7 +1,8 @@
 /* cmd_auth.c - AUTH (RFC 4954): the SMTP glue around a SASL step
  * session (sasl.h).  We own the 334/235/535 lines and the base64; the
  * mechanism owns the bytes.  Credentials come from the store through
- * authq.c; failures are answered after a jittered delay.
+ * authq.c, once the throttle (auth_throttle.c) lets an attempt through;
+ * failures are answered after a jittered delay.
  *
  * Never logged: the SASL payload, the AUTH line, any password.
  */
@@ -10,7 +11,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -38,61 +38,115 @@ auth_log_failure(struct session *s, const char *why)
 static void
 auth_finish(struct session *s)
 {
+	auth_throttle_cancel(s);	/* before the SASL session (it has the user) */
 	sasl_sess_free(&s->sasl);
 	if (s->state != ST_CLOSING)
 		sess_set_state(s, ST_CMD);
+}
+
+/* Counts a failed or refused AUTH of this session.  At
+ * auth_max_failures, adds "421 4.7.0" to the reply already queued and
+ * closes: true then (the caller must not resume reading).  A guesser
+ * that keeps one connection gets no more tries than one that
+ * reconnects, and reconnecting costs it a TLS handshake. */
+static bool
+auth_session_over(struct session *s)
+{
+	if (s->state == ST_CLOSING)
+		return true;
+	if (++s->auth_failures < s->cfg->auth_max_failures)
+		return false;
+	log_warn("auth failed too often: client=%s failures=%u session=%016" PRIx64 ": closing",
+		 s->ip, s->auth_failures, s->id);
+	sess_reply(s, 421, "4.7.0", "%s Error: too many failed authentications", s->cfg->hostname);
+	sess_close(s);
+	return true;
 }
 
 static void
 auth_delay_done(int fd, short what, void *arg)
 {
 	struct session *s = arg;
+	if (s->auth_delay_verify) {
+		/* the throttle's delay is over: now check the credentials */
+		s->auth_delay_verify = false;
+		authq_submit(s);
+		return;
+	}
 	/* RFC 4954 6: "535 5.7.8 Authentication credentials invalid" */
 	sess_fail(s, 535, "5.7.8", "Authentication credentials invalid");
 	auth_finish(s);
-	sess_resume(s);
+	if (!auth_session_over(s))
+		sess_resume(s);
 }
 
-/* The failure delay: 0.5 s per failure from this address in the last
- * IPTAB_FAIL_TTL seconds, at most AUTH_DELAY_STEPS of them, plus up to
- * 0.5 s of jitter so that the time of the answer tells nothing. */
-#define AUTH_DELAY_STEP_MS 500L
-#define AUTH_DELAY_STEPS 8u
-
-static struct timeval
-auth_delay_for(unsigned failures)
-{
-	uint32_t jitter = 0;
-	if (RAND_bytes((unsigned char *)&jitter, sizeof jitter) != 1)
-		jitter = 0;	/* no jitter is still a delay */
-	long ms = AUTH_DELAY_STEP_MS * (long)(failures < AUTH_DELAY_STEPS ? failures : AUTH_DELAY_STEPS) +
-		  (long)(jitter % (uint32_t)AUTH_DELAY_STEP_MS);
-	return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000L };
-}
-
-/* Wrong credentials: answer later, by a timer that grows with each
- * failure from the client's address, so that guessing is slow even
- * for a client that reconnects after each try (the count lives in
- * srv->ips, not in the session); the loop never sleeps (STYLE.md 15). */
+/* Stops reading and runs auth_delay_done() after ms: then the
+ * credential check when verify, else the 535.  A timer: the loop never
+ * sleeps (STYLE.md 15). */
 static void
-auth_fail_later(struct session *s, const char *why)
+auth_wait(struct session *s, unsigned ms, bool verify)
 {
-	auth_log_failure(s, why);
-	struct timespec now = { 0, 0 };
-	(void)clock_gettime(CLOCK_MONOTONIC, &now);	/* cannot fail for CLOCK_MONOTONIC */
-	unsigned failures = iptab_fail(s->srv->ips, s->ip, (uint64_t)now.tv_sec);
-	struct timeval tv = auth_delay_for(failures);
-	log_info("session=%016" PRIx64 " auth delay client=%s failures=%u delay_ms=%ld", s->id,
-		 s->ip, failures, (long)tv.tv_sec * 1000L + (long)tv.tv_usec / 1000L);
 	if (s->auth_delay == NULL)
 		s->auth_delay = evtimer_new(s->srv->base, auth_delay_done, s);
+	s->auth_delay_verify = verify;
+	sess_set_state(s, ST_AUTH_WAIT);
+	bufferevent_disable(s->bev, EV_READ);
 	if (s->auth_delay == NULL) {
 		auth_delay_done(-1, 0, s);
 		return;
 	}
-	sess_set_state(s, ST_AUTH_WAIT);
-	bufferevent_disable(s->bev, EV_READ);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (long)(ms % 1000) * 1000L };
 	evtimer_add(s->auth_delay, &tv);
+}
+
+/* Every 535 waits AUTH_FAIL_DELAY_MS plus up to as much again of
+ * jitter, so that the time of the answer tells nothing about why it
+ * failed (unknown user, wrong password).  Slowing repeated guesses is
+ * the throttle's job (auth_throttle.c), before the check. */
+#define AUTH_FAIL_DELAY_MS 500u
+
+static unsigned
+auth_fail_delay(void)
+{
+	uint32_t jitter = 0;
+	if (RAND_bytes((unsigned char *)&jitter, sizeof jitter) != 1)
+		jitter = 0;	/* no jitter is still a delay */
+	return AUTH_FAIL_DELAY_MS + jitter % AUTH_FAIL_DELAY_MS;
+}
+
+/* Wrong credentials: tell the throttle, answer 535 later. */
+static void
+auth_fail_later(struct session *s, const char *why)
+{
+	auth_log_failure(s, why);
+	auth_throttle_record(s, false);
+	auth_wait(s, auth_fail_delay(), false);
+}
+
+/* The credentials are ready to be checked: the throttle decides
+ * whether now, later, or not at all. */
+static void
+auth_gate(struct session *s)
+{
+	unsigned ms = 0;
+	switch (auth_throttle_check(s, &ms)) {
+	case THROTTLE_ALLOW:
+		sess_set_state(s, ST_AUTH_WAIT);
+		bufferevent_disable(s->bev, EV_READ);
+		authq_submit(s);
+		return;
+	case THROTTLE_DELAY:
+		auth_wait(s, ms, true);
+		return;
+	case THROTTLE_REFUSE:
+		s->srv->count.auth_failed++;
+		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure";
+		 * nothing was checked, so nothing is told about the password. */
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
+		auth_finish(s);
+		(void)auth_session_over(s);
+		return;
+	}
 }
 
 static void
@@ -100,6 +154,9 @@ auth_success(struct session *s)
 {
 	const char *user = sasl_sess_authcid(s->sasl);
 	const char *authz = sasl_sess_authzid(s->sasl);
+	/* The credentials were right, whatever follows: the pair of this
+	 * address and user is known good from now on. */
+	auth_throttle_record(s, true);
 	/* We do not let one user act for another: an authorization
 	 * identity other than the user's own is a failure. */
 	if (authz != NULL && authz[0] != '\0' && strcmp(authz, user) != 0) {
@@ -141,9 +198,7 @@ auth_next(struct session *s, enum sasl_rc rc, const struct buf *out, const char 
 		return;
 	}
 	case SASL_NEED_CRED:
-		sess_set_state(s, ST_AUTH_WAIT);
-		bufferevent_disable(s->bev, EV_READ);
-		authq_submit(s);
+		auth_gate(s);
 		return;
 	case SASL_DONE:
 		auth_success(s);
@@ -152,7 +207,10 @@ auth_next(struct session *s, enum sasl_rc rc, const struct buf *out, const char 
 		auth_fail_later(s, why);
 		return;
 	case SASL_TEMPFAIL:
-		auth_log_failure(s, why);
+		/* Our trouble, not the client's: not "auth failed", which
+		 * contrib/fail2ban counts against the client. */
+		log_warn("auth temporary failure: client=%s session=%016" PRIx64 " why=\"%s\"", s->ip,
+			 s->id, why ? why : "-");
 		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure" */
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "auth/throttle.h"
 #include "util/log.h"
 
 struct sasl_mech;
@@ -60,6 +61,8 @@ struct config {
 	unsigned shutdown_grace;
 	bool log_syslog;
 	enum log_level log_level;
+	unsigned auth_max_failures;	/* auth_max_failures_per_session */
+	struct throttle_limits throttle;	/* auth_fail_limit_* and friends */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

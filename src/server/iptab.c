@@ -1,12 +1,12 @@
-/* iptab.c - per client address: open connections and recent AUTH
- * failures (iptab.h has the contract).
+/* iptab.c - per client address: open connections (iptab.h has the
+ * contract).
  *
  * One array of entries with open addressing and linear probing: the
  * entries live inside the array, so there is one allocation to own and
  * none per address; a removal shifts the following entries back so
  * that no tombstones pile up.  The array doubles when three quarters
  * full and never shrinks: its size follows the most addresses seen at
- * once, which max_connections and IPTAB_FAIL_MAX bound.
+ * once, which max_connections bounds.
  */
 #include "server/iptab.h"
 
@@ -17,15 +17,12 @@
 struct ipent {
 	char ip[IPTAB_IP_MAX];	/* "" marks a free slot */
 	unsigned conns;		/* open connections */
-	unsigned fails;		/* AUTH failures until fail_until */
-	uint64_t fail_until;	/* forget the failures at this time */
 };
 
 struct iptab {
 	struct ipent *v;
 	size_t cap;		/* a power of two */
 	size_t n;		/* slots in use */
-	size_t nfailonly;	/* entries held only for their failures */
 };
 
 #define IPTAB_CAP_MIN 64
@@ -45,12 +42,6 @@ iptab_key_ok(const char *ip)
 {
 	size_t n = strnlen(ip, IPTAB_IP_MAX);
 	return n > 0 && n < IPTAB_IP_MAX;
-}
-
-static bool
-ipent_failonly(const struct ipent *e)
-{
-	return e->conns == 0 && e->fails > 0;
 }
 
 struct iptab *
@@ -130,14 +121,11 @@ iptab_remove(struct iptab *t, size_t i)
 	t->n--;
 }
 
-/* After a change to entry i, which was failure-only before when was:
- * keeps nfailonly right and frees an entry that holds nothing. */
+/* After a change to entry i: frees it when it holds nothing. */
 static void
-iptab_settle(struct iptab *t, size_t i, bool was)
+iptab_settle(struct iptab *t, size_t i)
 {
-	const struct ipent *e = &t->v[i];
-	t->nfailonly = t->nfailonly - (was ? 1 : 0) + (ipent_failonly(e) ? 1 : 0);
-	if (e->conns == 0 && e->fails == 0)
+	if (t->v[i].conns == 0)
 		iptab_remove(t, i);
 }
 
@@ -173,10 +161,10 @@ iptab_acquire(struct iptab *t, const char *ip, unsigned max)
 	if (i == SIZE_MAX)
 		return false;
 	struct ipent *e = &t->v[i];
-	bool was = ipent_failonly(e), ok = e->conns < max;
+	bool ok = e->conns < max;
 	if (ok)
 		e->conns++;
-	iptab_settle(t, i, was);
+	iptab_settle(t, i);
 	return ok;
 }
 
@@ -188,74 +176,7 @@ iptab_release(struct iptab *t, const char *ip)
 	size_t i = iptab_find(t, ip);
 	if (i == SIZE_MAX)
 		return;
-	bool was = ipent_failonly(&t->v[i]);
 	if (t->v[i].conns > 0)
 		t->v[i].conns--;
-	iptab_settle(t, i, was);
-}
-
-/* Forgets the failures of entry i when their time is over. */
-static void
-iptab_expire(struct iptab *t, size_t i, uint64_t now)
-{
-	struct ipent *e = &t->v[i];
-	if (e->fails == 0 || now < e->fail_until)
-		return;
-	bool was = ipent_failonly(e);
-	e->fails = 0;
-	iptab_settle(t, i, was);
-}
-
-/* Table full of failure-only entries: forgets the one whose memory
- * ends soonest (an expired one first).  Rare, so a scan is fine. */
-static void
-iptab_evict(struct iptab *t)
-{
-	size_t victim = SIZE_MAX;
-	for (size_t i = 0; i < t->cap; i++)
-		if (ipent_failonly(&t->v[i]) &&
-		    (victim == SIZE_MAX || t->v[i].fail_until < t->v[victim].fail_until))
-			victim = i;
-	if (victim != SIZE_MAX) {
-		t->v[victim].fails = 0;
-		iptab_settle(t, victim, true);
-	}
-}
-
-unsigned
-iptab_fail(struct iptab *t, const char *ip, uint64_t now)
-{
-	if (!iptab_key_ok(ip))
-		return 1;
-	size_t i = iptab_find(t, ip);
-	if (i != SIZE_MAX)
-		iptab_expire(t, i, now);
-	i = iptab_find(t, ip);	/* the entry may be gone, or moved */
-	if (i == SIZE_MAX) {
-		if (t->nfailonly >= IPTAB_FAIL_MAX)
-			iptab_evict(t);
-		i = iptab_insert(t, ip);
-		if (i == SIZE_MAX)
-			return 1;
-	}
-	struct ipent *e = &t->v[i];
-	bool was = ipent_failonly(e);
-	if (e->fails < UINT_MAX)
-		e->fails++;
-	e->fail_until = now + IPTAB_FAIL_TTL;
-	iptab_settle(t, i, was);
-	return e->fails;
-}
-
-unsigned
-iptab_failures(struct iptab *t, const char *ip, uint64_t now)
-{
-	if (!iptab_key_ok(ip))
-		return 0;
-	size_t i = iptab_find(t, ip);
-	if (i == SIZE_MAX)
-		return 0;
-	iptab_expire(t, i, now);
-	i = iptab_find(t, ip);
-	return i == SIZE_MAX ? 0 : t->v[i].fails;
+	iptab_settle(t, i);
 }

@@ -175,6 +175,7 @@ server_reload(evutil_socket_t sig, short what, void *arg)
 	if (strcmp(old->spool, g->cfg->spool) != 0)
 		log_warn("reload: spool changes need a restart; keeping %s", old->spool);
 	log_set_level(g->cfg->log_level);
+	throttle_set_limits(srv->throttle, &g->cfg->throttle);
 	gen_unref(&srv->gen);
 	srv->gen = g;
 	log_info("reloaded %s", g->cfg->path);
@@ -251,7 +252,8 @@ server_new(struct config *cfg, bool check, char **err_r)
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->commit_wait);
 	TAILQ_INIT(&srv->authq);
-	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1) {
+	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1 ||
+	    RAND_bytes(srv->auth_tag_key, sizeof srv->auth_tag_key) != 1) {
 		config_free(&cfg);
 		*err_r = strdup("cannot get random bytes from OpenSSL");
 		server_free(&srv);
@@ -270,6 +272,10 @@ server_new(struct config *cfg, bool check, char **err_r)
 	 * looks at the spool: the server it checks for holds it. */
 	struct gen *g = gen_new(cfg, err_r);
 	srv->gen = g;
+	if (g != NULL && (srv->throttle = throttle_new(&g->cfg->throttle)) == NULL) {
+		*err_r = strdup("cannot set up the AUTH throttle (out of memory, or no SipHash)");
+		g = NULL;
+	}
 	if (g == NULL || (check && spool_check(g->cfg->spool, err_r) < 0) ||
 	    (!check && server_open_spool(srv, g->cfg->spool, err_r) < 0) ||
 	    server_fake_key(srv, g->cfg, check, err_r) < 0 ||
@@ -335,9 +341,11 @@ server_free(struct server **sp)
 		close(srv->spool_lock);		/* the next server may start */
 	gen_unref(&srv->gen);
 	iptab_free(&srv->ips);
+	throttle_free(&srv->throttle);
 	if (srv->base)
 		event_base_free(srv->base);
 	OPENSSL_cleanse(srv->fake_salt_key, sizeof srv->fake_salt_key);
+	OPENSSL_cleanse(srv->auth_tag_key, sizeof srv->auth_tag_key);
 	free(srv);
 	*sp = NULL;
 }

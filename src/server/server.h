@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "server/config.h"
+#include "auth/throttle.h"
 #include "server/iptab.h"
 
 struct event;
@@ -63,12 +64,17 @@ struct server {
 	struct session_list authq;	/* waiting for the credential store */
 	struct event *reaper_ev, *commit_ev, *authq_ev, *grace_ev;
 	struct event *sig_term, *sig_int, *sig_hup;
-	struct iptab *ips;		/* connections and AUTH failures per client address */
+	struct iptab *ips;		/* connections per client address */
 	/* SCRAM salts made up for unknown users derive from this: read
 	 * from the key file beside the store (store_fake_key_load), so that
 	 * asking twice for one unknown user gives the same salt, as for a
 	 * real one, across SIGHUP and restarts (sasl.h). */
 	uint8_t fake_salt_key[32];
+	/* AUTH failures per address, subnet and user (auth/throttle.h);
+	 * kept across SIGHUP, which only changes its limits. */
+	struct throttle *throttle;
+	/* Keys the attempt tags (auth_throttle.c); random per process. */
+	uint8_t auth_tag_key[32];
 	uint64_t next_id;
 	size_t nsessions;
 	bool stopping;

@@ -94,7 +94,12 @@ struct session {
 	char *auth_user;		/* NULL until AUTH succeeded */
 	const char *auth_mech;		/* static mechanism name */
 	struct sasl_sess *sasl;		/* during AUTH only */
-	struct event *auth_delay;	/* failure delay timer, made on first use */
+	struct event *auth_delay;	/* throttle or failure delay timer, made on first use */
+	bool auth_delay_verify;		/* the timer then checks credentials (else: 535) */
+	bool auth_checked;		/* the throttle was asked; tell it the outcome */
+	bool auth_has_tag;
+	uint8_t auth_tag[THROTTLE_TAG_LEN];	/* this attempt's tag (auth_throttle.c) */
+	unsigned auth_failures;		/* AUTH failures and refusals in this session */
 
 	/* The mail transaction; mail_from != NULL while one is open. */
 	char *mail_from;
@@ -226,6 +231,17 @@ void sess_tls_ready(struct session *s);
 /* ---- authq.c ---- */
 void authq_submit(struct session *s);
 void authq_cancel(struct session *s);
+
+/* ---- auth_throttle.c: the only calls into auth/throttle.h ---- */
+/* Before the credential check of the current SASL request: may it go
+ * ahead now, after *delay_ms_r, or not at all (454)?  Logs a throttled
+ * attempt. */
+enum throttle_verdict auth_throttle_check(struct session *s, unsigned *delay_ms_r);
+/* After the check that auth_throttle_check() allowed: its outcome. */
+void auth_throttle_record(struct session *s, bool success);
+/* The exchange ends without an outcome (store failure, cancelled):
+ * takes the attempt's count back; no-op when nothing is pending. */
+void auth_throttle_cancel(struct session *s);
 
 /* ---- received.c ---- */
 /* Appends the Received: header for the current transaction, dated now

@@ -2,6 +2,7 @@
 after the last reply, failed AUTH is counted per client address (so a
 reconnect does not reset the delay), and SCRAM's made-up salt for an
 unknown user is stable for the life of the process, SIGHUP included.
+(The throttle itself has its own suites: test_spray.py, test_fail2ban.py.)
 
 Each behaviour is also shown where it must differ: a right password is
 not counted, a clean close is not what a plain-TCP close looks like,
@@ -18,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, USER, PosternServer, postern
+from conftest import PASSWORD, USER, PosternServer, postern, started_server
 from test_server_dialogue import Dialogue
 
 TIMEOUT = 10
@@ -128,55 +129,79 @@ def plain_b64(user, password):
     return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
 
 
-def delays(server):
-    return [int(m) for m in re.findall(r"auth delay client=127\.0\.0\.1 failures=(\d+)",
-                                         server.log_text())]
+def throttled(server):
+    return re.findall(r"auth throttled: client=127\.0\.0\.1 action=(\w+) limit=(\S+)",
+                      server.log_text())
 
 
-def wait_delays(server, n):
-    for _ in range(100):
-        if len(delays(server)) >= n:
-            break
-        time.sleep(0.05)
-    return delays(server)
+@pytest.fixture
+def strict_server(tmp_path, pki):
+    """Three failures per address (auth_fail_limit_ip_day: a minute
+    window might end during the test)."""
+    s = started_server(tmp_path / "strict", pki, "auth_fail_limit_ip_day = 3\n")
+    yield s
+    s.stop()
 
 
-def test_auth_failures_counted_per_address_across_reconnects(server, pki):
+def test_auth_failures_counted_per_address_across_reconnects(strict_server, pki):
+    server = strict_server
     for i in range(3):
         c = Conn(server, pki, implicit=True)
         try:
-            r = c.cmd("AUTH PLAIN " + plain_b64(USER, "Tr0ub4dor&3"))
+            r = c.cmd("AUTH PLAIN " + plain_b64(USER, f"Tr0ub4dor&{i}"))
             assert r == [b"535 5.7.8 Authentication credentials invalid\r\n"]
         finally:
             c.close()
-    # each new connection continued the count of the address
-    assert wait_delays(server, 3) == [1, 2, 3]
-    # the right password still works (the delay slows, never locks out)
-    # and a success is not counted as a failure
+    assert throttled(server) == []
+    # each new connection continued the count of the address: the
+    # fourth attempt waits, and the right password still works (the
+    # delay slows, never locks out)
     c = Conn(server, pki, implicit=True)
     try:
         assert c.cmd("AUTH PLAIN " + plain_b64(USER, PASSWORD)) == [
             b"235 2.7.0 Authentication successful\r\n"]
     finally:
         c.close()
-    c = Conn(server, pki, implicit=True)
-    try:
-        assert c.cmd("AUTH PLAIN " + plain_b64(USER, "hunter2-x"))[0].startswith(b"535 5.7.8")
-    finally:
-        c.close()
-    assert wait_delays(server, 4) == [1, 2, 3, 4]
+    assert throttled(server) == [("delay", "ip")]
     log = server.log_text()
-    assert "Tr0ub4dor" not in log and "hunter2-x" not in log
+    assert "Tr0ub4dor" not in log and "delay_ms=250 " in log
 
 
-def test_bad_syntax_is_not_counted_as_a_guess(server, pki):
-    c = Conn(server, pki, implicit=True)
+def test_bad_syntax_is_not_counted_as_a_guess(strict_server, pki):
+    c = Conn(strict_server, pki, implicit=True)
     try:
-        assert c.cmd("AUTH PLAIN !!!") == [b"501 5.5.2 Cannot decode response\r\n"]
+        for _ in range(3):
+            assert c.cmd("AUTH PLAIN !!!") == [b"501 5.5.2 Cannot decode response\r\n"]
         assert c.cmd("AUTH PLAIN *")[0].startswith(b"501 ")
+        assert c.cmd("AUTH PLAIN " + plain_b64(USER, "wrong-1"))[0].startswith(b"535 5.7.8")
     finally:
         c.close()
-    assert delays(server) == []
+    assert throttled(strict_server) == []
+
+
+def test_session_closed_after_three_auth_failures(server, pki):
+    """auth_max_failures_per_session (3): the third failure in one
+    session gets its 535, then 421 4.7.0, and the server closes."""
+    c = Conn(server, pki, implicit=True)
+    try:
+        for i in range(2):
+            assert c.cmd("AUTH PLAIN " + plain_b64(USER, f"nope{i}")) == [
+                b"535 5.7.8 Authentication credentials invalid\r\n"]
+        assert c.cmd("AUTH PLAIN " + plain_b64(USER, "nope2")) == [
+            b"535 5.7.8 Authentication credentials invalid\r\n"]
+        assert c.reply() == [
+            b"421 4.7.0 mail.example.test Error: too many failed authentications\r\n"]
+        assert c.closed()
+    finally:
+        c.close()
+    assert re.search(r"auth failed too often: client=127\.0\.0\.1 failures=3 ", server.log_text())
+    # a new session may try again (the address is not over its limits)
+    c = Conn(server, pki, implicit=True)
+    try:
+        assert c.cmd("AUTH PLAIN " + plain_b64(USER, PASSWORD)) == [
+            b"235 2.7.0 Authentication successful\r\n"]
+    finally:
+        c.close()
 
 
 # ---- SCRAM: one made-up salt per unknown user for the process ----

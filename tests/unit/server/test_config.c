@@ -163,7 +163,50 @@ test_defaults(void **state)
 	assert_int_equal(c->log_level, LOG_LVL_INFO);
 	assert_non_null(c->hostname);
 	assert_true(c->hostname[0] != '\0');
+	/* the AUTH throttle, as README.md documents it */
+	assert_int_equal(c->throttle.ip_minute, 10);
+	assert_int_equal(c->throttle.ip_day, 50);
+	assert_int_equal(c->throttle.subnet_minute, 30);
+	assert_int_equal(c->throttle.subnet_day, 150);
+	assert_int_equal(c->throttle.network_minute, 90);
+	assert_int_equal(c->throttle.network_day, 450);
+	assert_int_equal(c->throttle.user_minute, 10);
+	assert_int_equal(c->throttle.user_day, 50);
+	assert_int_equal(c->throttle.distinct_users_subnet, 20);
+	assert_int_equal(c->throttle.delay_max_ms, 4000);
+	assert_int_equal(c->throttle.cooldown_ms, 900000);
+	assert_int_equal(c->throttle.trusted_days, 30);
+	assert_int_equal(c->auth_max_failures, 3);
 	config_free(&c);
+}
+
+static void
+test_auth_throttle_keys(void **state)
+{
+	char *text = NULL, *err = NULL;
+	assert_true(asprintf(&text, "%s%s", base,
+			     "auth_fail_limit_ip = 1\nauth_fail_limit_ip_day = 2\n"
+			     "auth_fail_limit_subnet = 3\nauth_fail_limit_subnet_day = 4\n"
+			     "auth_fail_limit_network = 5\nauth_fail_limit_network_day = 6\n"
+			     "auth_fail_limit_user = 7\nauth_fail_limit_user_day = 8\n"
+			     "auth_distinct_users_subnet = 9\nauth_delay_max = 2s\n"
+			     "auth_cooldown = 2m\nauth_trusted_days = 7\n"
+			     "auth_max_failures_per_session = 5\n") > 0);
+	write_conf(text);
+	struct config *c = config_load(path, &err);
+	assert_non_null(c);
+	const struct throttle_limits *l = &c->throttle;
+	const unsigned got[] = { l->ip_minute, l->ip_day, l->subnet_minute, l->subnet_day,
+				 l->network_minute, l->network_day, l->user_minute, l->user_day,
+				 l->distinct_users_subnet };
+	for (unsigned i = 0; i < sizeof got / sizeof *got; i++)
+		assert_int_equal(got[i], i + 1);
+	assert_int_equal(l->delay_max_ms, 2000);
+	assert_int_equal(l->cooldown_ms, 120000);
+	assert_int_equal(l->trusted_days, 7);
+	assert_int_equal(c->auth_max_failures, 5);
+	config_free(&c);
+	free(text);
 }
 
 struct bad {
@@ -199,6 +242,10 @@ static const struct bad bad_values[] = {
 	{ "data_timeout = 2d", "data_timeout: '2d' is not a duration (seconds, or with s, m, h)" },
 	{ "tls_handshake_timeout = 0", "tls_handshake_timeout: '0' is not a duration (seconds, or with s, m, h)" },
 	{ "shutdown_grace = 25h", "shutdown_grace: '25h' is not a duration (seconds, or with s, m, h)" },
+	{ "auth_fail_limit_ip = 0", "auth_fail_limit_ip: '0' is not a positive whole number" },
+	{ "auth_distinct_users_subnet = some", "auth_distinct_users_subnet: 'some' is not a positive whole number" },
+	{ "auth_cooldown = 2d", "auth_cooldown: '2d' is not a duration (seconds, or with s, m, h)" },
+	{ "auth_max_failures_per_session = -3", "auth_max_failures_per_session: '-3' is not a positive whole number" },
 	{ "log = file", "log: 'file' is not stderr or syslog" },
 	{ "log_level = loud", "log_level: 'loud' is not error, warning, info or debug" },
 };
@@ -275,6 +322,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_full),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_auth_throttle_keys),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_missing_file),

@@ -1,6 +1,6 @@
 /* test_iptab.c - per-address state: connection counts with their
- * limit, AUTH failures that survive reconnects and expire, the bound on
- * failure-only entries, and removal keeping every entry reachable. */
+ * limit, and removal keeping every entry reachable.  (AUTH failures:
+ * tests/unit/auth/test_throttle.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,58 +33,6 @@ test_connections(void **state)
 	assert_int_equal(iptab_count(t), 0);
 	iptab_free(&t);
 	assert_null(t);
-	iptab_free(&t);
-}
-
-static void
-test_failures_survive_reconnect_and_expire(void **state)
-{
-	struct iptab *t = iptab_new();
-	const char *ip = "198.51.100.9";
-	uint64_t now = 1000;
-	for (unsigned i = 1; i <= 3; i++) {
-		assert_true(iptab_acquire(t, ip, 5));
-		assert_int_equal(iptab_fail(t, ip, now + i), i);
-		iptab_release(t, ip);	/* the client reconnects */
-	}
-	assert_int_equal(iptab_count(t), 1);
-	assert_int_equal(iptab_failures(t, ip, now + 3), 3);
-	assert_int_equal(iptab_failures(t, "198.51.100.10", now), 0);
-	/* remembered until IPTAB_FAIL_TTL after the last failure */
-	assert_int_equal(iptab_failures(t, ip, now + 3 + IPTAB_FAIL_TTL - 1), 3);
-	assert_int_equal(iptab_failures(t, ip, now + 3 + IPTAB_FAIL_TTL), 0);
-	assert_int_equal(iptab_count(t), 0);
-	/* a failure after expiry starts again at one */
-	assert_int_equal(iptab_fail(t, ip, now + 5000), 1);
-	/* an open connection keeps its entry when the failures expire */
-	assert_true(iptab_acquire(t, ip, 5));
-	assert_int_equal(iptab_failures(t, ip, now + 5000 + IPTAB_FAIL_TTL), 0);
-	assert_int_equal(iptab_count(t), 1);
-	assert_false(iptab_acquire(t, ip, 1));
-	iptab_release(t, ip);
-	assert_int_equal(iptab_count(t), 0);
-	iptab_free(&t);
-}
-
-static void
-test_bounded(void **state)
-{
-	struct iptab *t = iptab_new();
-	char ip[IPTAB_IP_MAX];
-	/* one more failing address than the table remembers */
-	for (unsigned i = 0; i <= IPTAB_FAIL_MAX; i++) {
-		(void)snprintf(ip, sizeof ip, "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
-		assert_int_equal(iptab_fail(t, ip, 100 + i), 1);
-	}
-	assert_int_equal(iptab_count(t), IPTAB_FAIL_MAX);
-	/* the oldest (10.0.0.0, whose memory ends first) was forgotten */
-	assert_int_equal(iptab_failures(t, "10.0.0.0", 200), 0);
-	assert_int_equal(iptab_failures(t, "10.0.0.1", 200), 1);
-	(void)snprintf(ip, sizeof ip, "10.0.%u.%u", IPTAB_FAIL_MAX >> 8, IPTAB_FAIL_MAX & 255);
-	assert_int_equal(iptab_failures(t, ip, 200), 1);
-	/* connections are never refused for lack of failure room */
-	assert_true(iptab_acquire(t, "192.0.2.200", 1));
-	assert_int_equal(iptab_count(t), IPTAB_FAIL_MAX + 1);
 	iptab_free(&t);
 }
 
@@ -132,8 +80,6 @@ test_odd_keys(void **state)
 	/* not countable per address: only the global limit applies */
 	assert_true(iptab_acquire(t, "", 3));
 	assert_true(iptab_acquire(t, longip, 3));
-	assert_int_equal(iptab_fail(t, "", 1), 1);
-	assert_int_equal(iptab_failures(t, longip, 1), 0);
 	assert_int_equal(iptab_count(t), 0);
 	iptab_free(&t);
 }
@@ -143,8 +89,6 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connections),
-		cmocka_unit_test(test_failures_survive_reconnect_and_expire),
-		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_churn_keeps_entries_reachable),
 		cmocka_unit_test(test_odd_keys),
 	};
