@@ -2,7 +2,8 @@
 # Runs every test: static gates (banned functions, clang build, clang-tidy,
 # gcc -fanalyzer, unit tests under ASan/UBSan; one count each), the cmocka
 # unit tests (one count per case) and the pytest interop suites against
-# real programs (in parallel with pytest-xdist).  Ends with
+# real programs (in parallel with pytest-xdist), then the same suites
+# against the ASan/UBSan build.  Ends with
 # "N passed, M failed" and exits non-zero on any failure.
 set -u
 BUILD=${1:-build}
@@ -95,12 +96,20 @@ passed=$((passed + $1)); failed=$((failed + $2))
 note "unit: $1 passed, $2 failed (meson test exit $unit_rc)"
 [ "$unit_rc" -ne 0 ] && grep -E 'FAIL|ERROR|\[  FAILED' "$BUILD/unit.log" | head -20
 
-# 7. Interop tests against real programs.
-POSTERN_BIN="$top/$BUILD/postern" $PY -m pytest -p no:cacheprovider -n 3 -q \
-	--junitxml="$BUILD/interop.xml" tests/interop >"$BUILD/interop.log" 2>&1
-py_rc=$?
-tail -30 "$BUILD/interop.log"
-counts=$($PY - "$BUILD/interop.xml" <<'PY'
+# 7. Interop tests against real programs: once against the build, once
+# against the ASan/UBSan build (build-asan, made in step 5), where any
+# sanitizer report in a server's log is a failure of its own.
+# interop NAME BIN: one pytest run; adds its counts.
+interop() {
+	name=$1; bin=$2
+	rm -rf "$BUILD/pytest-$name"
+	POSTERN_BIN=$bin ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		$PY -m pytest -p no:cacheprovider -n 3 -q --basetemp="$BUILD/pytest-$name" \
+		--junitxml="$BUILD/interop-$name.xml" tests/interop >"$BUILD/interop-$name.log" 2>&1
+	rc=$?
+	note "interop ($name):"
+	tail -15 "$BUILD/interop-$name.log"
+	counts=$($PY - "$BUILD/interop-$name.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     r = ET.parse(sys.argv[1]).getroot()
@@ -114,10 +123,26 @@ for s in r.iter("testsuite"):
 print(p, f)
 PY
 )
-set -- $counts
-passed=$((passed + $1)); failed=$((failed + $2))
-# pytest exit 5 = nothing collected: that is a failure too.
-[ "$py_rc" -ne 0 ] && [ "$2" -eq 0 ] && failed=$((failed + 1))
+	set -- $counts
+	passed=$((passed + $1)); failed=$((failed + $2))
+	# pytest exit 5 = nothing collected: that is a failure too.
+	[ "$rc" -ne 0 ] && [ "$2" -eq 0 ] && failed=$((failed + 1))
+	return 0
+}
+interop plain "$top/$BUILD/postern"
+if [ -x build-asan/postern ]; then
+	interop asan "$top/build-asan/postern"
+	reports=$(grep -rlE 'runtime error|AddressSanitizer|LeakSanitizer' "$BUILD/pytest-asan" 2>/dev/null)
+	if [ -n "$reports" ]; then
+		note "FAIL sanitizer reports in server logs:"; note "$reports"
+		failed=$((failed + 1))
+	else
+		passed=$((passed + 1))
+	fi
+else
+	note "FAIL no ASan build (build-asan/postern) for the interop suite"
+	failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
