@@ -16,6 +16,7 @@
 #include "client/config.h"
 #include "client/message.h"
 #include "client/outbox.h"
+#include "smtp/header.h"
 #include "client/smtp_client.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -47,8 +48,8 @@ add_rcpt(struct send_args *a, const char *r)
 	/* sendmail accepts "a@x, Bob <b@y>" in one argument too; a plain
 	 * argument is taken as written (and checked later). */
 	if (strpbrk(r, ",<") != NULL)
-		return message_parse_addresses(r, strlen(r), &a->rcpts, &a->nrcpts);
-	return message_list_add(&a->rcpts, &a->nrcpts, r, strlen(r));
+		return smtp_header_addresses(r, strlen(r), 0, &a->rcpts, &a->nrcpts);
+	return smtp_list_add(&a->rcpts, &a->nrcpts, r, strlen(r));
 }
 
 /* Value of "-fX" or "-f X"; advances *i. NULL when missing. */
@@ -221,7 +222,7 @@ build_message(struct send_args *a, const char *from, const struct buf *in, struc
 	for (size_t i = 0; a->read_rcpts && i < nhdr; i++)
 		if (add_rcpt(a, hdr[i]) != 0)
 			return EX_OSERR;
-	message_free_list(&hdr, nhdr);
+	smtp_list_free(&hdr, nhdr);
 	int rc = BUF_OK;
 	if (!message_has_header(m, in->len, "From"))
 		rc = add_from(out, a->fullname, from);
@@ -463,6 +464,6 @@ cmd_send(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0)
 		rc = send_main(&a);
-	message_free_list(&a.rcpts, a.nrcpts);
+	smtp_list_free(&a.rcpts, a.nrcpts);
 	return rc;
 }
