@@ -48,6 +48,8 @@ struct config {
 	bool plaintext_always;		/* plaintext_auth = always */
 	char *spool;			/* absolute */
 	char *local_domains;		/* space/comma separated, "" for none */
+	char *sender_login_map;		/* absolute path, NULL: the default rule (sendermap.h) */
+	bool check_header_from;		/* the From header obeys the map too */
 	size_t max_message_size;
 	unsigned max_recipients;
 	unsigned max_connections;
