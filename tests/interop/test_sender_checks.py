@@ -1,4 +1,4 @@
-"""Sender checks (issue 13 item 4) with Python's smtplib, a real client,
+"""Sender checks (issue 13 item 4) with Python's smtplib and swaks, real clients,
 after STARTTLS or over implicit TLS as real clients authenticate:
 
 - an authenticated user may use as MAIL FROM only what sender_login_map
@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from clients import describe, output, run_client
 from conftest import PASSWORD, USER, PosternServer, postern
 
 TIMEOUT = 20
@@ -284,3 +285,25 @@ def test_sighup_rereads_the_map(srv):
     assert f"{srv.dir / 'senders'}:1: login 'bob' has no addresses" in srv.log_text()
     with session(srv, BOB) as c:
         assert mail_from(c, "bob@team.test") == (250, "2.1.0 Ok")
+
+
+def swaks(server, sender, header_from):
+    """swaks, the admins' SMTP tool: STARTTLS, AUTH PLAIN as USER, then
+    a message with the given envelope sender and From header."""
+    return run_client(["swaks", "--server", server.host, "--port", server.submission,
+                       "--helo", "client.example.test", "--tls", "--tls-verify",
+                       "--tls-ca-path", server.pki.ca, "--auth", "PLAIN", "--auth-user", USER,
+                       "--auth-password", PASSWORD, "--from", sender, "--to", "x@elsewhere.test",
+                       "--header", f"From: {header_from}", "--timeout", "20"])
+
+
+def test_swaks(srv_from):
+    r = swaks(srv_from, USER, f"Alice <{USER}>")
+    assert r.returncode == 0, describe(r)
+    r = swaks(srv_from, "boss@bank.test", USER)
+    assert r.returncode == 23, describe(r)          # swaks: error in MAIL FROM
+    assert f"553 5.7.1 Sender address not owned by user {USER}" in output(r), describe(r)
+    r = swaks(srv_from, USER, "Boss <boss@bank.test>")
+    assert r.returncode == 26, describe(r)          # swaks: error after the data
+    assert (f"550 5.7.1 From header address <boss@bank.test> not owned by user {USER}"
+            in output(r)), describe(r)
