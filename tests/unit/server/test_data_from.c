@@ -33,6 +33,9 @@ policy_sender_owned(const struct session *s, const char *address)
 	return strcasecmp(address, "alice@example.test") == 0;
 }
 
+static void record(int code, const char *enh, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void
 record(int code, const char *enh, const char *fmt, va_list ap)
 {
