@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "client/message.h"
+#include "smtp/header.h"
 #include "util/str.h"
 
 /* msmtp's limits: lines of 512 bytes, 16 levels of expansion. */
@@ -58,7 +59,7 @@ table_free(struct table *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->a[i].name);
-		message_free_list(&t->a[i].addrs, t->a[i].naddrs);
+		smtp_list_free(&t->a[i].addrs, t->a[i].naddrs);
 	}
 	free(t->a);
 	t->a = NULL;
@@ -101,7 +102,7 @@ parse_entry(struct table *t, const char *line, const char **why_r)
 		const char *comma = memchr(rest, ',', (size_t)(end - rest));
 		size_t al = (size_t)((comma ? comma : end) - rest);
 		const char *addr = trim(rest, &al);
-		if (al > 0 && message_list_add(&e->addrs, &e->naddrs, addr, al) != 0) {
+		if (al > 0 && smtp_list_add(&e->addrs, &e->naddrs, addr, al) != 0) {
 			*why_r = "out of memory";
 			return -1;
 		}
@@ -155,11 +156,11 @@ expand(const struct table *t, const char *name, int depth, char ***out, size_t *
 	if (e == NULL)
 		e = find(t, "default");
 	if (e == NULL)
-		return message_list_add(out, nout, name, strlen(name));
+		return smtp_list_add(out, nout, name, strlen(name));
 	for (size_t i = 0; i < e->naddrs; i++) {
 		const char *a = e->addrs[i];
 		int rc = is_local(a) ? expand(t, a, depth + 1, out, nout, err_r)
-				     : message_list_add(out, nout, a, strlen(a));
+				     : smtp_list_add(out, nout, a, strlen(a));
 		if (rc != 0)
 			return -1;
 	}
@@ -182,16 +183,16 @@ client_aliases_expand(const char *path, char ***rcpts, size_t *n, char **err_r)
 	for (size_t i = 0; rc == 0 && i < *n; i++) {
 		const char *r = (*rcpts)[i];
 		rc = is_local(r) ? expand(&t, r, 0, &out, &nout, err_r)
-				 : message_list_add(&out, &nout, r, strlen(r));
+				 : smtp_list_add(&out, &nout, r, strlen(r));
 		if (rc != 0 && *err_r == NULL)
 			*err_r = str_printf("out of memory");
 	}
 	table_free(&t);
 	if (rc != 0) {
-		message_free_list(&out, nout);
+		smtp_list_free(&out, nout);
 		return -1;
 	}
-	message_free_list(rcpts, *n);
+	smtp_list_free(rcpts, *n);
 	*rcpts = out;
 	*n = nout;
 	return 0;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 /* Rewrites the list *rcpts (count *n; malloc'd strings, as
- * message_list_add() makes them).  The file is read only when a
+ * smtp_list_add() makes them).  The file is read only when a
  * recipient is local.  Returns 0, or -1 with *err_r (malloc'd) such as
  * "FILE:LINE: single ':' expected" or "FILE: No such file or directory". */
 int client_aliases_expand(const char *path, char ***rcpts, size_t *n, char **err_r);

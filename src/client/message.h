@@ -26,20 +26,10 @@ struct buf;
 int message_to_wire(const uint8_t *in, size_t n, struct buf *out, bool *eightbit_r,
 		    size_t *size_r);
 
-/* ---- header fields (sendmail -t) ---- */
-
-/* Length of the header section of msg, including the empty line that
- * ends it (or all of msg when there is none). */
-size_t message_header_len(const uint8_t *msg, size_t n);
+/* ---- header fields (sendmail -t); the readers are in smtp/header.h ---- */
 
 /* True when the header section has a field called name (case-insensitive). */
 bool message_has_header(const uint8_t *msg, size_t n, const char *name);
-
-/* Adds the addresses of an RFC 5322 address-list (a header field value,
- * unfolded or not) to *list (count *n_r; malloc'd strings).  Handles
- * display names, quoted strings with commas, comments, <angle-addr> and
- * groups ("undisclosed-recipients:;").  Returns 0, -1 on malloc failure. */
-int message_parse_addresses(const char *value, size_t len, char ***list, size_t *n_r);
 
 /* Collects the recipients of every To, Cc and Bcc field (folded lines
  * joined), in order.  When out is not NULL the message without its Bcc
@@ -66,10 +56,5 @@ int message_edit(const uint8_t *in, size_t n, const struct message_edit *e, stru
 /* The first address of the first field called name (e.g. "From"),
  * malloc'd, or NULL. */
 char *message_header_address(const uint8_t *msg, size_t n, const char *name);
-
-/* Appends a malloc'd copy of s[0..len) to *list (count *n).  Returns 0,
- * or -1 on malloc failure (the list is unchanged). */
-int message_list_add(char ***list, size_t *n, const char *s, size_t len);
-void message_free_list(char ***list, size_t n);
 
 #endif

@@ -17,6 +17,7 @@
 #include "client/message.h"
 #include "client/outbox.h"
 #include "client/sendlog.h"
+#include "smtp/header.h"
 #include "client/smtp_client.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -48,8 +49,8 @@ add_rcpt(struct send_args *a, const char *r)
 	/* sendmail accepts "a@x, Bob <b@y>" in one argument too; a plain
 	 * argument is taken as written (and checked later). */
 	if (strpbrk(r, ",<") != NULL)
-		return message_parse_addresses(r, strlen(r), &a->rcpts, &a->nrcpts);
-	return message_list_add(&a->rcpts, &a->nrcpts, r, strlen(r));
+		return smtp_header_addresses(r, strlen(r), 0, &a->rcpts, &a->nrcpts);
+	return smtp_list_add(&a->rcpts, &a->nrcpts, r, strlen(r));
 }
 
 /* Value of "-fX" or "-f X"; advances *i. NULL when missing. */
@@ -204,7 +205,7 @@ build_message(struct send_args *a, const struct client_account *acct, const char
 	for (size_t i = 0; i < nhdr; i++)
 		if (add_rcpt(a, hdr[i]) != 0)
 			return EX_OSERR;
-	message_free_list(&hdr, nhdr);
+	smtp_list_free(&hdr, nhdr);
 	struct message_edit e = {
 		.from = from, .fullname = a->fullname,
 		.add_from = acct->set_from_header == CLIENT_FROM_AUTO,
@@ -518,6 +519,6 @@ cmd_send(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc == 0)
 		rc = send_main(&a);
-	message_free_list(&a.rcpts, a.nrcpts);
+	smtp_list_free(&a.rcpts, a.nrcpts);
 	return rc;
 }

@@ -24,6 +24,7 @@ data_flush(struct session *s)
 		log_err("session=%016" PRIx64 " spool write failed id=%s", s->id, s->queue_id);
 		s->spool_failed = true;
 	}
+	data_from_capture(s, s->dbuf.p, s->dbuf.len);
 	s->msg_size += s->dbuf.len;
 	buf_reset(&s->dbuf);
 }
@@ -50,6 +51,7 @@ cmd_data(struct session *s, struct span arg)
 	}
 	data_flush(s);
 	s->msg_size = 0;	/* the Received header is ours: not counted */
+	data_from_begin(s);	/* after it: the From check reads the client's header */
 	smtp_data_init(&s->data, s->cfg->max_message_size);
 	sess_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	sess_set_state(s, ST_DATA);
@@ -101,7 +103,7 @@ data_end(struct session *s)
 	const char *why = NULL;
 	sess_set_state(s, ST_CMD);
 	sess_set_timeout(s, s->cfg->command_timeout);
-	if (data_refuse(s)) {
+	if (data_refuse(s) || data_from_refuse(s)) {
 		sess_txn_reset(s);
 		return;
 	}

@@ -99,6 +99,14 @@ cmd_mail_check(struct session *s, struct span arg, char from[SMTP_PATH_MAX + 1],
 		sess_fail(s, 501, "5.5.4", "Bad MAIL FROM parameter syntax");
 		return -1;
 	}
+	if (!policy_sender_owned(s, from)) {
+		char safe[LOG_SAFE_MAX], user[LOG_SAFE_MAX];
+		log_safe(user, sizeof user, s->auth_user, strlen(s->auth_user));
+		log_info("session=%016" PRIx64 " sender not owned client=%s user=%s from=<%s>", s->id,
+			 s->addr, user, log_safe(safe, sizeof safe, from, strlen(from)));
+		sess_fail(s, 553, "5.7.1", "Sender address not owned by user %s", user);
+		return -1;
+	}
 	return 0;
 }
 

@@ -67,6 +67,22 @@ set_path(struct ctx *x, char **dst)
 	return 0;
 }
 
+/* "file:PATH", the only map type so far; the file is read with the
+ * generation (server.c), so that SIGHUP rereads it. */
+static int
+set_map(struct ctx *x, char **dst)
+{
+	const char *v = x->e->value;
+	if (strncmp(v, "file:", 5) != 0 || v[5] == '\0')
+		return fail(x, "%s: '%s' is not file:PATH", x->e->key, v);
+	char *p = conf_path(x->conf, v + 5);
+	if (p == NULL)
+		return fail(x, "out of memory");
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
 /* Whole decimal number with an optional unit suffix; mult gives the
  * unit's factor, 0 for suffixes that are not allowed. */
 static int
@@ -283,6 +299,14 @@ parse_key(struct ctx *x)
 		return set_path(x, &c->spool);
 	if (strcmp(k, "local_domains") == 0)
 		return set_str(x, &c->local_domains);
+	if (strcmp(k, "sender_login_map") == 0)
+		return set_map(x, &c->sender_login_map);
+	if (strcmp(k, "check_header_from") == 0) {
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+			return fail(x, "check_header_from: '%s' is not yes or no", v);
+		c->check_header_from = strcmp(v, "yes") == 0;
+		return 0;
+	}
 	if (strcmp(k, "max_message_size") == 0)
 		return set_size(x, &c->max_message_size);
 	if (strcmp(k, "max_recipients") == 0)
@@ -450,6 +474,7 @@ config_free(struct config **cp)
 	free(c->credentials);
 	free(c->spool);
 	free(c->local_domains);
+	free(c->sender_login_map);
 	free(c);
 	*cp = NULL;
 }

@@ -50,6 +50,8 @@ struct config {
 	bool submission_tls_optional;	/* submission_tls = optional */
 	char *spool;			/* absolute */
 	char *local_domains;		/* space/comma separated, "" for none */
+	char *sender_login_map;		/* absolute path, NULL: the default rule (sendermap.h) */
+	bool check_header_from;		/* the From header obeys the map too */
 	size_t max_message_size;
 	unsigned max_recipients;
 	unsigned max_connections;

@@ -4,6 +4,7 @@
 #include "server/session.h"
 
 #include "sasl/sasl.h"
+#include "server/sendermap.h"
 #include "smtp/addr.h"
 #include "store/store.h"
 
@@ -72,11 +73,31 @@ policy_auth_required(const struct session *s)
 int
 policy_rcpt(const struct session *s, const char *mailbox)
 {
+	/* An authenticated session may relay; anyone else only reaches
+	 * local_domains, and smtp_addr_local() says what counts as local
+	 * (the open-relay battery: tests/interop/test_relay_battery.py). */
 	if (s->auth_user != NULL)
 		return 0;
-	const char *domain = smtp_addr_domain(mailbox);
-	/* RFC 5321 4.5.1: <Postmaster> without a domain must be accepted. */
-	if (domain[0] == '\0')
-		return 0;
-	return smtp_domain_in_list(domain, s->cfg->local_domains) ? 0 : -1;
+	return smtp_addr_local(mailbox, s->cfg->local_domains) ? 0 : -1;
+}
+
+bool
+policy_sender_owned(const struct session *s, const char *address)
+{
+	/* Without AUTH there is no user to own anything: the MX role takes
+	 * mail from any sender, for local recipients only (policy_rcpt). */
+	if (s->auth_user == NULL)
+		return true;
+	/* The null sender carries no identity and is what a user's own
+	 * programs must use for MDNs (RFC 8098 2.1) and DSNs; Postfix's
+	 * reject_sender_login_mismatch lets it through as well. */
+	if (address[0] == '\0')
+		return true;
+	return sendermap_grants(s->gen->senders, s->auth_user, address, s->cfg->local_domains);
+}
+
+bool
+policy_checks_header_from(const struct session *s)
+{
+	return s->auth_user != NULL && s->cfg->check_header_from;
 }

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "server/sendermap.h"
 #include "server/spool.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -43,6 +44,11 @@ gen_new(struct config *cfg, char **err_r)
 		gen_unref(&g);
 		return NULL;
 	}
+	if (cfg->sender_login_map != NULL &&
+	    (g->senders = sendermap_load(cfg->sender_login_map, err_r)) == NULL) {
+		gen_unref(&g);
+		return NULL;
+	}
 	return g;
 }
 
@@ -62,6 +68,7 @@ gen_unref(struct gen **gp)
 		return;
 	SSL_CTX_free(g->ssl);
 	store_free(&g->store);
+	sendermap_free(&g->senders);
 	config_free(&g->cfg);
 	free(g);
 }

@@ -26,6 +26,7 @@ struct evconnlistener;
 struct session;
 struct spool;
 struct store;
+struct sendermap;
 struct iptab;
 
 /* The reloadable part: what SIGHUP replaces for new sessions. */
@@ -33,6 +34,7 @@ struct gen {
 	struct config *cfg;
 	SSL_CTX *ssl;		/* NULL when no certificate is configured */
 	struct store *store;
+	struct sendermap *senders;	/* sender_login_map; NULL: the default rule */
 	unsigned refs;		/* the server's pointer + one per session */
 };
 

@@ -399,6 +399,8 @@ sess_txn_reset(struct session *s)
 	s->body_8bit = false;
 	spool_msg_abort(&s->msg);
 	buf_free(&s->dbuf);
+	buf_free(&s->hdr);
+	s->hdr_on = s->hdr_done = false;
 	s->msg_size = 0;
 	s->spool_failed = false;
 }

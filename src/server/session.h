@@ -111,6 +111,8 @@ struct session {
 	char queue_id[SPOOL_ID_MAX];
 	struct smtp_data data;
 	struct buf dbuf;		/* DATA chunk; allocated during DATA only */
+	struct buf hdr;			/* header section for the From check (cmd_data_from.c) */
+	bool hdr_on, hdr_done;		/* checking From; the header's end was seen */
 	size_t msg_size;
 	bool spool_failed;
 
@@ -189,6 +191,12 @@ void cmd_data(struct session *s, struct span arg);
 /* DATA content: consumes what is buffered; true when the end was seen. */
 bool cmd_data_feed(struct session *s);
 void cmd_data_committed(struct session *s, bool ok, const char *why);
+/* cmd_data_from.c (check_header_from): begin after the 354, capture
+ * every content chunk, and at the end refuse (reply 550 5.7.1, true) or
+ * let the message through (false).  Freed by sess_txn_reset(). */
+void data_from_begin(struct session *s);
+void data_from_capture(struct session *s, const uint8_t *p, size_t n);
+bool data_from_refuse(struct session *s);
 void cmd_starttls(struct session *s, struct span arg);
 void cmd_rset(struct session *s, struct span arg);
 void cmd_noop(struct session *s, struct span arg);
@@ -210,6 +218,13 @@ bool policy_may_auth(const struct session *s);
 bool policy_auth_required(const struct session *s);
 /* 0 when the session may send to mailbox, else -1 (relay denied). */
 int policy_rcpt(const struct session *s, const char *mailbox);
+/* May the session use address as envelope sender (MAIL FROM, 553 5.7.1)
+ * or From header address (check_header_from, 550 5.7.1)?  Authenticated
+ * sessions on any listener: sender_login_map or its default rule
+ * (sendermap.h); the null sender "" always; unauthenticated: yes. */
+bool policy_sender_owned(const struct session *s, const char *address);
+/* Must the From header of this transaction's message be checked? */
+bool policy_checks_header_from(const struct session *s);
 
 /* ---- tls.c ---- */
 /* Starts the server side of a TLS handshake on s: implicit (on the

@@ -348,6 +348,37 @@ smtp_addr_domain(const char *mailbox)
 }
 
 bool
+smtp_addr_has_route(const char *mailbox)
+{
+	const char *domain = smtp_addr_domain(mailbox);
+	size_t local_len = domain[0] != '\0' ? (size_t)(domain - mailbox) - 1 : strlen(mailbox);
+	for (size_t i = 0; i < local_len; i++)
+		if (mailbox[i] == '%' || mailbox[i] == '!' || mailbox[i] == '@')
+			return true;
+	return false;
+}
+
+bool
+smtp_addr_local(const char *mailbox, const char *local_domains)
+{
+	const char *domain = smtp_addr_domain(mailbox);
+	/* RFC 5321 4.5.1: <Postmaster> without a domain must be accepted
+	 * (the parser lets no other mailbox through without one). */
+	if (domain[0] == '\0')
+		return true;
+	/* An address literal is never local, not even one of our own
+	 * addresses: the host has many (loopback, v4, v6, NAT), and mail to
+	 * a bare IP is what relay probes send, hardly people. */
+	if (domain[0] == '[')
+		return false;
+	/* user%other@local, other!user@local, "user@other"@local: routes
+	 * that a percent-hack or UUCP-aware host behind us would follow. */
+	if (smtp_addr_has_route(mailbox))
+		return false;
+	return smtp_domain_in_list(domain, local_domains);
+}
+
+bool
 smtp_domain_in_list(const char *domain, const char *list)
 {
 	size_t dlen = strlen(domain);

@@ -44,6 +44,19 @@ int smtp_param_next(struct span *params, struct span *key_r, struct span *value_
 
 /* The domain part of a mailbox ("" when none); points into mailbox. */
 const char *smtp_addr_domain(const char *mailbox);
+/* True when mailbox (as smtp_path_parse() returns it, source route
+ * dropped) is for this host: its domain is in local_domains (ASCII case
+ * ignored, exact names: no subdomains, no suffixes), it is not an
+ * address literal, and its local part holds no route (smtp_addr_has_route);
+ * or it is the bare <Postmaster> (RFC 5321 4.5.1).  What an
+ * unauthenticated client may send to on the smtp listener. */
+bool smtp_addr_local(const char *mailbox, const char *local_domains);
+/* True when the local part of mailbox holds a character that other
+ * mail systems treat as a route: '%' (the "percent hack",
+ * user%other@here goes on to other), '!' (UUCP bang paths), or '@'
+ * (only possible quoted: "user@other"@here).  postern routes on the
+ * domain alone, but a host behind it may not. */
+bool smtp_addr_has_route(const char *mailbox);
 /* True when domain (case-insensitive) is in the space- or comma-separated list. */
 bool smtp_domain_in_list(const char *domain, const char *list);
 

@@ -14,6 +14,7 @@
 
 #include "client/config.h"
 #include "client/message.h"
+#include "smtp/header.h"
 #include "util/buf.h"
 
 static char *
@@ -210,7 +211,7 @@ test_header_rcpts(void **state)
 	assert_null(strstr(buf_cstr(&out), "secret"));
 	assert_null(strstr(buf_cstr(&out), "hidden"));
 	assert_non_null(strstr(buf_cstr(&out), "Subject: To: not@example.test\r\n\r\nTo: body"));
-	message_free_list(&l, ln);
+	smtp_list_free(&l, ln);
 	buf_free(&out);
 	char *from = message_header_address(m, n, "from");
 	assert_string_equal(from, "alice@example.test");
@@ -221,9 +222,9 @@ test_header_rcpts(void **state)
 	/* groups with no members, and nothing at all */
 	l = NULL;
 	ln = 0;
-	assert_int_equal(message_parse_addresses("undisclosed-recipients:;", 24, &l, &ln), 0);
+	assert_int_equal(smtp_header_addresses("undisclosed-recipients:;", 24, 0, &l, &ln), 0);
 	assert_int_equal(ln, 0);
-	assert_int_equal(message_parse_addresses("", 0, &l, &ln), 0);
+	assert_int_equal(smtp_header_addresses("", 0, 0, &l, &ln), 0);
 	assert_int_equal(ln, 0);
 }
 

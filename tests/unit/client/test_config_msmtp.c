@@ -18,6 +18,7 @@
 #include "client/aliases.h"
 #include "client/config.h"
 #include "client/message.h"
+#include "smtp/header.h"
 #include "client/sendlog.h"
 #include "util/buf.h"
 
@@ -206,7 +207,7 @@ list_of(const char *const *v, size_t n)
 	char **l = NULL;
 	size_t ln = 0;
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(message_list_add(&l, &ln, v[i], strlen(v[i])), 0);
+		assert_int_equal(smtp_list_add(&l, &ln, v[i], strlen(v[i])), 0);
 	return l;
 }
 
@@ -229,7 +230,7 @@ test_aliases(void **state)
 	assert_int_equal(n, 5);
 	for (size_t i = 0; i < n; i++)
 		assert_string_equal(l[i], want[i]);
-	message_free_list(&l, n);
+	smtp_list_free(&l, n);
 	unlink(p);
 	free(p);
 	/* no local recipient: the file is not even read */
@@ -238,7 +239,7 @@ test_aliases(void **state)
 	n = 1;
 	assert_int_equal(client_aliases_expand("/nonexistent/aliases", &l, &n, &err), 0);
 	assert_int_equal(n, 1);
-	message_free_list(&l, n);
+	smtp_list_free(&l, n);
 	/* errors name the file and line; a loop is caught */
 	static const struct { const char *text, *want; } bad[] = {
 		{ "a: b@x\nbroken line\n", ":2: single ':' delimiter expected" },
@@ -256,7 +257,7 @@ test_aliases(void **state)
 		if (strstr(err, bad[i].want) == NULL)
 			fail_msg("case %zu: got '%s' want '%s'", i, err, bad[i].want);
 		free(err);
-		message_free_list(&l, n);
+		smtp_list_free(&l, n);
 		unlink(p);
 		free(p);
 	}
