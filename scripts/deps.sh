@@ -6,7 +6,7 @@
 # the tests run their own instances on ports they pick.
 set -eu
 
-BUILD="gcc clang make meson ninja-build pkg-config libssl-dev libevent-dev \
+BUILD="gcc clang libclang-rt-14-dev make meson ninja-build pkg-config libssl-dev libevent-dev \
 libcrypt-dev libidn-dev libcmocka-dev openssl"
 TEST="python3 python3-pytest python3-pytest-xdist python3-pytest-timeout python3-aiosmtpd swaks libnet-ssleay-perl \
 libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl msmtp curl \
