@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 BUILD ?= build
 MESON_OPTS ?=
 
-.PHONY: all deps build run check check-asan install clean check-banned
+.PHONY: all deps build run check check-asan fuzz install clean check-banned
 
 all: build
 
@@ -41,6 +41,13 @@ check-asan:
 		/usr/bin/python3 -m pytest -q -n 2 --basetemp=build-asan/pytest tests/interop
 	@! grep -rlE 'runtime error|AddressSanitizer' build-asan/pytest
 
+# Every libFuzzer harness in fuzz/ for FUZZ_SECONDS each (two at a time);
+# make check runs each for a few seconds only.
+FUZZ_SECONDS ?= 600
+fuzz:
+	@sh scripts/deps.sh --build-only
+	@sh scripts/fuzz.sh $(FUZZ_SECONDS)
+
 check-banned:
 	@! git grep -nE '\<(strcpy|strcat|v?sprintf|gets|strtok|atoi)\(' -- 'src/*.c' 'src/*.h'
 
@@ -49,4 +56,4 @@ install: build
 	meson install -C $(BUILD) $(if $(DESTDIR),--destdir $(DESTDIR))
 
 clean:
-	rm -rf $(BUILD) build-clang
+	rm -rf $(BUILD) build-clang build-fuzz

@@ -69,7 +69,19 @@ asan_unit() {
 }
 gate "unit tests under ASan/UBSan" "$BUILD/asan.log" asan_unit
 
-# 6. Unit tests (cmocka): count the cases each executable reports.
+# 6. Each libFuzzer harness briefly (make fuzz runs them for long):
+# saved crashes replay as regression tests, then a few seconds of
+# fuzzing from the seed corpus; one count per harness.
+sh scripts/fuzz.sh "${FUZZ_SECONDS:-5}" >"$BUILD/fuzz.log" 2>&1
+fuzz_rc=$?
+counts=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$BUILD/fuzz.log" | tail -1)
+[ -n "$counts" ] || counts="0 1"
+set -- $counts
+passed=$((passed + $1)); failed=$((failed + $2))
+note "fuzz: $1 passed, $2 failed (scripts/fuzz.sh exit $fuzz_rc)"
+[ "$fuzz_rc" -ne 0 ] && grep -E '^FAIL' "$BUILD/fuzz.log" | tee -a "$report"
+
+# 7. Unit tests (cmocka): count the cases each executable reports.
 meson test -C "$BUILD" --suite unit --print-errorlogs >"$BUILD/unit.log" 2>&1
 unit_rc=$?
 counts=$($PY - "$BUILD/meson-logs/testlog.json" <<'PY'
@@ -96,7 +108,7 @@ passed=$((passed + $1)); failed=$((failed + $2))
 note "unit: $1 passed, $2 failed (meson test exit $unit_rc)"
 [ "$unit_rc" -ne 0 ] && grep -E 'FAIL|ERROR|\[  FAILED' "$BUILD/unit.log" | head -20
 
-# 7. Interop tests against real programs: once against the build, once
+# 8. Interop tests against real programs: once against the build, once
 # against the ASan/UBSan build (build-asan, made in step 5), where any
 # sanitizer report in a server's log is a failure of its own.
 # interop NAME BIN: one pytest run; adds its counts.

@@ -16,7 +16,7 @@ POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
 POSTFIX_PIDFILE=${POSTFIX_PIDFILE:-/var/spool/postfix/pid/master.pid}
 DOVECOT_PIDFILE=${DOVECOT_PIDFILE:-/run/dovecot/master.pid}
 
-BUILD="gcc clang make meson ninja-build pkg-config libssl-dev libevent-dev \
+BUILD="gcc clang libclang-rt-14-dev make meson ninja-build pkg-config libssl-dev libevent-dev \
 libcrypt-dev libidn-dev libcmocka-dev openssl"
 TEST="python3 python3-pytest python3-pytest-xdist python3-pytest-timeout python3-aiosmtpd swaks libnet-ssleay-perl \
 libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl msmtp curl \
