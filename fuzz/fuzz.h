@@ -86,4 +86,18 @@ fuzz_copy(const uint8_t *p, size_t n, int nul)
 	return c;
 }
 
+/* A new folder for a harness's files: under $POSTERN_FUZZ_DIR when set
+ * (scripts/fuzz.sh points it at a folder it removes afterwards, so a
+ * crash leaves nothing behind), else under /dev/shm (RAM: cheap fsync). */
+static inline char *
+fuzz_tmpdir(char *dst, size_t size)
+{
+	const char *base = getenv("POSTERN_FUZZ_DIR");
+	int n = snprintf(dst, size, "%s/postern-fuzz-XXXXXX",
+			 base != NULL && *base != '\0' ? base : "/dev/shm");
+	if (n < 0 || (size_t)n >= size)
+		return NULL;
+	return mkdtemp(dst);
+}
+
 #endif

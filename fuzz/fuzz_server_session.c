@@ -61,10 +61,26 @@ store_reload(struct store *st, char **err_r)
 	return 0;
 }
 
+char *
+store_fake_key_path(const char *spec, const char *base_dir, char **err_r)
+{
+	*err_r = NULL;
+	return strdup("fake.key");
+}
+
+int
+store_fake_key_load(const char *path, bool create, uint8_t key_r[STORE_FAKE_KEY_LEN],
+		    char **err_r)
+{
+	*err_r = NULL;
+	memset(key_r, 0xfa, STORE_FAKE_KEY_LEN);
+	return 0;
+}
+
 /* ---- one server for the whole run ---- */
 
 static struct server *srv;
-static char spool_top[] = "/dev/shm/postern-fuzz-XXXXXX";
+static char spool_top[256];
 
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -82,7 +98,7 @@ cleanup(void)
 static void
 setup_once(void)
 {
-	if (mkdtemp(spool_top) == NULL)
+	if (fuzz_tmpdir(spool_top, sizeof spool_top) == NULL)
 		abort();
 	(void)atexit(cleanup);
 	char path[128];
@@ -106,6 +122,16 @@ setup_once(void)
 	struct config *cfg = config_load(path, &err);
 	srv = cfg != NULL ? server_new(cfg, true, &err) : NULL;
 	if (srv == NULL) {
+		fprintf(stderr, "fuzz_server_session: %s\n", err != NULL ? err : "?");
+		abort();
+	}
+	/* Check mode binds nothing and leaves the spool alone (the server
+	 * it checks for holds it): open it here, as a serving server does. */
+	char spool[160];
+	(void)snprintf(spool, sizeof spool, "%s/spool", spool_top);
+	srv->spool_lock = spool_lock(spool, &err);
+	srv->spool = srv->spool_lock >= 0 ? spool_open(spool, srv->spool_lock, &err) : NULL;
+	if (srv->spool == NULL) {
 		fprintf(stderr, "fuzz_server_session: %s\n", err != NULL ? err : "?");
 		abort();
 	}

@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char top[] = "/dev/shm/postern-fuzz-spool-XXXXXX";
+static char top[256];
 static struct spool *sp;
 static int devnull = -1;
 
@@ -37,9 +37,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char id[] = "0000000000000001abcd";
 	char *err = NULL;
 	if (sp == NULL) {
-		if (mkdtemp(top) == NULL)
+		if (fuzz_tmpdir(top, sizeof top) == NULL)
 			abort();
-		sp = spool_open(top, &err);
+		int lock = spool_lock(top, &err);	/* kept for the run */
+		sp = lock >= 0 ? spool_open(top, lock, &err) : NULL;
 		if (sp == NULL)
 			abort();
 		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);

@@ -26,11 +26,14 @@ run_one() {
 	fi
 	seeds=""
 	[ -d fuzz/corpus/$t ] && seeds=fuzz/corpus/$t
+	POSTERN_FUZZ_DIR=$(mktemp -d /dev/shm/postern-fuzz-run.XXXXXX) || return 1
+	export POSTERN_FUZZ_DIR
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		"$bin" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048 -max_len=16384 \
 		-print_final_stats=1 -artifact_prefix=$B/crashes/$t/ \
 		$B/corpus/$t $seeds >>"$log" 2>&1
 	rc=$?
+	rm -rf "$POSTERN_FUZZ_DIR"
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	if [ $rc -ne 0 ]; then
 		echo "FAIL $t: ${execs:-?} executions, crash in $B/crashes/$t (see $log)"
