@@ -17,19 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stdin_chunks.h"
 #include "deliver/maildir.h"
 
-static size_t chunk = 65536;
-
-static ssize_t
-read_stdin(void *arg, void *buf, size_t size)
-{
-	ssize_t n;
-	do
-		n = read(0, buf, size < chunk ? size : chunk);
-	while (n < 0 && errno == EINTR);
-	return n;
-}
 
 static long
 peak_rss_kb(void)
@@ -52,9 +42,9 @@ main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "c:")) != -1) {
 		if (c != 'c')
 			return 1;
-		chunk = (size_t)strtoul(optarg, NULL, 10);
+		stdin_chunk = (size_t)strtoul(optarg, NULL, 10);
 	}
-	if (argc - optind != 5 || chunk == 0) {
+	if (argc - optind != 5 || stdin_chunk == 0) {
 		fprintf(stderr, "usage: maildir_put [-c CHUNK] TEMPLATE LOCAL DOMAIN SENDER RCPT\n");
 		return 1;
 	}
@@ -63,7 +53,7 @@ main(int argc, char **argv)
 				   .recipient = a[4] };
 	struct maildir_error err = { 0 };
 	char *file = NULL;
-	int rc = maildir_deliver(a[0], &env, read_stdin, NULL, &file, &err);
+	int rc = maildir_deliver(a[0], &env, stdin_read, NULL, &file, &err);
 	if (rc == 0)
 		printf("delivered %s\n", file);
 	else
