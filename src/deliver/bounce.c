@@ -2,7 +2,6 @@
 #include "deliver/bounce.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -132,16 +131,14 @@ add_field(struct buf *b, const char *name, const char *value)
 	buf_addstr(b, "\r\n");
 }
 
-/* add_field() with the value built by a helper into scratch. */
-static void
-add_peer_field(struct buf *b, const char *name, const char *prefix, const char *peer)
+/* prefix then peer text made safe, in scratch buffer v: a field value. */
+static const char *
+peer_value(struct buf *v, const char *prefix, const char *peer)
 {
-	struct buf v;
-	buf_init(&v, PEER_TEXT_MAX + 256);
-	buf_addstr(&v, prefix);
-	add_peer(&v, peer);
-	add_field(b, name, buf_cstr(&v));
-	buf_free(&v);
+	buf_reset(v);
+	buf_addstr(v, prefix);
+	add_peer(v, peer);
+	return buf_cstr(v);
 }
 
 static void
@@ -229,25 +226,27 @@ add_human(struct buf *b, const struct bounce_msg *m)
 }
 
 static void
-add_rcpt_status(struct buf *b, const struct bounce_msg *m, const struct bounce_rcpt *r)
+add_rcpt_status(struct buf *b, const struct bounce_msg *m, const struct bounce_rcpt *r,
+		struct buf *v)
 {
 	char st[16];
 	buf_addstr(b, "\r\n");
-	add_peer_field(b, "Final-Recipient", "rfc822; ", r->final_rcpt);
+	add_field(b, "Final-Recipient", peer_value(v, "rfc822; ", r->final_rcpt));
 	if (r->orig_rcpt != NULL)
-		add_peer_field(b, "Original-Recipient", "rfc822; ", r->orig_rcpt);
+		add_field(b, "Original-Recipient", peer_value(v, "rfc822; ", r->orig_rcpt));
 	buf_printf(b, "Action: %s\r\n", m->kind == BOUNCE_FAILED ? "failed" : "delayed");
 	buf_printf(b, "Status: %s\r\n", bounce_status(r, m->kind, st, sizeof st));
 	if (r->remote_mta != NULL)
-		add_peer_field(b, "Remote-MTA", "dns; ", r->remote_mta);
+		add_field(b, "Remote-MTA", peer_value(v, "dns; ", r->remote_mta));
 	if (r->reply_code != 0) {
-		char pre[32];
-		snprintf(pre, sizeof pre, "smtp; %d ", r->reply_code);
-		add_peer_field(b, "Diagnostic-Code", pre, r->reply_text);
+		peer_value(v, "smtp; ", NULL);
+		buf_printf(v, "%d ", r->reply_code);
+		add_peer(v, r->reply_text);
+		add_field(b, "Diagnostic-Code", buf_cstr(v));
 	} else if (r->why != NULL) {
 		/* no SMTP reply to quote: our own words (RFC 3464 2.3.6 allows
 		 * other diagnostic types; "X-" marks ours, as Postfix does) */
-		add_peer_field(b, "Diagnostic-Code", "X-Postern; ", r->why);
+		add_field(b, "Diagnostic-Code", peer_value(v, "X-Postern; ", r->why));
 	}
 	if (r->last_attempt != 0)
 		add_date_field(b, "Last-Attempt-Date", r->last_attempt);
@@ -258,14 +257,17 @@ add_rcpt_status(struct buf *b, const struct bounce_msg *m, const struct bounce_r
 static void
 add_status(struct buf *b, const struct bounce_msg *m)
 {
-	add_peer_field(b, "Reporting-MTA", "dns; ", m->hostname);
+	struct buf v;	/* scratch for one field value */
+	buf_init(&v, PEER_TEXT_MAX + 256);
+	add_field(b, "Reporting-MTA", peer_value(&v, "dns; ", m->hostname));
 	if (m->queue_id != NULL)
-		add_peer_field(b, "X-Postern-Queue-ID", "", m->queue_id);
+		add_field(b, "X-Postern-Queue-ID", peer_value(&v, "", m->queue_id));
 	if (m->envid != NULL)
-		add_peer_field(b, "Original-Envelope-Id", "", m->envid);
+		add_field(b, "Original-Envelope-Id", peer_value(&v, "", m->envid));
 	add_date_field(b, "Arrival-Date", m->arrival);
 	for (size_t i = 0; i < m->nrcpts; i++)
-		add_rcpt_status(b, m, &m->rcpts[i]);
+		add_rcpt_status(b, m, &m->rcpts[i], &v);
+	buf_free(&v);
 }
 
 static void

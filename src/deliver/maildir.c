@@ -72,8 +72,10 @@ static int
 add_lower(struct buf *b, const char *s)
 {
 	for (; *s; s++) {
-		char c = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
-		if (buf_addch(b, (uint8_t)c) != BUF_OK)
+		uint8_t c = (uint8_t)*s;
+		if (c >= 'A' && c <= 'Z')
+			c = (uint8_t)(c + ('a' - 'A'));
+		if (buf_addch(b, c) != BUF_OK)
 			return -1;
 	}
 	return 0;

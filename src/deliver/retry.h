@@ -43,16 +43,33 @@ struct retry_policy {
 #define RETRY_LIFETIME_DEFAULT (5u * 86400u)
 #define RETRY_WARN_DEFAULT (4u * 3600u)
 
+/* What the queue keeps per deferred recipient. */
+struct retry_state {
+	time_t arrival;		/* when the message was queued */
+	unsigned attempts;	/* failed attempts so far */
+};
+
 /* Fills p with the defaults above. */
 void retry_policy_default(struct retry_policy *p);
 
-/* The instant of the next attempt after `attempts` failed ones
- * (attempts >= 1; 0 is treated as 1), the last of them at `now`.
- * rnd is any random 32-bit value (the caller draws it, so that this
- * stays a pure function): it picks the jitter.  Never later than
- * arrival + lifetime, never earlier than now + 1. */
-time_t retry_next(const struct retry_policy *p, unsigned attempts, time_t arrival,
-		  time_t now, uint32_t rnd);
+/* For the server's config reader: when key is one of the four keys
+ * above, sets its field from value -- whole seconds, or a number with
+ * s, m, h or d; at most 365d; 0 only for delay_warning_time (no
+ * warning) -- and returns 1; returns 0 for any other key; -1 with
+ * *err_r malloc'd ("retry_max: '3x' is not a duration ...") for a bad
+ * value (the caller prefixes FILE:LINE). */
+int retry_policy_set(struct retry_policy *p, const char *key, const char *value, char **err_r);
+/* Checks the whole: retry_first <= retry_max <= max_queue_lifetime.
+ * Returns NULL, or a malloc'd message. */
+char *retry_policy_check(const struct retry_policy *p);
+
+/* The instant of the next attempt after s->attempts failed ones
+ * (0 is treated as 1), the last of them at `now`.  rnd is any random
+ * 32-bit value (the caller draws it, so that this stays a pure
+ * function): it picks the jitter.  Never later than s->arrival +
+ * lifetime, never earlier than now + 1. */
+time_t retry_next(const struct retry_policy *p, const struct retry_state *s, time_t now,
+		  uint32_t rnd);
 
 /* True when a recipient that arrived at `arrival` and just failed
  * temporarily at `now` must be given up (bounced). */
