@@ -21,7 +21,7 @@ struct lookup {
 	struct dns_resolver *r;
 	dns_mx_cb *cb;
 	void *arg;
-	struct dns_mx_result *res;
+	struct dns_mx_result res;	/* handed to the caller in a copy */
 	size_t pending;
 	bool destroyed;		/* the resolver went away: no callback */
 };
@@ -31,12 +31,9 @@ struct addr_req {
 	size_t idx;
 };
 
-void
-dns_mx_result_free(struct dns_mx_result **resp)
+static void
+result_clear(struct dns_mx_result *res)
 {
-	struct dns_mx_result *res = *resp;
-	if (res == NULL)
-		return;
 	for (size_t i = 0; i < res->ntargets; i++) {
 		free(res->targets[i].host);
 		free(res->targets[i].addrs);
@@ -44,7 +41,16 @@ dns_mx_result_free(struct dns_mx_result **resp)
 	free(res->targets);
 	free(res->domain);
 	free(res->why);
-	free(res);
+	memset(res, 0, sizeof *res);
+}
+
+void
+dns_mx_result_free(struct dns_mx_result **resp)
+{
+	if (*resp == NULL)
+		return;
+	result_clear(*resp);
+	free(*resp);
 	*resp = NULL;
 }
 
@@ -105,7 +111,7 @@ dns_mx_sort(struct dns_mx_target *v, size_t n, uint64_t seed)
 static void
 lookup_free(struct lookup *lk)
 {
-	dns_mx_result_free(&lk->res);
+	result_clear(&lk->res);
 	free(lk);
 }
 
@@ -113,8 +119,12 @@ static void
 deliver(evutil_socket_t fd, short what, void *arg)
 {
 	struct lookup *lk = arg;
-	struct dns_mx_result *res = lk->res;
-	lk->res = NULL;
+	struct dns_mx_result *res = malloc(sizeof *res);
+	if (res == NULL) {
+		lookup_free(lk);	/* XXX: out of memory loses the callback */
+		return;
+	}
+	*res = lk->res;		/* the result now owns what lk->res held */
 	dns_mx_cb *cb = lk->cb;
 	void *cbarg = lk->arg;
 	free(lk);
@@ -134,10 +144,10 @@ finish(struct lookup *lk)
 static void
 fail(struct lookup *lk, enum dns_mx_status st, const char *enhanced, char *why)
 {
-	lk->res->status = st;
-	lk->res->enhanced = enhanced;
-	free(lk->res->why);
-	lk->res->why = why ? why : str_printf("out of memory");
+	lk->res.status = st;
+	lk->res.enhanced = enhanced;
+	free(lk->res.why);
+	lk->res.why = why ? why : str_printf("out of memory");
 }
 
 static bool
@@ -150,7 +160,7 @@ is_temporary(int status)
 static void
 addrs_done(struct lookup *lk)
 {
-	struct dns_mx_result *res = lk->res;
+	struct dns_mx_result *res = &lk->res;
 	size_t kept = 0;
 	bool temp = false;
 	for (size_t i = 0; i < res->ntargets; i++) {
@@ -196,7 +206,7 @@ on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
 	struct addr_req *rq = arg;
 	struct lookup *lk = rq->lk;
-	struct dns_mx_target *t = &lk->res->targets[rq->idx];
+	struct dns_mx_target *t = &lk->res.targets[rq->idx];
 	free(rq);
 	t->status = status;
 	if (status == ARES_EDESTRUCTION)
@@ -225,14 +235,14 @@ resolve_targets(struct lookup *lk)
 {
 	struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC };
 	lk->pending = 1;
-	for (size_t i = 0; i < lk->res->ntargets && !lk->destroyed; i++) {
+	for (size_t i = 0; i < lk->res.ntargets && !lk->destroyed; i++) {
 		struct addr_req *rq = malloc(sizeof *rq);
 		/* A trailing dot: an absolute name, never the search list. */
-		char *name = str_printf("%s.", lk->res->targets[i].host);
+		char *name = str_printf("%s.", lk->res.targets[i].host);
 		if (rq == NULL || name == NULL) {
 			free(rq);
 			free(name);
-			lk->res->targets[i].status = ARES_ENOMEM;
+			lk->res.targets[i].status = ARES_ENOMEM;
 			continue;
 		}
 		*rq = (struct addr_req){ lk, i };
@@ -246,16 +256,14 @@ resolve_targets(struct lookup *lk)
 
 /* ---- the MX query ---- */
 
+/* Fills in a target of a new array.  Returns false when out of memory. */
 static bool
-add_target(struct dns_mx_result *res, const char *host, unsigned pref)
+set_target(struct dns_mx_target *t, const char *host, unsigned pref)
 {
-	struct dns_mx_target *v = realloc(res->targets, (res->ntargets + 1) * sizeof *v);
-	if (v == NULL)
-		return false;
-	res->targets = v;
-	v[res->ntargets] = (struct dns_mx_target){ .host = strdup(host), .pref = pref,
-						   .status = ARES_ENODATA };
-	return v[res->ntargets++].host != NULL;
+	t->host = strdup(host);
+	t->pref = pref;
+	t->status = ARES_ENODATA;
+	return t->host != NULL;
 }
 
 static uint64_t
@@ -271,7 +279,7 @@ shuffle_seed(void)
 static bool
 mx_targets(struct lookup *lk, struct ares_mx_reply *mx)
 {
-	struct dns_mx_result *res = lk->res;
+	struct dns_mx_result *res = &lk->res;
 	size_t n = 0;
 	for (struct ares_mx_reply *m = mx; m; m = m->next)
 		n++;
@@ -283,13 +291,22 @@ mx_targets(struct lookup *lk, struct ares_mx_reply *mx)
 		     str_printf("domain %s does not accept mail (null MX)", res->domain));
 		return false;
 	}
-	for (struct ares_mx_reply *m = mx; m; m = m->next) {
+	/* Built aside and handed over whole: gcc's analyzer loses track
+	 * of strings stored through res (see client/message.c). */
+	struct dns_mx_target *v = calloc(n, sizeof *v);
+	size_t k = 0;
+	bool ok = v != NULL;
+	for (struct ares_mx_reply *m = mx; ok && m; m = m->next) {
 		if (m->host[0] == '\0' || strcmp(m->host, ".") == 0 || !dns_mx_name_ok(m->host))
 			continue;
-		if (!add_target(res, m->host, m->priority)) {
-			fail(lk, DNS_MX_TEMPFAIL, "4.3.0", NULL);
-			return false;
-		}
+		ok = set_target(&v[k], m->host, m->priority);
+		k += ok;
+	}
+	res->targets = v;
+	res->ntargets = k;
+	if (!ok) {
+		fail(lk, DNS_MX_TEMPFAIL, "4.3.0", NULL);
+		return false;
 	}
 	dns_mx_sort(res->targets, res->ntargets, shuffle_seed());
 	for (size_t i = DNS_MX_HOSTS_MAX; i < res->ntargets; i++)
@@ -308,7 +325,7 @@ static void
 on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct lookup *lk = arg;
-	struct dns_mx_result *res = lk->res;
+	struct dns_mx_result *res = &lk->res;
 	struct ares_mx_reply *mx = NULL;
 	if (status == ARES_EDESTRUCTION) {
 		lookup_free(lk);
@@ -334,7 +351,11 @@ on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		 * address is treated as if it was associated with an implicit
 		 * MX RR, with a preference of 0, pointing to that host." */
 		res->implicit = true;
-		if (!add_target(res, res->domain, 0)) {
+		struct dns_mx_target *t = calloc(1, sizeof *t);
+		bool ok = t != NULL && set_target(t, res->domain, 0);
+		res->targets = t;
+		res->ntargets = ok;
+		if (!ok) {
 			fail(lk, DNS_MX_TEMPFAIL, "4.3.0", NULL);
 			finish(lk);
 			return;
@@ -355,17 +376,15 @@ int
 dns_mx_lookup(struct dns_resolver *r, const char *domain, dns_mx_cb *cb, void *arg)
 {
 	struct lookup *lk = calloc(1, sizeof *lk);
-	if (lk == NULL || (lk->res = calloc(1, sizeof *lk->res)) == NULL) {
-		free(lk);
+	if (lk == NULL)
 		return -1;
-	}
-	*lk = (struct lookup){ .r = r, .cb = cb, .arg = arg, .res = lk->res };
+	*lk = (struct lookup){ .r = r, .cb = cb, .arg = arg };
 	size_t n = strlen(domain);
 	if (n > 0 && domain[n - 1] == '.')
 		n--;
-	lk->res->domain = strndup(domain, n);
-	lk->res->enhanced = "";
-	if (lk->res->domain == NULL) {
+	lk->res.domain = strndup(domain, n);
+	lk->res.enhanced = "";
+	if (lk->res.domain == NULL) {
 		lookup_free(lk);
 		return -1;
 	}
@@ -375,7 +394,7 @@ dns_mx_lookup(struct dns_resolver *r, const char *domain, dns_mx_cb *cb, void *a
 		finish(lk);
 		return 0;
 	}
-	ares_query(dns_resolver_channel(r), lk->res->domain, ns_c_in, ns_t_mx, on_mx, lk);
+	ares_query(dns_resolver_channel(r), lk->res.domain, ns_c_in, ns_t_mx, on_mx, lk);
 	dns_resolver_kick(r);
 	return 0;
 }
