@@ -70,6 +70,15 @@ def run(args, input=None, timeout=60, **kw):
     return subprocess.run(args, input=input, capture_output=True, timeout=timeout, **kw)
 
 
+def tool_path(area, name):
+    """Path of a test-only program built under BUILD/tests/unit/AREA/
+    (BUILD: $POSTERN_BUILD_DIR, else the folder of the postern binary)."""
+    build = os.environ.get("POSTERN_BUILD_DIR")
+    if not build:
+        build = os.path.dirname(os.path.abspath(POSTERN))
+    return os.path.join(build, "tests", "unit", area, name)
+
+
 def postern(*args, input=None, timeout=60, binary=None, **kw):
     return run([binary or POSTERN, *args], input=input, timeout=timeout, **kw)
 

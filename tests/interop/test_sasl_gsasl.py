@@ -9,25 +9,21 @@ both verdicts: sasl_pipe's exit code (0 authenticated, 1 refused) and
 gsasl's exit code and its "authentication finished" message.
 """
 import os
-import pathlib
 import shutil
 import subprocess
 import tempfile
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from conftest import tool_path
+
 USER = "user"
 PASSWORD = "pencil"
 MECHS = ["SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN"]
 
 
 def sasl_pipe_path():
-    build = os.environ.get("POSTERN_BUILD_DIR")
-    if not build:
-        postern = os.environ.get("POSTERN_BIN") or str(ROOT / "build" / "postern")
-        build = os.path.dirname(os.path.abspath(postern))
-    return os.path.join(build, "tests", "unit", "sasl", "sasl_pipe")
+    return tool_path("sasl", "sasl_pipe")
 
 
 @pytest.fixture(scope="module")
