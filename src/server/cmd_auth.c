@@ -1,7 +1,10 @@
-/* cmd_auth.c - AUTH (RFC 4954): the SMTP glue around a SASL step
- * session (sasl.h).  We own the 334/235/535 lines and the base64; the
- * mechanism owns the bytes.  Credentials come from the store through
- * authq.c; failures are answered after a jittered delay.
+/* cmd_auth.c - AUTH (RFC 4954): the SMTP side of a SASL exchange whose
+ * mechanism runs in the auth process (doc/architecture.md).  We own the
+ * 334/235/535 lines, the base64, the "*" cancel and which mechanisms a
+ * listener may use; the auth process owns the mechanism, the secrets and
+ * the failure counts.  The messages go through authc.c; the session
+ * stops reading while it waits.  Failures are answered after the delay
+ * the auth process chose, by a timer.
  *
  * Never logged: the SASL payload, the AUTH line, any password.
  */
@@ -10,24 +13,23 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <openssl/rand.h>
 
+#include "ipc/auth_proto.h"
 #include "sasl/sasl.h"
 #include "util/b64.h"
 #include "util/log.h"
 
+/* u: the user the client named (n bytes), NULL when unknown. */
 static void
-auth_log_failure(struct session *s, const char *why)
+auth_log_failure(struct session *s, const char *u, size_t n, const char *why)
 {
 	char user[LOG_SAFE_MAX] = "-";
-	const char *u = s->sasl ? sasl_sess_authcid(s->sasl) : NULL;
-	const struct sasl_mech *m = s->sasl ? sasl_sess_mech(s->sasl) : NULL;
-	if (u != NULL)
-		log_safe(user, sizeof user, u, strlen(u));
+	const struct sasl_mech *m = s->auth_m;
+	if (u != NULL && n > 0)
+		log_safe(user, sizeof user, u, n);
 	/* Stable for fail2ban: "auth failed: client=IP user=NAME mech=MECH". */
 	log_warn("auth failed: client=%s user=%s mech=%s session=%016" PRIx64 " why=\"%s\"", s->ip,
 		 user, m ? sasl_mech_name(m) : "-", s->id, why ? why : "-");
@@ -38,7 +40,8 @@ auth_log_failure(struct session *s, const char *why)
 static void
 auth_finish(struct session *s)
 {
-	sasl_sess_free(&s->sasl);
+	authc_cancel(s);
+	s->auth_m = NULL;
 	if (s->state != ST_CLOSING)
 		sess_set_state(s, ST_CMD);
 }
@@ -53,37 +56,13 @@ auth_delay_done(int fd, short what, void *arg)
 	sess_resume(s);
 }
 
-/* The failure delay: 0.5 s per failure from this address in the last
- * IPTAB_FAIL_TTL seconds, at most AUTH_DELAY_STEPS of them, plus up to
- * 0.5 s of jitter so that the time of the answer tells nothing. */
-#define AUTH_DELAY_STEP_MS 500L
-#define AUTH_DELAY_STEPS 8u
-
-static struct timeval
-auth_delay_for(unsigned failures)
-{
-	uint32_t jitter = 0;
-	if (RAND_bytes((unsigned char *)&jitter, sizeof jitter) != 1)
-		jitter = 0;	/* no jitter is still a delay */
-	long ms = AUTH_DELAY_STEP_MS * (long)(failures < AUTH_DELAY_STEPS ? failures : AUTH_DELAY_STEPS) +
-		  (long)(jitter % (uint32_t)AUTH_DELAY_STEP_MS);
-	return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000L };
-}
-
-/* Wrong credentials: answer later, by a timer that grows with each
- * failure from the client's address, so that guessing is slow even
- * for a client that reconnects after each try (the count lives in
- * srv->ips, not in the session); the loop never sleeps (STYLE.md 15). */
+/* Wrong credentials: answer after delay_ms (chosen by the auth process,
+ * which counts the failures per client address), by a timer; the loop
+ * never sleeps (STYLE.md 15). */
 static void
-auth_fail_later(struct session *s, const char *why)
+auth_fail_later(struct session *s, uint32_t delay_ms)
 {
-	auth_log_failure(s, why);
-	struct timespec now = { 0, 0 };
-	(void)clock_gettime(CLOCK_MONOTONIC, &now);	/* cannot fail for CLOCK_MONOTONIC */
-	unsigned failures = iptab_fail(s->srv->ips, s->ip, (uint64_t)now.tv_sec);
-	struct timeval tv = auth_delay_for(failures);
-	log_info("session=%016" PRIx64 " auth delay client=%s failures=%u delay_ms=%ld", s->id,
-		 s->ip, failures, (long)tv.tv_sec * 1000L + (long)tv.tv_usec / 1000L);
+	struct timeval tv = { .tv_sec = delay_ms / 1000, .tv_usec = (long)(delay_ms % 1000) * 1000L };
 	if (s->auth_delay == NULL)
 		s->auth_delay = evtimer_new(s->srv->base, auth_delay_done, s);
 	if (s->auth_delay == NULL) {
@@ -96,108 +75,109 @@ auth_fail_later(struct session *s, const char *why)
 }
 
 static void
-auth_success(struct session *s)
+auth_success(struct session *s, const struct auth_field *user)
 {
-	const char *user = sasl_sess_authcid(s->sasl);
-	const char *authz = sasl_sess_authzid(s->sasl);
-	/* We do not let one user act for another: an authorization
-	 * identity other than the user's own is a failure. */
-	if (authz != NULL && authz[0] != '\0' && strcmp(authz, user) != 0) {
-		auth_fail_later(s, "authorization identity differs from the user");
-		return;
-	}
-	s->auth_user = strdup(user);
-	if (s->auth_user == NULL) {
+	s->auth_user = strndup((const char *)user->p, user->n);
+	if (s->auth_user == NULL || strlen(s->auth_user) != user->n) {
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);
 		return;
 	}
-	s->auth_mech = sasl_mech_name(sasl_sess_mech(s->sasl));
+	s->auth_mech = sasl_mech_name(s->auth_m);
 	char safe[LOG_SAFE_MAX];
 	log_info("session=%016" PRIx64 " auth ok client=%s user=%s mech=%s", s->id, s->ip,
-		 log_safe(safe, sizeof safe, user, strlen(user)), s->auth_mech);
+		 log_safe(safe, sizeof safe, s->auth_user, user->n), s->auth_mech);
 	s->srv->count.auth_ok++;
 	sess_reply(s, 235, "2.7.0", "Authentication successful");
 	auth_finish(s);
 }
 
-/* Acts on a sasl_step() result. */
 static void
-auth_next(struct session *s, enum sasl_rc rc, const struct buf *out, const char *why)
+auth_challenge(struct session *s, const struct auth_field *c)
 {
-	switch (rc) {
-	case SASL_MORE: {
-		struct buf enc;
-		buf_init(&enc, b64_encoded_len(SASL_MSG_MAX));
-		if (b64_encode(&enc, out->p ? out->p : (const uint8_t *)"", out->len) != BUF_OK) {
-			buf_free(&enc);
-			sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
-			auth_finish(s);
-			return;
-		}
-		sess_reply_line(s, 334, true, "%s", buf_cstr(&enc));
+	struct buf enc;
+	buf_init(&enc, b64_encoded_len(SASL_MSG_MAX));
+	if (b64_encode(&enc, c->p ? c->p : (const uint8_t *)"", c->n) != BUF_OK) {
 		buf_free(&enc);
-		sess_set_state(s, ST_AUTH);
-		return;
-	}
-	case SASL_NEED_CRED:
-		sess_set_state(s, ST_AUTH_WAIT);
-		bufferevent_disable(s->bev, EV_READ);
-		authq_submit(s);
-		return;
-	case SASL_DONE:
-		auth_success(s);
-		return;
-	case SASL_FAIL:
-		auth_fail_later(s, why);
-		return;
-	case SASL_TEMPFAIL:
-		auth_log_failure(s, why);
-		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure" */
+		authc_cancel(s);
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);
 		return;
-	case SASL_BADSYNTAX:
-		auth_log_failure(s, why);
+	}
+	sess_reply_line(s, 334, true, "%s", buf_cstr(&enc));
+	buf_free(&enc);
+	sess_set_state(s, ST_AUTH);
+}
+
+/* FAIL from the auth process: fields kind, user, delay, reason. */
+static void
+auth_failed(struct session *s, const struct auth_msg *m)
+{
+	char why[AUTH_PROTO_WHY_MAX + 1];
+	memcpy(why, m->f[3].p ? (const char *)m->f[3].p : "", m->f[3].n);
+	why[m->f[3].n] = '\0';
+	auth_log_failure(s, (const char *)m->f[1].p, m->f[1].n, why);
+	switch ((enum auth_fail_kind)m->f[0].p[0]) {
+	case AUTH_FAIL_INVALID: {
+		const uint8_t *d = m->f[2].p;
+		auth_fail_later(s, (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
+		return;
+	}
+	case AUTH_FAIL_SYNTAX:
 		sess_fail(s, 501, "5.5.2", "Malformed authentication response");
+		break;
+	case AUTH_FAIL_TEMP:
+	case AUTH_FAIL_BUSY:
+		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure" */
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+		break;
+	}
+	auth_finish(s);
+}
+
+/* The session waits for the auth process: no input meanwhile. */
+static void
+auth_wait(struct session *s)
+{
+	sess_set_state(s, ST_AUTH_WAIT);
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* Sends the first message (ir == NULL: none) or the next one. */
+static void
+auth_relay(struct session *s, const uint8_t *p, size_t n, bool first)
+{
+	int rc = first ? authc_start(s, s->auth_m, p, n) : authc_cont(s, p, n);
+	if (rc < 0) {
+		auth_log_failure(s, NULL, 0, "auth process unavailable");
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);
 		return;
 	}
+	auth_wait(s);
 }
 
-/* Feeds one message (decoded) to the mechanism; in == NULL: none. */
+/* Decodes a base64 client message ("=" alone is empty when first) and
+ * relays it; replies 501 5.5.2 itself when it cannot be decoded. */
 static void
-auth_feed(struct session *s, const uint8_t *in, size_t n)
-{
-	struct buf out;
-	const char *why = NULL;
-	buf_init(&out, SASL_MSG_MAX);
-	enum sasl_rc rc = sasl_step(s->sasl, in, n, &out, &why);
-	auth_next(s, rc, &out, why);
-	buf_wipe_free(&out);
-}
-
-/* Decodes a base64 client message ("=" alone is empty when allow_eq)
- * and feeds it; replies 501 5.5.2 itself when it cannot be decoded. */
-static void
-auth_feed_b64(struct session *s, struct span b64, bool allow_eq)
+auth_relay_b64(struct session *s, struct span b64, bool first)
 {
 	struct buf dec;
 	buf_init(&dec, SASL_MSG_MAX);
-	if (allow_eq && b64.n == 1 && b64.p[0] == '=') {
-		auth_feed(s, (const uint8_t *)"", 0);
+	if (first && b64.n == 1 && b64.p[0] == '=') {
+		auth_relay(s, (const uint8_t *)"", 0, first);
 		return;
 	}
 	if (b64_decode(&dec, b64.p, b64.n) != 0) {
 		buf_wipe_free(&dec);
-		auth_log_failure(s, "bad base64");
+		auth_log_failure(s, NULL, 0, "bad base64");
 		/* RFC 4954 4: "If the client ... cannot be decoded ... the
 		 * server ... MUST reject the AUTH command with a 501 reply." */
 		sess_fail(s, 501, "5.5.2", "Cannot decode response");
 		auth_finish(s);
 		return;
 	}
-	auth_feed(s, dec.p ? dec.p : (const uint8_t *)"", dec.len);
+	auth_relay(s, dec.p ? dec.p : (const uint8_t *)"", dec.len, first);
 	buf_wipe_free(&dec);
 }
 
@@ -247,21 +227,12 @@ cmd_auth(struct session *s, struct span arg)
 		sess_fail(s, 501, "5.7.0", "%s takes no initial response", sasl_mech_name(m));
 		return;
 	}
-	struct sasl_server_params p = {
-		.hostname = s->cfg->hostname,
-		.fake_salt_key = s->srv->fake_salt_key,
-		.fake_salt_key_len = sizeof s->srv->fake_salt_key,
-	};
-	s->sasl = sasl_server_new(m, &p);
-	if (s->sasl == NULL) {
-		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
-		return;
-	}
+	s->auth_m = m;
 	if (arg.n == 0)
-		auth_feed(s, NULL, 0);
+		auth_relay(s, NULL, 0, true);
 	else
 		/* RFC 4954 4: "=" is an initial response of zero length. */
-		auth_feed_b64(s, arg, true);
+		auth_relay_b64(s, arg, true);
 }
 
 void
@@ -276,13 +247,23 @@ cmd_auth_response(struct session *s, struct span line)
 		auth_finish(s);
 		return;
 	}
-	auth_feed_b64(s, line, false);
+	auth_relay_b64(s, line, false);
 }
 
 void
-cmd_auth_resume(struct session *s)
+cmd_auth_answer(struct session *s, const struct auth_msg *m)
 {
-	auth_feed(s, NULL, 0);
+	if (m == NULL) {
+		auth_log_failure(s, NULL, 0, "auth process unavailable");
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+		auth_finish(s);
+	} else if (m->type == AUTH_MSG_CONTINUE) {
+		auth_challenge(s, &m->f[0]);
+	} else if (m->type == AUTH_MSG_OK) {
+		auth_success(s, &m->f[0]);
+	} else {
+		auth_failed(s, m);
+	}
 	if (s->state == ST_CMD || s->state == ST_AUTH)
 		sess_resume(s);
 }

@@ -100,7 +100,8 @@ sess_one_line(struct session *s, struct evbuffer *in)
 		s->discard_line = !sess_skip_line(in);
 		sess_fail(s, 500, "5.5.6", "Line too long");
 		if (s->state == ST_AUTH) {
-			sasl_sess_free(&s->sasl);
+			authc_cancel(s);
+			s->auth_m = NULL;
 			sess_set_state(s, ST_CMD);
 		}
 		return true;
@@ -293,7 +294,8 @@ sess_forget(struct session *s)
 	free(s->auth_user);
 	s->auth_user = NULL;
 	s->auth_mech = NULL;
-	sasl_sess_free(&s->sasl);
+	authc_cancel(s);
+	s->auth_m = NULL;
 }
 
 static void
@@ -419,7 +421,7 @@ session_free(struct session **sp)
 	struct server *srv = s->srv;
 	log_info("session=%016" PRIx64 " disconnect client=%s helo=%s messages=%u rcpts=%u errors=%u",
 		 s->id, s->addr, s->helo ? s->helo : "-", s->nmsgs, s->nrcpt_total, s->errors);
-	authq_cancel(s);
+	authc_cancel(s);
 	if (s->in_commit)
 		TAILQ_REMOVE(&srv->commit_wait, s, wait_link);
 	sess_forget(s);
