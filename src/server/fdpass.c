@@ -7,14 +7,14 @@
 #include <sys/uio.h>
 
 int
-fdpass_send(int sock, char tag, int fd)
+fdpass_send(int sock, const char *tag, int fd)
 {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} u;
 	memset(&u, 0, sizeof u);
-	struct iovec iov = { .iov_base = &tag, .iov_len = 1 };
+	struct iovec iov = { .iov_base = (void *)tag, .iov_len = 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (fd >= 0) {
 		mh.msg_control = u.buf;

@@ -122,7 +122,7 @@ parent_connect(struct parent *p, struct child *n)
 	int sp[2];
 	if (p->auth.pid <= 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return;
-	if (fdpass_send(p->auth.ctl, 'A', sp[0]) < 0 || fdpass_send(n->ctl, 'A', sp[1]) < 0)
+	if (fdpass_send(p->auth.ctl, "A", sp[0]) < 0 || fdpass_send(n->ctl, "A", sp[1]) < 0)
 		log_err("cannot hand a connection to the auth process: %s", strerror(errno));
 	close(sp[0]);
 	close(sp[1]);
@@ -227,7 +227,7 @@ parent_start_net(struct parent *p)
 	} else {
 		*slot = (struct child){ .pid = pid, .ctl = ctl[0], .started = now_ms() };
 		log_info("network process %d started", (int)pid);
-		if (sp[0] >= 0 && p->auth.pid > 0 && fdpass_send(p->auth.ctl, 'A', sp[0]) < 0)
+		if (sp[0] >= 0 && p->auth.pid > 0 && fdpass_send(p->auth.ctl, "A", sp[0]) < 0)
 			log_err("cannot hand a connection to the auth process: %s", strerror(errno));
 	}
 	if (sp[0] >= 0)
@@ -400,7 +400,7 @@ parent_timers(struct parent *p)
 	}
 	if (p->stopping && !nets && p->auth.pid > 0 && !p->auth.draining) {
 		p->auth.draining = true;
-		p->auth.kill_at = now + PARENT_KILL_AFTER * 1000;
+		p->auth.kill_at = now + (int64_t)PARENT_KILL_AFTER * 1000;
 		(void)kill(p->auth.pid, SIGTERM);
 	}
 	if (p->auth.kill_at && now >= p->auth.kill_at) {
