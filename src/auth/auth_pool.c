@@ -61,6 +61,10 @@ struct auth_pool {
 	unsigned per_net;
 	LIST_HEAD(, pool_net) nets[POOL_NET_BUCKETS];
 	auth_pool_done_fn *done_fn;
+	/* Every item lives here: admitted + waiting never exceed the
+	 * queue bound, so no item is ever allocated. */
+	struct pool_items spare;
+	struct pool_item items[AUTH_POOL_QUEUE_MAX];
 };
 
 static void
@@ -127,6 +131,16 @@ pool_admit(struct auth_pool *p, struct pool_item *it)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Puts item in its network's FIFO, behind the jobs of that network. */
+static void
+pool_wait(struct auth_pool *p, struct pool_item *it)
+{
+	struct pool_net *n = it->net;
+	TAILQ_INSERT_TAIL(&n->wait, it, link);
+	n->nwait++;
+	p->waiting++;
+}
+
 static void *
 pool_worker(void *arg)
 {
@@ -177,7 +191,7 @@ pool_wake(evutil_socket_t fd, short what, void *arg)
 		}
 		pool_net_maybe_free(n);
 		p->done_fn(it->ctx, it->job);
-		free(it);
+		TAILQ_INSERT_TAIL(&p->spare, it, link);
 	}
 }
 
@@ -199,6 +213,9 @@ auth_pool_new(struct event_base *base, unsigned workers, unsigned per_net, auth_
 	p->done_fn = done;
 	TAILQ_INIT(&p->todo);
 	TAILQ_INIT(&p->done);
+	TAILQ_INIT(&p->spare);
+	for (size_t i = 0; i < AUTH_POOL_QUEUE_MAX; i++)
+		TAILQ_INSERT_TAIL(&p->spare, &p->items[i], link);
 	for (size_t i = 0; i < POOL_NET_BUCKETS; i++)
 		LIST_INIT(&p->nets[i]);
 	pthread_mutex_init(&p->mu, NULL);
@@ -232,7 +249,6 @@ pool_items_return(struct auth_pool *p, struct pool_items *l)
 	while ((it = TAILQ_FIRST(l)) != NULL) {
 		TAILQ_REMOVE(l, it, link);
 		p->done_fn(it->ctx, it->job);
-		free(it);
 	}
 }
 
@@ -273,25 +289,21 @@ int
 auth_pool_submit(struct auth_pool *p, const char *ip, struct store_job *job, void *ctx)
 {
 	struct pool_net *n = pool_net_get(p, ip);
-	struct pool_item *it = n ? calloc(1, sizeof *it) : NULL;
-	if (it == NULL || p->admitted + p->waiting >= AUTH_POOL_QUEUE_MAX ||
-	    (n->admitted >= p->per_net && n->nwait >= AUTH_POOL_NET_WAIT)) {
-		free(it);
+	struct pool_item *it = TAILQ_FIRST(&p->spare);
+	if (n == NULL || it == NULL || (n->admitted >= p->per_net && n->nwait >= AUTH_POOL_NET_WAIT)) {
 		if (n != NULL)
 			pool_net_maybe_free(n);
 		store_job_free(&job);
 		return -1;
 	}
+	TAILQ_REMOVE(&p->spare, it, link);
 	it->job = job;
 	it->ctx = ctx;
 	it->net = n;
-	if (n->admitted < p->per_net) {
+	if (n->admitted < p->per_net)
 		pool_admit(p, it);
-		return 0;
-	}
-	TAILQ_INSERT_TAIL(&n->wait, it, link);
-	n->nwait++;
-	p->waiting++;
+	else
+		pool_wait(p, it);
 	return 0;
 }
 

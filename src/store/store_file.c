@@ -302,7 +302,8 @@ store_file_verify_begin(struct store_file *sf, const struct store_file_user *u,
 	}
 	memcpy(j->password, req->password, req->password_len);
 	j->password_len = req->password_len;
-	return &j->base;
+	/* base is the first member: the job is the pointer. */
+	return (struct store_job *)(void *)j;
 }
 
 static void

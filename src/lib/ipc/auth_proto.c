@@ -52,6 +52,13 @@ auth_field_limit(const struct auth_rule *r, enum auth_msg_type t, size_t i)
 	return t == AUTH_MSG_HELLO ? r->lim[0] : r->lim[i];
 }
 
+/* The one byte of a fixed one-byte field (checked before); 0 if empty. */
+static uint8_t
+auth_byte(const struct auth_field *f)
+{
+	return f->n > 0 && f->p != NULL ? f->p[0] : 0;
+}
+
 /* Checks the fields of a message of type t; NULL when fine. */
 static const char *
 auth_check_fields(enum auth_msg_type t, const struct auth_field *f, size_t nfields)
@@ -70,11 +77,11 @@ auth_check_fields(enum auth_msg_type t, const struct auth_field *f, size_t nfiel
 		if (auth_field_fixed(t, i) && f[i].n != lim)
 			return "fixed-size field of the wrong size";
 	}
-	if (t == AUTH_MSG_FAIL && (f[0].p[0] < AUTH_FAIL_INVALID || f[0].p[0] > AUTH_FAIL_BUSY))
+	if (t == AUTH_MSG_FAIL && (auth_byte(&f[0]) < AUTH_FAIL_INVALID || auth_byte(&f[0]) > AUTH_FAIL_BUSY))
 		return "unknown failure kind";
-	if (t == AUTH_MSG_START && (f[2].p[0] & ~(AUTH_START_TLS | AUTH_START_IR)) != 0)
+	if (t == AUTH_MSG_START && (auth_byte(&f[2]) & ~(AUTH_START_TLS | AUTH_START_IR)) != 0)
 		return "unknown flags";
-	if (t == AUTH_MSG_START && (f[2].p[0] & AUTH_START_IR) == 0 && f[4].n != 0)
+	if (t == AUTH_MSG_START && (auth_byte(&f[2]) & AUTH_START_IR) == 0 && f[4].n != 0)
 		return "initial response without its flag";
 	return NULL;
 }
