@@ -206,7 +206,8 @@ def test_sigkill_auth_process_during_login_gives_454_then_next_login_succeeds(se
         code, msg = s.getreply()
         assert (code, msg) == (454, b"4.7.0 Temporary authentication failure")
     wait_for(lambda: gone(auth), "the auth process to die")
-    assert re.search(rf"auth process {auth} killed by signal 9", server.log_text())
+    wait_for(lambda: re.search(rf"auth process {auth} killed by signal 9", server.log_text()),
+             "the parent's line about the dead auth process")
     new = wait_for(lambda: [k for k in children(server.proc.pid) if k not in (net, auth)],
                    "a new auth process")
     assert server.log_text().count("auth process ") > started
@@ -320,3 +321,33 @@ def test_spray_does_not_delay_honest_login(tmp_path, pki):
         assert statistics.median(during) < 1.0, during
     finally:
         s.stop()
+
+
+# ---- the user line ----
+
+def check_with_user(tmp_path, pki, user_line):
+    from conftest import PosternServer, postern
+    s = PosternServer(tmp_path / "u", pki)
+    s.conf.write_text(s.conf.read_text().replace("user = nobody\n", "") + user_line)
+    s.add_user(USER, PASSWORD)
+    r = postern("serve", "-c", str(s.conf), "--check")
+    line = len(s.conf.read_text().splitlines())
+    return s, r.returncode, r.stderr.decode(), line
+
+
+def test_user_root_refused(tmp_path, pki):
+    s, rc, err, line = check_with_user(tmp_path, pki, "user = root\n")
+    if os.geteuid() != 0:
+        assert (rc, err) == (0, "")             # no drop, so the user is not used
+        return
+    assert rc == 1
+    assert err == f"postern: user 'root' ({s.conf}:{line}) is root: sessions never run as root\n"
+
+
+def test_missing_user_named_with_its_line(tmp_path, pki):
+    s, rc, err, line = check_with_user(tmp_path, pki, "user = no-such-user-postern\n")
+    if os.geteuid() != 0:
+        assert (rc, err) == (0, "")
+        return
+    assert rc == 1
+    assert err == f"postern: user 'no-such-user-postern' ({s.conf}:{line}): no such user\n"
