@@ -351,3 +351,61 @@ def test_missing_user_named_with_its_line(tmp_path, pki):
         return
     assert rc == 1
     assert err == f"postern: user 'no-such-user-postern' ({s.conf}:{line}): no such user\n"
+
+
+# ---- a malformed message: the receiver logs it and exits ----
+
+def unix_peer_fd(owner, peer_pid):
+    """The fd number, in process owner, of its Unix socket whose other end
+    belongs to peer_pid (from `ss -xp`: local inode, peer inode, users)."""
+    out = subprocess.run(["ss", "-xpn"], capture_output=True, text=True, check=True).stdout
+    where = {}
+    pairs = []
+    for line in out.splitlines()[1:]:
+        m = re.search(r"\s(\d+)\s+\*\s+(\d+)\s+users:", line)
+        if not m:
+            continue
+        local, peer = m.group(1), m.group(2)
+        for pid, fd in re.findall(r"pid=(\d+),fd=(\d+)", line):
+            where.setdefault(local, []).append((int(pid), int(fd)))
+        pairs.append((local, peer))
+    for local, peer in pairs:
+        mine = [fd for pid, fd in where.get(local, []) if pid == owner]
+        if mine and any(pid == peer_pid for pid, _ in where.get(peer, [])):
+            return mine[0]
+    raise AssertionError(f"no socket of {owner} connected to {peer_pid}:\n{out}")
+
+
+def steal_fd(pid, fd):
+    """A copy of another process's descriptor (pidfd_getfd, Linux 5.6)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    SYS_pidfd_open, SYS_pidfd_getfd = 434, 438      # the same on x86_64 and arm64
+    pidfd = libc.syscall(SYS_pidfd_open, pid, 0)
+    assert pidfd >= 0, os.strerror(ctypes.get_errno())
+    try:
+        got = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+        assert got >= 0, os.strerror(ctypes.get_errno())
+        return got
+    finally:
+        os.close(pidfd)
+
+
+def test_malformed_message_auth_process_exits_and_is_replaced(server):
+    if os.geteuid() != 0:
+        pytest.fail("needs root (pidfd_getfd of the network process's socket)")
+    net, auth = roles(server)
+    fd = steal_fd(net, unix_peer_fd(net, auth))
+    try:
+        # a frame length far above AUTH_PROTO_FRAME_MAX, as if the network
+        # process had a bug
+        os.write(fd, b"\xff\xff\xff\xff\x01\x02\x00\x00\x00\x01")
+    finally:
+        os.close(fd)
+    wait_for(lambda: "malformed message from the network process: bad frame length"
+             in server.log_text(), "the auth process's line about the malformed frame")
+    wait_for(lambda: re.search(rf"auth process {auth} exited with 1", server.log_text()),
+             "the auth process to exit")
+    wait_for(lambda: smtplib_login(server, "CRAM-MD5") == 235, "a login through the new auth process")
+    now_net, now_auth = roles(server)
+    assert now_net == net and now_auth != auth
