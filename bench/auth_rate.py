@@ -48,8 +48,13 @@ def client(port, cafile, until, q):
 
 
 def cpu_seconds(pid):
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU of `postern serve` PID and its processes (parent, auth, network)."""
+    kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    total = 0.0
+    for p in [pid] + [int(k) for k in kids]:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main():

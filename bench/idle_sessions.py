@@ -54,6 +54,7 @@ def write_conf(d, port, nmax, extra=""):
         f"listen = 127.0.0.1:{port} submissions\n"
         "tls_certificate = cert.pem\ntls_key = key.pem\n"
         "credentials = file:users\nspool = spool\nlocal_domains = example.test\n"
+        "user = nobody\n"
         f"max_connections = {nmax}\nmax_connections_per_ip = {nmax}\n"
         "log_level = warning\n" + extra)
 
@@ -80,7 +81,42 @@ def stop_server(srv):
         srv.wait()
 
 
+def listening_inodes():
+    inodes = set()
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            for line in open(f).readlines()[1:]:
+                col = line.split()
+                if col[3] == "0A":          # LISTEN
+                    inodes.add(col[9])
+        except OSError:
+            pass
+    return inodes
+
+
+def net_pid(pid, timeout=10):
+    """The network process of `postern serve` PID (doc/architecture.md):
+    the child holding a listening TCP socket (the auth process has none)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        except OSError:
+            return pid
+        listening = listening_inodes()
+        for k in kids:
+            try:
+                links = [os.readlink(f"/proc/{k}/fd/{fd}") for fd in os.listdir(f"/proc/{k}/fd")]
+            except OSError:
+                continue
+            if any(link[8:-1] in listening for link in links if link.startswith("socket:[")):
+                return int(k)
+        time.sleep(0.05)
+    return pid
+
+
 def rss_kb(pid):
+    pid = net_pid(pid)
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -105,7 +141,7 @@ def shim_env(so, out):
 def heap_of(pid, out):
     """(chunks, bytes) live in the server, from the malloc_count shim."""
     out.unlink(missing_ok=True)
-    os.kill(pid, signal.SIGUSR2)
+    os.kill(net_pid(pid), signal.SIGUSR2)
     for _ in range(100):
         if out.exists() and out.read_text().endswith("\n"):
             f = dict(kv.split("=") for kv in out.read_text().split())

@@ -42,6 +42,13 @@ EOF
 	echo "run-demo: (the password is also in run/demo-password, mode 0600)"
 fi
 
+# Started as root, the network process runs as `user` (doc/architecture.md):
+# postern when that user exists, else nobody.  Older run/ folders lack the line.
+if ! grep -q '^user[[:space:]]*=' "$RUN/postern.conf"; then
+	if id postern >/dev/null 2>&1; then demo_user=postern; else demo_user=nobody; fi
+	printf 'user            = %s\n' "$demo_user" >>"$RUN/postern.conf"
+fi
+
 # serve --check binds every port and closes it again: a busy port is
 # named here ("listen 127.0.0.1:10587: Address already in use").
 if ! "$POSTERN" serve -c "$RUN/postern.conf" --check >/dev/null; then

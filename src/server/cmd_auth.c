@@ -1,8 +1,12 @@
-/* cmd_auth.c - AUTH (RFC 4954): the SMTP glue around a SASL step
- * session (sasl.h).  We own the 334/235/535 lines and the base64; the
- * mechanism owns the bytes.  Credentials come from the store through
- * authq.c, once the throttle (auth_throttle.c) lets an attempt through;
- * failures are answered after a jittered delay.
+/* cmd_auth.c - AUTH (RFC 4954): the SMTP side of a SASL exchange whose
+ * mechanism runs in the auth process (doc/architecture.md).  We own the
+ * 334/235/535 lines, the base64, the "*" cancel and which mechanisms a
+ * listener may use; the auth process owns the mechanism, the secrets and
+ * the failure counts and the throttle (src/auth/auth_throttle.c).  The
+ * messages go through authc.c; the session stops reading while it
+ * waits.  Failures are answered after the delay the auth process chose,
+ * by a timer; after auth_max_failures_per_session failures or refusals
+ * the session ends with 421 4.7.0.
  *
  * Never logged: the SASL payload, the AUTH line, any password.
  */
@@ -14,18 +18,20 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <openssl/rand.h>
 
+#include "ipc/auth_proto.h"
 #include "sasl/sasl.h"
 #include "util/b64.h"
 #include "util/log.h"
 
+/* u: the user the client named (n bytes), NULL when unknown. */
 static void
-auth_log_failure(struct session *s, const char *why)
+auth_log_failure(struct session *s, const char *u, size_t n, const char *why)
 {
-	char user[LOG_SAFE_MAX];
-	const struct sasl_mech *m = s->sasl ? sasl_sess_mech(s->sasl) : NULL;
-	log_quote_str(user, sizeof user, s->sasl ? sasl_sess_authcid(s->sasl) : NULL);
+	char user[LOG_SAFE_MAX] = "-";
+	const struct sasl_mech *m = s->auth_m;
+	if (u != NULL && n > 0)
+		log_quote(user, sizeof user, u, n);
 	/* Stable for fail2ban: "auth failed: client=IP user=NAME mech=MECH".
 	 * NAME is the peer's: log_quote() keeps it one field, so that it
 	 * cannot add a client= of its own. */
@@ -38,16 +44,16 @@ auth_log_failure(struct session *s, const char *why)
 static void
 auth_finish(struct session *s)
 {
-	auth_throttle_cancel(s);	/* before the SASL session (it has the user) */
-	sasl_sess_free(&s->sasl);
+	authc_cancel(s);
+	s->auth_m = NULL;
 	if (s->state != ST_CLOSING)
 		sess_set_state(s, ST_CMD);
 }
 
 /* Counts a failed or refused AUTH of this session.  At
- * auth_max_failures, adds "421 4.7.0" to the reply already queued and
- * closes: true then (the caller must not resume reading).  A guesser
- * that keeps one connection gets no more tries than one that
+ * auth_max_failures_per_session, adds "421 4.7.0" to the reply already
+ * queued and closes: true then (the caller must not resume reading).  A
+ * guesser that keeps one connection gets no more tries than one that
  * reconnects, and reconnecting costs it a TLS handshake. */
 static bool
 auth_session_over(struct session *s)
@@ -67,12 +73,6 @@ static void
 auth_delay_done(int fd, short what, void *arg)
 {
 	struct session *s = arg;
-	if (s->auth_delay_verify) {
-		/* the throttle's delay is over: now check the credentials */
-		s->auth_delay_verify = false;
-		authq_submit(s);
-		return;
-	}
 	/* RFC 4954 6: "535 5.7.8 Authentication credentials invalid" */
 	sess_fail(s, 535, "5.7.8", "Authentication credentials invalid");
 	auth_finish(s);
@@ -80,182 +80,141 @@ auth_delay_done(int fd, short what, void *arg)
 		sess_resume(s);
 }
 
-/* Stops reading and runs auth_delay_done() after ms: then the
- * credential check when verify, else the 535.  A timer: the loop never
- * sleeps (STYLE.md 15). */
+/* Wrong credentials: answer after delay_ms (chosen by the auth process,
+ * which counts the failures per client address), by a timer; the loop
+ * never sleeps (STYLE.md 15). */
 static void
-auth_wait(struct session *s, unsigned ms, bool verify)
+auth_fail_later(struct session *s, uint32_t delay_ms)
 {
+	struct timeval tv = { .tv_sec = delay_ms / 1000, .tv_usec = (long)(delay_ms % 1000) * 1000L };
 	if (s->auth_delay == NULL)
 		s->auth_delay = evtimer_new(s->srv->base, auth_delay_done, s);
-	s->auth_delay_verify = verify;
-	sess_set_state(s, ST_AUTH_WAIT);
-	bufferevent_disable(s->bev, EV_READ);
 	if (s->auth_delay == NULL) {
 		auth_delay_done(-1, 0, s);
 		return;
 	}
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (long)(ms % 1000) * 1000L };
+	sess_set_state(s, ST_AUTH_WAIT);
+	bufferevent_disable(s->bev, EV_READ);
 	evtimer_add(s->auth_delay, &tv);
 }
 
-/* Every 535 waits AUTH_FAIL_DELAY_MS plus up to as much again of
- * jitter, so that the time of the answer tells nothing about why it
- * failed (unknown user, wrong password).  Slowing repeated guesses is
- * the throttle's job (auth_throttle.c), before the check. */
-#define AUTH_FAIL_DELAY_MS 500u
-
-static unsigned
-auth_fail_delay(void)
-{
-	uint32_t jitter = 0;
-	if (RAND_bytes((unsigned char *)&jitter, sizeof jitter) != 1)
-		jitter = 0;	/* no jitter is still a delay */
-	return AUTH_FAIL_DELAY_MS + jitter % AUTH_FAIL_DELAY_MS;
-}
-
-/* Wrong credentials: tell the throttle, answer 535 later. */
 static void
-auth_fail_later(struct session *s, const char *why)
+auth_success(struct session *s, const struct auth_field *user)
 {
-	auth_log_failure(s, why);
-	auth_throttle_record(s, false);
-	auth_wait(s, auth_fail_delay(), false);
-}
-
-/* The credentials are ready to be checked: the throttle decides
- * whether now, later, or not at all. */
-static void
-auth_gate(struct session *s)
-{
-	unsigned ms = 0;
-	switch (auth_throttle_check(s, &ms)) {
-	case THROTTLE_ALLOW:
-		sess_set_state(s, ST_AUTH_WAIT);
-		bufferevent_disable(s->bev, EV_READ);
-		authq_submit(s);
-		return;
-	case THROTTLE_DELAY:
-		auth_wait(s, ms, true);
-		return;
-	case THROTTLE_REFUSE:
-		s->srv->count.auth_failed++;
-		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure";
-		 * nothing was checked, so nothing is told about the password. */
-		sess_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
-		auth_finish(s);
-		(void)auth_session_over(s);
-		return;
-	}
-}
-
-static void
-auth_success(struct session *s)
-{
-	const char *user = sasl_sess_authcid(s->sasl);
-	const char *authz = sasl_sess_authzid(s->sasl);
-	/* The credentials were right, whatever follows: the pair of this
-	 * address and user is known good from now on. */
-	auth_throttle_record(s, true);
-	/* We do not let one user act for another: an authorization
-	 * identity other than the user's own is a failure. */
-	if (authz != NULL && authz[0] != '\0' && strcmp(authz, user) != 0) {
-		auth_fail_later(s, "authorization identity differs from the user");
-		return;
-	}
-	s->auth_user = strdup(user);
-	if (s->auth_user == NULL) {
+	s->auth_user = strndup((const char *)user->p, user->n);
+	if (s->auth_user == NULL || strlen(s->auth_user) != user->n) {
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);
 		return;
 	}
-	s->auth_mech = sasl_mech_name(sasl_sess_mech(s->sasl));
+	s->auth_mech = sasl_mech_name(s->auth_m);
 	char safe[LOG_SAFE_MAX];
 	log_info("session=%016" PRIx64 " auth ok client=%s user=%s mech=%s", s->id, s->ip,
-		 log_quote_str(safe, sizeof safe, user), s->auth_mech);
+		 log_quote(safe, sizeof safe, s->auth_user, user->n), s->auth_mech);
 	s->srv->count.auth_ok++;
 	sess_reply(s, 235, "2.7.0", "Authentication successful");
 	auth_finish(s);
 }
 
-/* Acts on a sasl_step() result. */
 static void
-auth_next(struct session *s, enum sasl_rc rc, const struct buf *out, const char *why)
+auth_challenge(struct session *s, const struct auth_field *c)
 {
-	switch (rc) {
-	case SASL_MORE: {
-		struct buf enc;
-		buf_init(&enc, b64_encoded_len(SASL_MSG_MAX));
-		if (b64_encode(&enc, out->p ? out->p : (const uint8_t *)"", out->len) != BUF_OK) {
-			buf_free(&enc);
-			sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
-			auth_finish(s);
-			return;
-		}
-		sess_reply_line(s, 334, true, "%s", buf_cstr(&enc));
+	struct buf enc;
+	buf_init(&enc, b64_encoded_len(SASL_MSG_MAX));
+	if (b64_encode(&enc, c->p ? c->p : (const uint8_t *)"", c->n) != BUF_OK) {
 		buf_free(&enc);
-		sess_set_state(s, ST_AUTH);
-		return;
-	}
-	case SASL_NEED_CRED:
-		auth_gate(s);
-		return;
-	case SASL_DONE:
-		auth_success(s);
-		return;
-	case SASL_FAIL:
-		auth_fail_later(s, why);
-		return;
-	case SASL_TEMPFAIL:
-		/* Our trouble, not the client's: not "auth failed", which
-		 * contrib/fail2ban counts against the client. */
-		log_warn("auth temporary failure: client=%s session=%016" PRIx64 " why=\"%s\"", s->ip,
-			 s->id, why ? why : "-");
-		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure" */
+		authc_cancel(s);
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);
 		return;
-	case SASL_BADSYNTAX:
-		auth_log_failure(s, why);
+	}
+	sess_reply_line(s, 334, true, "%s", buf_cstr(&enc));
+	buf_free(&enc);
+	sess_set_state(s, ST_AUTH);
+}
+
+/* FAIL from the auth process: fields kind, user, delay, reason.  Only
+ * the client's own failures are logged as "auth failed" (contrib/fail2ban
+ * counts those against it); a refusal by the throttle was logged by the
+ * auth process, which saw why; trouble on our side is logged as such. */
+static void
+auth_failed(struct session *s, const struct auth_msg *m)
+{
+	char why[AUTH_PROTO_WHY_MAX + 1];
+	memcpy(why, m->f[3].p ? (const char *)m->f[3].p : "", m->f[3].n);
+	why[m->f[3].n] = '\0';
+	switch ((enum auth_fail_kind)m->f[0].p[0]) {
+	case AUTH_FAIL_INVALID: {
+		auth_log_failure(s, (const char *)m->f[1].p, m->f[1].n, why);
+		const uint8_t *d = m->f[2].p;
+		auth_fail_later(s, (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
+		return;
+	}
+	case AUTH_FAIL_SYNTAX:
+		auth_log_failure(s, (const char *)m->f[1].p, m->f[1].n, why);
 		sess_fail(s, 501, "5.5.2", "Malformed authentication response");
+		break;
+	case AUTH_FAIL_TEMP:
+		log_warn("auth temporary failure: client=%s session=%016" PRIx64 " why=\"%s\"", s->ip,
+			 s->id, why);
+		/* RFC 4954 6: "454 4.7.0 Temporary authentication failure" */
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+		break;
+	case AUTH_FAIL_BUSY:
+	case AUTH_FAIL_THROTTLED:
+		s->srv->count.auth_failed++;
+		/* Nothing was checked, so nothing is told about the password. */
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
+		auth_finish(s);
+		(void)auth_session_over(s);
+		return;
+	}
+	auth_finish(s);
+}
+
+/* The session waits for the auth process: no input meanwhile. */
+static void
+auth_wait(struct session *s)
+{
+	sess_set_state(s, ST_AUTH_WAIT);
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+/* Sends the first message (ir == NULL: none) or the next one. */
+static void
+auth_relay(struct session *s, const uint8_t *p, size_t n, bool first)
+{
+	int rc = first ? authc_start(s, s->auth_m, p, n) : authc_cont(s, p, n);
+	if (rc < 0) {
+		auth_log_failure(s, NULL, 0, "auth process unavailable");
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
 		auth_finish(s);
 		return;
 	}
+	auth_wait(s);
 }
 
-/* Feeds one message (decoded) to the mechanism; in == NULL: none. */
+/* Decodes a base64 client message ("=" alone is empty when first) and
+ * relays it; replies 501 5.5.2 itself when it cannot be decoded. */
 static void
-auth_feed(struct session *s, const uint8_t *in, size_t n)
-{
-	struct buf out;
-	const char *why = NULL;
-	buf_init(&out, SASL_MSG_MAX);
-	enum sasl_rc rc = sasl_step(s->sasl, in, n, &out, &why);
-	auth_next(s, rc, &out, why);
-	buf_wipe_free(&out);
-}
-
-/* Decodes a base64 client message ("=" alone is empty when allow_eq)
- * and feeds it; replies 501 5.5.2 itself when it cannot be decoded. */
-static void
-auth_feed_b64(struct session *s, struct span b64, bool allow_eq)
+auth_relay_b64(struct session *s, struct span b64, bool first)
 {
 	struct buf dec;
 	buf_init(&dec, SASL_MSG_MAX);
-	if (allow_eq && b64.n == 1 && b64.p[0] == '=') {
-		auth_feed(s, (const uint8_t *)"", 0);
+	if (first && b64.n == 1 && b64.p[0] == '=') {
+		auth_relay(s, (const uint8_t *)"", 0, first);
 		return;
 	}
 	if (b64_decode(&dec, b64.p, b64.n) != 0) {
 		buf_wipe_free(&dec);
-		auth_log_failure(s, "bad base64");
+		auth_log_failure(s, NULL, 0, "bad base64");
 		/* RFC 4954 4: "If the client ... cannot be decoded ... the
 		 * server ... MUST reject the AUTH command with a 501 reply." */
 		sess_fail(s, 501, "5.5.2", "Cannot decode response");
 		auth_finish(s);
 		return;
 	}
-	auth_feed(s, dec.p ? dec.p : (const uint8_t *)"", dec.len);
+	auth_relay(s, dec.p ? dec.p : (const uint8_t *)"", dec.len, first);
 	buf_wipe_free(&dec);
 }
 
@@ -305,21 +264,12 @@ cmd_auth(struct session *s, struct span arg)
 		sess_fail(s, 501, "5.7.0", "%s takes no initial response", sasl_mech_name(m));
 		return;
 	}
-	struct sasl_server_params p = {
-		.hostname = s->cfg->hostname,
-		.fake_salt_key = s->srv->fake_salt_key,
-		.fake_salt_key_len = sizeof s->srv->fake_salt_key,
-	};
-	s->sasl = sasl_server_new(m, &p);
-	if (s->sasl == NULL) {
-		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
-		return;
-	}
+	s->auth_m = m;
 	if (arg.n == 0)
-		auth_feed(s, NULL, 0);
+		auth_relay(s, NULL, 0, true);
 	else
 		/* RFC 4954 4: "=" is an initial response of zero length. */
-		auth_feed_b64(s, arg, true);
+		auth_relay_b64(s, arg, true);
 }
 
 void
@@ -334,13 +284,23 @@ cmd_auth_response(struct session *s, struct span line)
 		auth_finish(s);
 		return;
 	}
-	auth_feed_b64(s, line, false);
+	auth_relay_b64(s, line, false);
 }
 
 void
-cmd_auth_resume(struct session *s)
+cmd_auth_answer(struct session *s, const struct auth_msg *m)
 {
-	auth_feed(s, NULL, 0);
+	if (m == NULL) {
+		auth_log_failure(s, NULL, 0, "auth process unavailable");
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+		auth_finish(s);
+	} else if (m->type == AUTH_MSG_CONTINUE) {
+		auth_challenge(s, &m->f[0]);
+	} else if (m->type == AUTH_MSG_OK) {
+		auth_success(s, &m->f[0]);
+	} else {
+		auth_failed(s, m);
+	}
 	if (s->state == ST_CMD || s->state == ST_AUTH)
 		sess_resume(s);
 }

@@ -345,6 +345,22 @@ parse_key(struct ctx *x)
 			}
 		return fail(x, "log_level: '%s' is not error, warning, info or debug", v);
 	}
+	if (strcmp(k, "user") == 0) {
+		c->user_line = x->e->line;
+		return v[0] ? set_str(x, &c->user) : fail(x, "user: empty");
+	}
+	if (strcmp(k, "auth_workers") == 0) {
+		/* 0 is allowed here (one per CPU), unlike set_count(). */
+		if (strcmp(v, "0") == 0) {
+			c->auth_workers = 0;
+			return 0;
+		}
+		if (set_count(x, &c->auth_workers) < 0)
+			return -1;
+		return c->auth_workers <= 64 ? 0 : fail(x, "auth_workers: at most 64");
+	}
+	if (strcmp(k, "auth_client_inflight") == 0)
+		return set_count(x, &c->auth_client_inflight);
 	/* Keys of the delivery issue (DESIGN.md): accepted now so that one
 	 * config file serves both versions; nothing reads them yet. */
 	if (strcmp(k, "relay_host") == 0 || strcmp(k, "relay_tls") == 0 ||
@@ -395,7 +411,13 @@ set_defaults(struct config *c)
 	c->hostname = strdup(host);
 	c->credentials = strdup("file:users");
 	c->local_domains = strdup("");
-	return c->hostname && c->credentials && c->local_domains ? 0 : -1;
+	c->user = strdup("postern");
+	c->auth_workers = 0;
+	/* Two checks in flight per network keep a mail client that opens
+	 * a few connections at once fast, and hold a spray from one
+	 * subnet to two workers' worth of CPU. */
+	c->auth_client_inflight = 2;
+	return c->hostname && c->credentials && c->local_domains && c->user ? 0 : -1;
 }
 
 /* Checks that need the whole file: which keys go together. */
@@ -475,6 +497,7 @@ config_free(struct config **cp)
 	free(c->spool);
 	free(c->local_domains);
 	free(c->sender_login_map);
+	free(c->user);
 	free(c);
 	*cp = NULL;
 }

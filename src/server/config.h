@@ -65,6 +65,11 @@ struct config {
 	enum log_level log_level;
 	unsigned auth_max_failures;	/* auth_max_failures_per_session */
 	struct throttle_limits throttle;	/* auth_fail_limit_* and friends */
+	/* Processes (doc/architecture.md). */
+	char *user;			/* the network process's user; default "postern" */
+	unsigned user_line;		/* its line in the file, 0 for the default */
+	unsigned auth_workers;		/* password-check threads; 0: one per CPU */
+	unsigned auth_client_inflight;	/* expensive checks per client /24 or /64 */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

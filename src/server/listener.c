@@ -88,20 +88,19 @@ listener_bind(const struct listen_spec *ls, char **err_r)
 	return fd;
 }
 
-/* Listens on the bound fd and adds it to srv->lst (which has room);
- * the fd is the listener's only on success. */
+/* Wraps the listening fd in a listener that does not accept yet and
+ * adds it to srv->lst (which has room); the fd is the listener's from
+ * here on, also on failure. */
 static int
 listener_start(struct server *srv, const struct listen_spec *ls, int fd, char **err_r)
 {
 	struct listener *l = &srv->lst[srv->nlst];
-	if (listen(fd, 511) < 0) {
-		(void)!asprintf(err_r, "listen %s: %s", ls->text, strerror(errno));
-		return -1;
-	}
 	l->srv = srv;
 	l->role = ls->role;
-	l->evl = evconnlistener_new(srv->base, listener_accept, l, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	l->evl = evconnlistener_new(srv->base, listener_accept, l,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED, 0, fd);
 	if (l->evl == NULL) {
+		close(fd);
 		(void)!asprintf(err_r, "listen %s: cannot set up", ls->text);
 		return -1;
 	}
@@ -112,15 +111,13 @@ listener_start(struct server *srv, const struct listen_spec *ls, int fd, char **
 	return 0;
 }
 
-int
-listener_open_all(struct server *srv, const struct config *cfg, char **err_r)
+int *
+listener_bind_all(const struct config *cfg, char **err_r)
 {
-	int *fds = calloc(cfg->nlisten, sizeof *fds);
-	srv->lst = calloc(cfg->nlisten, sizeof *srv->lst);
-	if (fds == NULL || srv->lst == NULL) {
-		free(fds);
+	int *fds = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof *fds);
+	if (fds == NULL) {
 		*err_r = strdup("out of memory");
-		return -1;
+		return NULL;
 	}
 	size_t i, nbound = 0;
 	int rc = 0;
@@ -131,17 +128,50 @@ listener_open_all(struct server *srv, const struct config *cfg, char **err_r)
 		nbound += rc == 0;
 	}
 	for (i = 0; i < nbound && rc == 0; i++) {
-		rc = listener_start(srv, &cfg->listen[i], fds[i], err_r);
-		if (rc == 0)
-			fds[i] = -1;	/* owned by the listener now */
+		rc = listen(fds[i], 511);
+		if (rc < 0)
+			(void)!asprintf(err_r, "listen %s: %s", cfg->listen[i].text, strerror(errno));
 	}
+	if (rc == 0)
+		return fds;
 	for (i = 0; i < nbound; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+		close(fds[i]);
 	free(fds);
+	return NULL;
+}
+
+int
+listener_adopt_all(struct server *srv, const struct config *cfg, const int *fds, char **err_r)
+{
+	srv->lst = calloc(cfg->nlisten, sizeof *srv->lst);
+	if (srv->lst == NULL) {
+		for (size_t i = 0; i < cfg->nlisten; i++)
+			close(fds[i]);
+		*err_r = strdup("out of memory");
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (rc == 0)
+			rc = listener_start(srv, &cfg->listen[i], fds[i], err_r);
+		else
+			close(fds[i]);
+	}
 	if (rc < 0)
 		listener_close_all(srv);
 	return rc;
+}
+
+void
+listener_enable_all(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlst; i++) {
+		if (evconnlistener_enable(srv->lst[i].evl) < 0)
+			log_err("listen %s: cannot accept", srv->lst[i].text);
+		else
+			log_info("listening on %s (%s)", srv->lst[i].text,
+				 config_role_name(srv->lst[i].role));
+	}
 }
 
 void

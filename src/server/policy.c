@@ -6,7 +6,6 @@
 #include "sasl/sasl.h"
 #include "server/sendermap.h"
 #include "smtp/addr.h"
-#include "store/store.h"
 
 bool
 policy_may_starttls(const struct session *s)
@@ -35,8 +34,9 @@ policy_mech_check(const struct session *s, const struct sasl_mech *m)
 	for (size_t i = 0; m != NULL && i < c->nmechs; i++)
 		listed |= c->mechs[i] == m;
 	/* Advertising a mechanism the store cannot verify breaks every
-	 * client that picks the strongest one offered. */
-	if (!listed || !store_supports(s->gen->store, sasl_mech_cred_kind(m)))
+	 * client that picks the strongest one offered: the auth process
+	 * said in its HELLO which ones it can complete. */
+	if (!listed || !authc_offers(s->srv, m))
 		return POLICY_MECH_UNKNOWN;
 	/* RFC 4954 4: plaintext mechanisms only over a protected channel
 	 * unless the administrator allowed them everywhere. */

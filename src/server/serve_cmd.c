@@ -7,7 +7,6 @@
 
 #include "server/server.h"
 #include "util/conf.h"
-#include "util/log.h"
 
 static int
 usage(void)
@@ -36,26 +35,9 @@ cmd_serve(int argc, char **argv)
 		free(err);
 		return 1;
 	}
-	if (!check)
-		log_init("postern", cfg->log_level, cfg->log_syslog);
-	/* --check does everything serve does before its loop except bind
-	 * the ports and open the spool: it must pass for the config of a
-	 * running server (which holds both), e.g. before a SIGHUP, and must
-	 * not clean tmp/ under it.  A port taken by another program, or a
-	 * spool locked by another server, is reported by the real start,
-	 * before anything listens. */
-	struct server *srv = server_new(cfg, check, &err);
-	if (srv == NULL) {
-		(void)fprintf(stderr, "postern: %s\n", err ? err : "cannot start");
-		free(err);
-		return 1;
-	}
-	if (check) {
-		printf("%s: ok\n", path);
-		server_free(&srv);
-		return 0;
-	}
-	int rc = server_run(srv);
-	server_free(&srv);
-	return rc;
+	/* --check does everything serve does before it forks except bind
+	 * the ports: it must pass for the config of a running server (which
+	 * holds them), e.g. before a SIGHUP.  A port taken by another
+	 * program is reported by the real start, before anything listens. */
+	return parent_run(cfg, check);
 }

@@ -1,10 +1,13 @@
-/* server.c - the process: generations of settings, start-up checks,
- * the event loop, signals, and freeing closed sessions. */
+/* server.c - the network process: generations of settings, the event
+ * loop, signals, the parent's control socket, and freeing closed
+ * sessions.  It runs as `user` (parent.c drops the privileges before
+ * server_new()), so it opens no file by name: the spool and the sockets
+ * come open from the parent, and a new config comes as a new process. */
 #include "server/session.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +17,9 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "server/fdpass.h"
 #include "server/sendermap.h"
 #include "server/spool.h"
-#include "store/store.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -31,16 +34,9 @@ gen_new(struct config *cfg, char **err_r)
 	}
 	g->cfg = cfg;
 	g->refs = 1;
+	*err_r = NULL;
 	g->ssl = tls_ctx_new(cfg, err_r);
 	if (*err_r != NULL) {
-		gen_unref(&g);
-		return NULL;
-	}
-	char *why = NULL;
-	g->store = store_open(cfg->credentials, cfg->dir, &why);
-	if (g->store == NULL) {
-		(void)!asprintf(err_r, "credentials %s: %s", cfg->credentials, why ? why : "cannot open");
-		free(why);
 		gen_unref(&g);
 		return NULL;
 	}
@@ -67,7 +63,6 @@ gen_unref(struct gen **gp)
 	if (g == NULL || --g->refs > 0)
 		return;
 	SSL_CTX_free(g->ssl);
-	store_free(&g->store);
 	sendermap_free(&g->senders);
 	config_free(&g->cfg);
 	free(g);
@@ -150,42 +145,31 @@ server_stop(evutil_socket_t sig, short what, void *arg)
 	event_active(srv->reaper_ev, 0, 0);
 }
 
-static bool
-same_listeners(const struct config *a, const struct config *b)
-{
-	if (a->nlisten != b->nlisten)
-		return false;
-	for (size_t i = 0; i < a->nlisten; i++)
-		if (strcmp(a->listen[i].text, b->listen[i].text) != 0 ||
-		    a->listen[i].role != b->listen[i].role)
-			return false;
-	return true;
-}
-
-/* SIGHUP: a new generation for new sessions; the old config stays in
- * force if the new one has any error. */
+/* The parent's control socket: 'A' brings the connection to a new auth
+ * process; EOF means the parent is gone, and so are we. */
 static void
-server_reload(evutil_socket_t sig, short what, void *arg)
+server_ctl(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
-	const struct config *old = srv->gen->cfg;
-	char *err = NULL;
-	struct config *cfg = config_load(old->path, &err);
-	struct gen *g = cfg ? gen_new(cfg, &err) : NULL;
-	if (g == NULL) {
-		log_err("reload failed, keeping the running config: %s", err ? err : "?");
-		free(err);
+	char tag = 0;
+	int afd = -1;
+	int n = fdpass_recv(fd, &tag, &afd);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		log_err("the parent process went away: stopping");
+		event_del(srv->ctl_ev);
+		server_stop(SIGTERM, 0, srv);
 		return;
 	}
-	if (!same_listeners(old, g->cfg))
-		log_warn("reload: listen changes need a restart; keeping the old listeners");
-	if (strcmp(old->spool, g->cfg->spool) != 0)
-		log_warn("reload: spool changes need a restart; keeping %s", old->spool);
-	log_set_level(g->cfg->log_level);
-	throttle_set_limits(srv->throttle, &g->cfg->throttle);
-	gen_unref(&srv->gen);
-	srv->gen = g;
-	log_info("reloaded %s", g->cfg->path);
+	if (tag == 'A' && afd >= 0) {
+		log_info("new auth process connection");
+		(void)authc_attach(srv, afd);
+		return;
+	}
+	log_err("unexpected control message '%c' from the parent", tag);
+	if (afd >= 0)
+		close(afd);
 }
 
 static int
@@ -193,64 +177,40 @@ server_events(struct server *srv)
 {
 	srv->reaper_ev = event_new(srv->base, -1, 0, server_reap, srv);
 	srv->commit_ev = event_new(srv->base, -1, 0, commit_run, srv);
-	srv->authq_ev = event_new(srv->base, -1, 0, authq_run, srv);
 	srv->grace_ev = evtimer_new(srv->base, server_grace_over, srv);
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_stop, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_stop, srv);
-	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_reload, srv);
-	if (!srv->reaper_ev || !srv->commit_ev || !srv->authq_ev || !srv->grace_ev ||
-	    !srv->sig_term || !srv->sig_int || !srv->sig_hup)
+	if (!srv->reaper_ev || !srv->commit_ev || !srv->grace_ev || !srv->sig_term || !srv->sig_int)
+		return -1;
+	if (srv->ctl_fd >= 0 &&
+	    (evutil_make_socket_nonblocking(srv->ctl_fd) < 0 ||
+	     (srv->ctl_ev = event_new(srv->base, srv->ctl_fd, EV_READ | EV_PERSIST, server_ctl, srv)) == NULL ||
+	     event_add(srv->ctl_ev, NULL) < 0))
 		return -1;
 	return 0;
 }
 
-/* Loads the fake-salt key kept beside the credential store, making it
- * on the first start (store_fake_key_load); --check only reads it. */
-static int
-server_fake_key(struct server *srv, const struct config *cfg, bool check, char **err_r)
+/* Closes what server_new() was given and could not take over. */
+static void
+server_fds_close(const struct server_fds *fds)
 {
-	static_assert(sizeof srv->fake_salt_key == STORE_FAKE_KEY_LEN, "fake_salt_key");
-	char *path = store_fake_key_path(cfg->credentials, cfg->dir, err_r);
-	if (path == NULL) {
-		char *why = *err_r;
-		*err_r = str_printf("fake-salt key: %s", why ? why : "out of memory");
-		free(why);
-		return -1;
-	}
-	int rc = store_fake_key_load(path, !check, srv->fake_salt_key, err_r);
-	free(path);
-	return rc < 0 ? -1 : 0;
-}
-
-/* Locks the spool for the process's life, then opens it, which cleans
- * tmp/: one server per spool, so a second one never deletes the first
- * one's messages in progress (spool_lock.c).  Returns 0, or -1 with
- * *err_r malloc'd (naming the other server's pid when it holds the lock). */
-static int
-server_open_spool(struct server *srv, const char *dir, char **err_r)
-{
-	char *why = NULL;
-	srv->spool_lock = spool_lock(dir, &why);
-	if (srv->spool_lock < 0) {
-		*err_r = why != NULL ? why : strdup("out of memory");
-		return -1;
-	}
-	srv->spool = spool_open(dir, srv->spool_lock, &why);
-	if (srv->spool == NULL) {
-		(void)!asprintf(err_r, "spool %s: %s", dir, why ? why : "cannot open");
-		free(why);
-		return -1;
-	}
-	return 0;
+	for (size_t i = 0; i < fds->nlisten; i++)
+		close(fds->listen[i]);
+	if (fds->auth >= 0)
+		close(fds->auth);
+	if (fds->ctl >= 0)
+		close(fds->ctl);
 }
 
 struct server *
-server_new(struct config *cfg, bool check, char **err_r)
+server_new(struct gen *g, struct spool *spool, const struct server_fds *fds, char **err_r)
 {
 	struct server *srv = calloc(1, sizeof *srv);
 	*err_r = NULL;
 	if (srv == NULL) {
-		config_free(&cfg);
+		gen_unref(&g);
+		spool_free(&spool);
+		server_fds_close(fds);
 		*err_r = strdup("out of memory");
 		return NULL;
 	}
@@ -258,35 +218,35 @@ server_new(struct config *cfg, bool check, char **err_r)
 	TAILQ_INIT(&srv->sessions);
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->commit_wait);
-	TAILQ_INIT(&srv->authq);
-	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1 ||
-	    RAND_bytes(srv->auth_tag_key, sizeof srv->auth_tag_key) != 1) {
-		config_free(&cfg);
+	srv->gen = g;
+	srv->spool = spool;
+	srv->ctl_fd = fds->ctl;
+	if (RAND_bytes((unsigned char *)&srv->next_id, sizeof srv->next_id) != 1) {
 		*err_r = strdup("cannot get random bytes from OpenSSL");
+		for (size_t i = 0; i < fds->nlisten; i++)
+			close(fds->listen[i]);
+		close(fds->auth);
 		server_free(&srv);
 		return NULL;
 	}
 	srv->base = event_base_new();
 	srv->ips = iptab_new();
 	if (srv->base == NULL || srv->ips == NULL || server_events(srv) < 0) {
-		config_free(&cfg);
 		*err_r = strdup("cannot set up the event loop");
+		for (size_t i = 0; i < fds->nlisten; i++)
+			close(fds->listen[i]);
+		close(fds->auth);
 		server_free(&srv);
 		return NULL;
 	}
-	/* Order: settings, then the queue, then the ports last, so that
-	 * nothing listens unless everything else is fine.  --check only
-	 * looks at the spool: the server it checks for holds it. */
-	struct gen *g = gen_new(cfg, err_r);
-	srv->gen = g;
-	if (g != NULL && (srv->throttle = throttle_new(&g->cfg->throttle)) == NULL) {
-		*err_r = strdup("cannot set up the AUTH throttle (out of memory, or no SipHash)");
-		g = NULL;
+	if (authc_attach(srv, fds->auth) < 0) {
+		*err_r = strdup("cannot set up the auth process connection");
+		for (size_t i = 0; i < fds->nlisten; i++)
+			close(fds->listen[i]);
+		server_free(&srv);
+		return NULL;
 	}
-	if (g == NULL || (check && spool_check(g->cfg->spool, err_r) < 0) ||
-	    (!check && server_open_spool(srv, g->cfg->spool, err_r) < 0) ||
-	    server_fake_key(srv, g->cfg, check, err_r) < 0 ||
-	    (!check && listener_open_all(srv, g->cfg, err_r) < 0)) {
+	if (fds->nlisten > 0 && listener_adopt_all(srv, g->cfg, fds->listen, err_r) < 0) {
 		server_free(&srv);
 		return NULL;
 	}
@@ -299,11 +259,11 @@ server_run(struct server *srv)
 	/* A client that resets the connection must not kill the server. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		log_warn("cannot ignore SIGPIPE: a client reset may stop the server");
+	/* SIGHUP belongs to the parent (it starts a new network process). */
+	if (signal(SIGHUP, SIG_IGN) == SIG_ERR)
+		log_warn("cannot ignore SIGHUP");
 	evsignal_add(srv->sig_term, NULL);
 	evsignal_add(srv->sig_int, NULL);
-	evsignal_add(srv->sig_hup, NULL);
-	for (size_t i = 0; i < srv->nlst; i++)
-		log_info("listening on %s (%s)", srv->lst[i].text, config_role_name(srv->lst[i].role));
 	if (event_base_dispatch(srv->base) < 0) {
 		log_err("event loop failed");
 		return 1;
@@ -336,23 +296,20 @@ server_free(struct server **sp)
 		server_reap(-1, 0, srv);
 	}
 	listener_close_all(srv);
+	authc_free(srv);
 	server_event_free(&srv->reaper_ev);
 	server_event_free(&srv->commit_ev);
-	server_event_free(&srv->authq_ev);
 	server_event_free(&srv->grace_ev);
+	server_event_free(&srv->ctl_ev);
 	server_event_free(&srv->sig_term);
 	server_event_free(&srv->sig_int);
-	server_event_free(&srv->sig_hup);
+	if (srv->ctl_fd >= 0)
+		close(srv->ctl_fd);
 	spool_free(&srv->spool);
-	if (srv->spool_lock >= 0)
-		close(srv->spool_lock);		/* the next server may start */
 	gen_unref(&srv->gen);
 	iptab_free(&srv->ips);
-	throttle_free(&srv->throttle);
 	if (srv->base)
 		event_base_free(srv->base);
-	OPENSSL_cleanse(srv->fake_salt_key, sizeof srv->fake_salt_key);
-	OPENSSL_cleanse(srv->auth_tag_key, sizeof srv->auth_tag_key);
 	free(srv);
 	*sp = NULL;
 }

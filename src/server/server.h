@@ -1,10 +1,13 @@
-/* server.h - one `postern serve` process: listeners, sessions, and the
- * settings they run under.  Internal to src/server.
+/* server.h - the network process of `postern serve`: listeners,
+ * sessions, and the settings they run under; and the parent that starts
+ * and supervises it (parent.c, doc/architecture.md).  Internal to
+ * src/server.
  *
  * No globals: everything hangs off struct server, and each session gets
- * the generation (config + TLS context + credential store) that was
- * current when it connected.  SIGHUP builds a new generation; the old
- * one lives on until its last session ends.
+ * the generation (config + TLS context) that was current when it
+ * connected.  The credential store is not here: it lives in the auth
+ * process, reached through authc.c.  A SIGHUP makes the parent start a
+ * new network process with a new generation while this one drains.
  */
 #ifndef POSTERN_SERVER_SERVER_H
 #define POSTERN_SERVER_SERVER_H
@@ -13,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include <openssl/ssl.h>
 
@@ -23,9 +27,9 @@
 struct event;
 struct event_base;
 struct evconnlistener;
+struct authc;
 struct session;
 struct spool;
-struct store;
 struct sendermap;
 struct iptab;
 
@@ -33,7 +37,6 @@ struct iptab;
 struct gen {
 	struct config *cfg;
 	SSL_CTX *ssl;		/* NULL when no certificate is configured */
-	struct store *store;
 	struct sendermap *senders;	/* sender_login_map; NULL: the default rule */
 	unsigned refs;		/* the server's pointer + one per session */
 };
@@ -63,20 +66,11 @@ struct server {
 	struct session_list sessions;	/* every live session */
 	struct session_list dead;	/* closed, freed by the reaper */
 	struct session_list commit_wait;	/* DATA done, waiting for group commit */
-	struct session_list authq;	/* waiting for the credential store */
-	struct event *reaper_ev, *commit_ev, *authq_ev, *grace_ev;
-	struct event *sig_term, *sig_int, *sig_hup;
+	struct authc *auth;		/* the auth process (authc.c) */
+	int ctl_fd;			/* from the parent: new auth connections; -1: none */
+	struct event *reaper_ev, *commit_ev, *grace_ev, *ctl_ev;
+	struct event *sig_term, *sig_int;
 	struct iptab *ips;		/* connections per client address */
-	/* SCRAM salts made up for unknown users derive from this: read
-	 * from the key file beside the store (store_fake_key_load), so that
-	 * asking twice for one unknown user gives the same salt, as for a
-	 * real one, across SIGHUP and restarts (sasl.h). */
-	uint8_t fake_salt_key[32];
-	/* AUTH failures per address, subnet and user (auth/throttle.h);
-	 * kept across SIGHUP, which only changes its limits. */
-	struct throttle *throttle;
-	/* Keys the attempt tags (auth_throttle.c); random per process. */
-	uint8_t auth_tag_key[32];
 	uint64_t next_id;
 	size_t nsessions;
 	bool stopping;
@@ -85,21 +79,25 @@ struct server {
 	} count;
 };
 
-/* Builds the server from cfg (taken over): TLS context, store, spool,
- * and every listener bound.  With check, no port is bound and the spool
- * is not touched: `serve --check` must also pass for the config of a
- * server that runs (and holds the ports and the spool); a port taken by
- * someone else shows at start.  Without check, the spool is locked for
- * the server's life (a second server on it fails here, naming the first
- * one's pid).
- * Returns NULL with *err_r malloc'd: one line naming what failed. */
-struct server *server_new(struct config *cfg, bool check, char **err_r);
+/* What the parent hands to a network process: all taken over. */
+struct server_fds {
+	const int *listen;	/* bound and listening, one per cfg->listen */
+	size_t nlisten;		/* 0: no listener (unit tests) */
+	int auth;		/* socketpair end to the auth process */
+	int ctl;		/* socketpair end to the parent, -1 for none */
+};
+/* Builds the network process's server from g (its reference taken
+ * over), the open spool and the fds.  The listeners accept once the
+ * auth process said HELLO.  Returns NULL with *err_r malloc'd. */
+struct server *server_new(struct gen *g, struct spool *spool, const struct server_fds *fds,
+			  char **err_r);
 /* Runs until SIGTERM/SIGINT and the grace period are over.  Returns the
  * process exit code. */
 int server_run(struct server *srv);
 void server_free(struct server **sp);
 
-/* A new generation from cfg (taken over, freed on failure). */
+/* A new generation from cfg (taken over, freed on failure): loads the
+ * TLS certificate and key (the parent does, as root). */
 struct gen *gen_new(struct config *cfg, char **err_r);
 struct gen *gen_ref(struct gen *g);
 void gen_unref(struct gen **gp);
@@ -113,12 +111,29 @@ void server_commit_enqueue(struct server *srv, struct session *s);
 SSL_CTX *tls_ctx_new(const struct config *cfg, char **err_r);
 
 /* listener.c */
-int listener_open_all(struct server *srv, const struct config *cfg, char **err_r);
+/* The parent: binds and listens on every cfg->listen (all or none).
+ * Returns a malloc'd array of cfg->nlisten fds, or NULL with *err_r. */
+int *listener_bind_all(const struct config *cfg, char **err_r);
+/* The network process: wraps the fds (taken over) in listeners that
+ * do not accept yet.  0, or -1 with *err_r. */
+int listener_adopt_all(struct server *srv, const struct config *cfg, const int *fds,
+		       char **err_r);
+/* Starts accepting; logs "listening on ADDR (ROLE)" for each. */
+void listener_enable_all(struct server *srv);
 void listener_close_all(struct server *srv);
+
+/* parent.c: `postern serve` itself.  check: everything up to binding
+ * (config, TLS, store, spool, user), then "PATH: ok"; no process is
+ * started.  Returns the exit code. */
+int parent_run(struct config *cfg, bool check);
+/* privdrop.c: the uid/gid of cfg->user.  0, or -1 with *err_r naming
+ * the user and the config line. */
+int privdrop_lookup(const struct config *cfg, uid_t *uid_r, gid_t *gid_r, char **err_r);
+/* setgroups(0), setgid, setuid; then checks that root cannot come back.
+ * 0, or -1 with *err_r. */
+int privdrop_to(uid_t uid, gid_t gid, char **err_r);
 
 /* commit.c: the group commit pass, run from commit_ev. */
 void commit_run(int fd, short what, void *arg);
-/* authq.c: credential lookups, run from authq_ev. */
-void authq_run(int fd, short what, void *arg);
 
 #endif

@@ -105,7 +105,8 @@ sess_one_line(struct session *s, struct evbuffer *in)
 		s->discard_line = !sess_skip_line(in);
 		sess_fail(s, 500, "5.5.6", "Line too long");
 		if (s->state == ST_AUTH) {
-			sasl_sess_free(&s->sasl);
+			authc_cancel(s);
+			s->auth_m = NULL;
 			sess_set_state(s, ST_CMD);
 		}
 		return true;
@@ -415,7 +416,8 @@ sess_forget(struct session *s)
 	free(s->auth_user);
 	s->auth_user = NULL;
 	s->auth_mech = NULL;
-	sasl_sess_free(&s->sasl);
+	authc_cancel(s);
+	s->auth_m = NULL;
 }
 
 static void
@@ -543,7 +545,7 @@ session_free(struct session **sp)
 	log_info("session=%016" PRIx64 " disconnect client=%s helo=%s messages=%u rcpts=%u errors=%u",
 		 s->id, s->addr, log_quote_str(helo, sizeof helo, s->helo), s->nmsgs, s->nrcpt_total,
 		 s->errors);
-	authq_cancel(s);
+	authc_cancel(s);
 	sess_output_unwatch(s);
 	if (s->out_ev)
 		event_free(s->out_ev);

@@ -28,10 +28,11 @@
 #include "util/buf.h"
 #include "util/span.h"
 
+struct auth_msg;
 struct bufferevent;
-struct sasl_sess;
 struct event;
 struct evbuffer_cb_entry;
+struct sasl_mech;
 
 /* RFC 5321 4.5.3.1.4: "The maximum total length of a command line
  * including the command word and the <CRLF> is 512 octets." */
@@ -93,12 +94,9 @@ struct session {
 	const char *tls_cipher;
 	char *auth_user;		/* NULL until AUTH succeeded */
 	const char *auth_mech;		/* static mechanism name */
-	struct sasl_sess *sasl;		/* during AUTH only */
-	struct event *auth_delay;	/* throttle or failure delay timer, made on first use */
-	bool auth_delay_verify;		/* the timer then checks credentials (else: 535) */
-	bool auth_checked;		/* the throttle was asked; tell it the outcome */
-	bool auth_has_tag;
-	uint8_t auth_tag[THROTTLE_TAG_LEN];	/* this attempt's tag (auth_throttle.c) */
+	const struct sasl_mech *auth_m;	/* the exchange running, NULL when none */
+	uint32_t auth_id;		/* its request to the auth process, 0 when none */
+	struct event *auth_delay;	/* failure delay timer, made on first use */
 	unsigned auth_failures;		/* AUTH failures and refusals in this session */
 
 	/* The mail transaction; mail_from != NULL while one is open. */
@@ -117,7 +115,7 @@ struct session {
 	bool spool_failed;
 
 	bool discard_line;		/* skipping the rest of an overlong line */
-	bool in_commit, in_authq;
+	bool in_commit;
 	bool greeted;			/* 220 sent */
 	bool dead;			/* on srv->dead, freed soon */
 	/* Backpressure (SESS_OUTPUT_MAX): while out_blocked, no command is
@@ -130,7 +128,8 @@ struct session {
 	unsigned nmsgs, nrcpt_total;
 
 	TAILQ_ENTRY(session) link;	/* srv->sessions or srv->dead */
-	TAILQ_ENTRY(session) wait_link;	/* srv->commit_wait or srv->authq */
+	TAILQ_ENTRY(session) wait_link;	/* srv->commit_wait */
+	LIST_ENTRY(session) auth_link;	/* authc.c: waiting for the auth process */
 };
 
 /* ---- session.c ---- */
@@ -184,7 +183,9 @@ void cmd_ehlo(struct session *s, struct span arg);
 void cmd_helo(struct session *s, struct span arg);
 void cmd_auth(struct session *s, struct span arg);
 void cmd_auth_response(struct session *s, struct span line);
-void cmd_auth_resume(struct session *s);	/* after the store answered */
+/* The auth process answered (CONTINUE, OK, FAIL), or m == NULL: it went
+ * away (454). */
+void cmd_auth_answer(struct session *s, const struct auth_msg *m);
 void cmd_mail(struct session *s, struct span arg);
 void cmd_rcpt(struct session *s, struct span arg);
 void cmd_data(struct session *s, struct span arg);
@@ -243,20 +244,20 @@ void tls_done(struct session *s);
 /* session.c: TLS is up; greets an implicit-TLS client, reads on. */
 void sess_tls_ready(struct session *s);
 
-/* ---- authq.c ---- */
-void authq_submit(struct session *s);
-void authq_cancel(struct session *s);
-
-/* ---- auth_throttle.c: the only calls into auth/throttle.h ---- */
-/* Before the credential check of the current SASL request: may it go
- * ahead now, after *delay_ms_r, or not at all (454)?  Logs a throttled
- * attempt. */
-enum throttle_verdict auth_throttle_check(struct session *s, unsigned *delay_ms_r);
-/* After the check that auth_throttle_check() allowed: its outcome. */
-void auth_throttle_record(struct session *s, bool success);
-/* The exchange ends without an outcome (store failure, cancelled):
- * takes the attempt's count back; no-op when nothing is pending. */
-void auth_throttle_cancel(struct session *s);
+/* ---- authc.c: the auth process, seen from here ---- */
+/* Takes fd (one end of a socketpair to the auth process) as the auth
+ * connection; sessions waiting on the previous one get 454.  0 or -1. */
+int authc_attach(struct server *srv, int fd);
+/* Did the auth process announce m (its store can complete it)? */
+bool authc_offers(const struct server *srv, const struct sasl_mech *m);
+/* AUTH_START for s with mechanism m and initial response ir (NULL:
+ * none); AUTH_CONT with the client's next decoded message.  0, or -1
+ * when there is no auth process (answer 454). */
+int authc_start(struct session *s, const struct sasl_mech *m, const uint8_t *ir, size_t irlen);
+int authc_cont(struct session *s, const uint8_t *p, size_t n);
+/* Ends s's request, if any (AUTH_CANCEL); no answer will come. */
+void authc_cancel(struct session *s);
+void authc_free(struct server *srv);
 
 /* ---- received.c ---- */
 /* Appends the Received: header for the current transaction, dated now

@@ -104,8 +104,45 @@ void
 store_answer(struct store *st, const struct sasl_cred_request *req,
 	     struct sasl_cred_answer *answer_r)
 {
+	struct store_job *j = store_answer_begin(st, req, answer_r);
+	if (j != NULL) {
+		store_job_run(j);
+		store_job_end(st, &j, answer_r);
+	}
+}
+
+struct store_job *
+store_answer_begin(struct store *st, const struct sasl_cred_request *req,
+		   struct sasl_cred_answer *answer_r)
+{
 	memset(answer_r, 0, sizeof *answer_r);
-	st->ops->answer(st->impl, req, answer_r);
+	if (st->ops->begin == NULL) {
+		st->ops->answer(st->impl, req, answer_r);
+		return NULL;
+	}
+	return st->ops->begin(st->impl, req, answer_r);
+}
+
+void
+store_job_run(struct store_job *j)
+{
+	j->ops->run(j);
+}
+
+void
+store_job_end(struct store *st, struct store_job **jp, struct sasl_cred_answer *answer_r)
+{
+	memset(answer_r, 0, sizeof *answer_r);
+	(*jp)->ops->end(st->impl, *jp, answer_r);
+	*jp = NULL;
+}
+
+void
+store_job_free(struct store_job **jp)
+{
+	if (*jp != NULL)
+		(*jp)->ops->job_free(*jp);
+	*jp = NULL;
 }
 
 int

@@ -7,9 +7,9 @@
  *	file:/path/users	(default; written by `postern passwd`)
  *	pam:SERVICE, pgsql:CONNINFO	(later)
  *
- * The interface is synchronous; the server calls it through an
- * asynchronous wrapper, so that a backend can later move into its own
- * process without any change to the SMTP session.
+ * Only the auth process opens a store (doc/architecture.md); it answers
+ * cheap questions on its loop and sends password checks to its workers
+ * through store_answer_begin()/store_job_run()/store_job_end().
  */
 #ifndef POSTERN_STORE_H
 #define POSTERN_STORE_H
@@ -33,10 +33,28 @@ void store_free(struct store **sp);	/* NULL-safe; sets *sp = NULL */
  * server advertises only mechanisms whose kind the store supports. */
 bool store_supports(const struct store *st, enum sasl_cred_kind kind);
 
-/* Answers a mechanism's request.  Never blocks for long (the file
- * backend works from memory and re-reads the file when it changed). */
+/* Answers a mechanism's request, all at once: begin, run, end below.
+ * A password check costs a full crypt_r (yescrypt: milliseconds), so
+ * an event loop uses the halves instead. */
 void store_answer(struct store *st, const struct sasl_cred_request *req,
 		  struct sasl_cred_answer *answer_r);
+
+/* The same answer in two halves, so that the slow part can run off the
+ * event loop (the auth process's worker pool, doc/architecture.md).
+ * store_answer_begin() answers at once when that is cheap -- a login
+ * cache hit, SCRAM and CRAM-MD5 secrets, an unknown kind -- and returns
+ * NULL with *answer_r final.  Otherwise it returns a job that holds
+ * copies of all it needs (the hash, the password, the cache key), for
+ * store_job_run() on any thread; store_job_end() then runs on the
+ * store's own thread, fills *answer_r, feeds the login cache, wipes and
+ * frees the job (sets *jp = NULL).  st must be the store the job came
+ * from.  A job that will not be ended is freed by store_job_free(). */
+struct store_job;
+struct store_job *store_answer_begin(struct store *st, const struct sasl_cred_request *req,
+				     struct sasl_cred_answer *answer_r);
+void store_job_run(struct store_job *j);
+void store_job_end(struct store *st, struct store_job **jp, struct sasl_cred_answer *answer_r);
+void store_job_free(struct store_job **jp);	/* NULL-safe; wipes */
 
 /* Re-reads the backing file.  Returns 0, or -1 with *err_r set (the old
  * contents stay in use). */

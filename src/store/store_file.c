@@ -1,7 +1,8 @@
 /* store_file.c - the "file:" credential backend: a users file (format in
  * store_file.h) held in memory and re-read when it changes on disk.
  *
- * Not thread-safe: the server calls it from its one event loop thread.
+ * Not thread-safe: the auth process calls it from its event loop; only
+ * a job's store_file_job_run() (crypt_r on copies) runs on a worker.
  */
 #include "store/store_file.h"
 
@@ -214,14 +215,14 @@ store_file_crypt_ok(const char *password, const char *setting, bool *tempfail_r)
 /* PLAIN/LOGIN: the hash holds crypt(SASLprep(password)), the same
  * preparation SCRAM applies (RFC 5802 Hi(Normalize(password))).
  * Returns OK, BADPASS (also for a password SASLprep refuses) or
- * TEMPFAIL. */
+ * TEMPFAIL.  Thread-safe: touches only its arguments. */
 static enum sasl_cred_status
-store_file_crypt_check(const char *setting, const struct sasl_cred_request *req)
+store_file_crypt_check(const char *setting, const uint8_t *password, size_t password_len)
 {
 	char *pw = NULL, *prep = NULL;
 	const char *why;
 	bool tempfail = false, ok = false;
-	pw = strndup((const char *)req->password, req->password_len);
+	pw = strndup((const char *)password, password_len);
 	if (pw == NULL)
 		return SASL_CRED_TEMPFAIL;
 	if (sasl_saslprep(pw, &prep, &why) == 0) {
@@ -229,40 +230,102 @@ store_file_crypt_check(const char *setting, const struct sasl_cred_request *req)
 		OPENSSL_cleanse(prep, strlen(prep));
 		free(prep);
 	}
-	OPENSSL_cleanse(pw, req->password_len);
+	OPENSSL_cleanse(pw, password_len);
 	free(pw);
 	if (tempfail)
 		return SASL_CRED_TEMPFAIL;
 	return ok ? SASL_CRED_OK : SASL_CRED_BADPASS;
 }
 
+/* A password check that runs off the loop (store.h): copies of all it
+ * needs, so that the store may change or reload meanwhile. */
+struct store_file_job {
+	struct store_job base;
+	char *setting;		/* the user's {CRYPT} hash, or the dummy setting */
+	uint8_t *password;
+	size_t password_len;
+	struct store_file_cache_key key;
+	bool keyed;		/* key is valid: a success goes into the cache */
+	bool known;		/* the user exists */
+	enum sasl_cred_status status;	/* set by store_file_job_run() */
+};
+
+static void
+store_file_job_free(struct store_job *jb)
+{
+	struct store_file_job *j = (struct store_file_job *)jb;
+	if (j->password != NULL)
+		OPENSSL_cleanse(j->password, j->password_len);
+	free(j->password);
+	free(j->setting);
+	OPENSSL_cleanse(j, sizeof *j);
+	free(j);
+}
+
 /* u == NULL: no such user; the password is still hashed (against a
  * dummy setting) so that "no such user" costs what "wrong password"
- * does.  The cache is asked first and fed only with successes; a wrong
- * password always pays the full crypt_r (no negative cache), so online
- * guessing stays as slow as yescrypt makes it. */
-static enum sasl_cred_status
-store_file_verify(struct store_file *sf, const struct store_file_user *u,
-		  const struct sasl_cred_request *req)
+ * does.  The cache is asked first and fed only with successes (in
+ * store_file_job_end); a wrong password always pays the full crypt_r
+ * (no negative cache), so online guessing stays as slow as yescrypt
+ * makes it.  Returns NULL with a->status set when no crypt_r is due. */
+static struct store_job *
+store_file_verify_begin(struct store_file *sf, const struct store_file_user *u,
+			const struct sasl_cred_request *req, struct sasl_cred_answer *a)
 {
 	if (req->password == NULL || req->password_len == 0 || req->password_len > SASL_PASS_MAX ||
-	    memchr(req->password, '\0', req->password_len) != NULL)
-		return u != NULL ? SASL_CRED_BADPASS : SASL_CRED_NOUSER;
-	if (u == NULL) {
-		enum sasl_cred_status st = store_file_crypt_check(sf->dummy_setting, req);
-		return st == SASL_CRED_TEMPFAIL ? st : SASL_CRED_NOUSER;
+	    memchr(req->password, '\0', req->password_len) != NULL) {
+		a->status = u != NULL ? SASL_CRED_BADPASS : SASL_CRED_NOUSER;
+		return NULL;
 	}
-	struct store_file_cache_key key;
-	bool keyed = store_file_cache_key(sf->cache, u->name, u->crypt, req->password,
-					  req->password_len, &key) == 0;
-	enum sasl_cred_status st = SASL_CRED_OK;
-	if (!keyed || !store_file_cache_hit(sf->cache, &key)) {
-		st = store_file_crypt_check(u->crypt, req);
-		if (st == SASL_CRED_OK && keyed)
-			store_file_cache_put(sf->cache, &key);
+	struct store_file_job *j = calloc(1, sizeof *j);
+	if (j == NULL) {
+		a->status = SASL_CRED_TEMPFAIL;
+		return NULL;
 	}
-	OPENSSL_cleanse(&key, sizeof key);
-	return st;
+	j->base.ops = &store_file_ops;
+	j->known = u != NULL;
+	if (u != NULL) {
+		j->keyed = store_file_cache_key(sf->cache, u->name, u->crypt, req->password,
+						req->password_len, &j->key) == 0;
+		if (j->keyed && store_file_cache_hit(sf->cache, &j->key)) {
+			store_file_job_free(&j->base);
+			a->status = SASL_CRED_OK;
+			return NULL;
+		}
+	}
+	j->setting = strdup(u != NULL ? u->crypt : sf->dummy_setting);
+	j->password = malloc(req->password_len);
+	if (j->setting == NULL || j->password == NULL) {
+		store_file_job_free(&j->base);
+		a->status = SASL_CRED_TEMPFAIL;
+		return NULL;
+	}
+	memcpy(j->password, req->password, req->password_len);
+	j->password_len = req->password_len;
+	/* base is the first member: the job is the pointer. */
+	return (struct store_job *)(void *)j;
+}
+
+static void
+store_file_job_run(struct store_job *jb)
+{
+	struct store_file_job *j = (struct store_file_job *)jb;
+	j->status = store_file_crypt_check(j->setting, j->password, j->password_len);
+	OPENSSL_cleanse(j->password, j->password_len);
+}
+
+static void
+store_file_job_end(void *impl, struct store_job *jb, struct sasl_cred_answer *a)
+{
+	struct store_file *sf = impl;
+	struct store_file_job *j = (struct store_file_job *)jb;
+	enum sasl_cred_status st = j->status;
+	if (!j->known && st != SASL_CRED_TEMPFAIL)
+		st = SASL_CRED_NOUSER;
+	if (j->known && st == SASL_CRED_OK && j->keyed)
+		store_file_cache_put(sf->cache, &j->key);
+	a->status = st;
+	store_file_job_free(jb);
 }
 
 static void
@@ -281,8 +344,9 @@ store_file_scram_copy(const struct store_file_scram *s, struct sasl_cred_answer 
 	a->status = SASL_CRED_OK;
 }
 
-static void
-store_file_answer(void *impl, const struct sasl_cred_request *req, struct sasl_cred_answer *a)
+/* Answers at once, or returns the crypt_r job of a password check. */
+static struct store_job *
+store_file_begin(void *impl, const struct sasl_cred_request *req, struct sasl_cred_answer *a)
 {
 	struct store_file *sf = impl;
 	store_file_refresh(sf);
@@ -295,11 +359,11 @@ store_file_answer(void *impl, const struct sasl_cred_request *req, struct sasl_c
 	free(name);
 	switch (req->kind) {
 	case SASL_CRED_PASSWORD:
-		if (u != NULL && u->crypt == NULL)
+		if (u != NULL && u->crypt == NULL) {
 			a->status = SASL_CRED_NOSECRET;
-		else
-			a->status = store_file_verify(sf, u, req);
-		return;
+			return NULL;
+		}
+		return store_file_verify_begin(sf, u, req, a);
 	case SASL_CRED_CRAM_MD5:
 		if (u == NULL) {
 			a->status = SASL_CRED_NOUSER;
@@ -309,16 +373,17 @@ store_file_answer(void *impl, const struct sasl_cred_request *req, struct sasl_c
 			memcpy(a->cram_md5, u->cram_md5, sizeof a->cram_md5);
 			a->status = SASL_CRED_OK;
 		}
-		return;
+		return NULL;
 	case SASL_CRED_SCRAM_SHA1:
 	case SASL_CRED_SCRAM_SHA256:
 		if (u == NULL)
 			a->status = SASL_CRED_NOUSER;
 		else
 			store_file_scram_copy(req->kind == SASL_CRED_SCRAM_SHA1 ? &u->sha1 : &u->sha256, a);
-		return;
+		return NULL;
 	}
 	a->status = SASL_CRED_TEMPFAIL;	/* a kind this backend does not know */
+	return NULL;
 }
 
 static bool
@@ -351,6 +416,10 @@ const struct store_ops store_file_ops = {
 	.open = store_file_open,
 	.free = store_file_free,
 	.supports = store_file_supports,
-	.answer = store_file_answer,
+	.answer = NULL,	/* store_file_begin() answers, or makes a job */
 	.reload = store_file_reload,
+	.begin = store_file_begin,
+	.run = store_file_job_run,
+	.end = store_file_job_end,
+	.job_free = store_file_job_free,
 };

@@ -21,6 +21,19 @@ struct store_ops {
 	void (*answer)(void *impl, const struct sasl_cred_request *req,
 		       struct sasl_cred_answer *answer_r);
 	int (*reload)(void *impl, char **err_r);
+	/* Optional (NULL: answer() is always cheap): the halves of
+	 * store_answer_begin() etc. in store.h.  A backend's job struct
+	 * starts with a struct store_job. */
+	struct store_job *(*begin)(void *impl, const struct sasl_cred_request *req,
+				   struct sasl_cred_answer *answer_r);
+	void (*run)(struct store_job *j);
+	void (*end)(void *impl, struct store_job *j, struct sasl_cred_answer *answer_r);
+	void (*job_free)(struct store_job *j);
+};
+
+/* The head of every backend's job. */
+struct store_job {
+	const struct store_ops *ops;
 };
 
 extern const struct store_ops store_file_ops;

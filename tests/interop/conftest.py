@@ -194,6 +194,9 @@ class PosternServer:
             "auth_mechanisms = SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN\n"
             "spool = spool\n"
             "local_domains = example.test\n"
+            # the network process's user when started as root (CI);
+            # nobody exists everywhere
+            "user = nobody\n"
             + extra)
 
     def add_user(self, user, password):

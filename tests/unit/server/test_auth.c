@@ -1,5 +1,6 @@
-/* test_auth.c - the AUTH glue (cmd_auth.c, authq.c) inside a real
- * server and session, over a socketpair, with a fake credential store
+/* test_auth.c - the AUTH glue (cmd_auth.c, authc.c) inside a real
+ * server and session, and the auth process's side (src/auth) on the same
+ * event loop, over socketpairs, with a fake credential store
  * whose answer each test chooses.  This is how the store-failure reply
  * is tested: the file store has no failure a test can provoke (a broken
  * or missing users file keeps the users loaded before), yet every
@@ -7,7 +8,9 @@
  *	454 4.7.0 Temporary authentication failure
  * Also: EHLO offers only what the store can complete, the other store
  * answers give 235 / 535, and the AUTH throttle is told of wrong
- * passwords only (a repeated password once), never of store trouble. */
+ * passwords only (a repeated password once), never of store trouble.,
+ * and a lost auth process gives 454 at once,
+ * then a new one takes over. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/authd_impl.h"
 #include "server/session.h"
+#include "server/iptab.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -54,12 +59,38 @@ store_supports(const struct store *st, enum sasl_cred_kind kind)
 	return kind == SASL_CRED_PASSWORD;
 }
 
-void
-store_answer(struct store *st, const struct sasl_cred_request *req,
-	     struct sasl_cred_answer *answer_r)
+struct store_job *
+store_answer_begin(struct store *st, const struct sasl_cred_request *req,
+		   struct sasl_cred_answer *answer_r)
 {
 	fake_asked++;
+	memset(answer_r, 0, sizeof *answer_r);
 	answer_r->status = fake_status;
+	return NULL;	/* always cheap: no job for the workers */
+}
+
+void
+store_job_run(struct store_job *j)
+{
+	abort();
+}
+
+void
+store_job_end(struct store *st, struct store_job **jp, struct sasl_cred_answer *answer_r)
+{
+	abort();
+}
+
+void
+store_job_free(struct store_job **jp)
+{
+	abort();
+}
+
+int
+store_reload(struct store *st, char **err_r)
+{
+	return 0;
 }
 
 char *
@@ -81,12 +112,29 @@ store_fake_key_load(const char *path, bool create, uint8_t key_r[STORE_FAKE_KEY_
 /* ---- a server and one client connection ---- */
 
 struct fx {
+	int lock;	/* the spool's lock (spool_lock.c) */
 	char dir[64];
 	struct server *srv;
+	struct authd *d;
 	int cfd;	/* the client's end */
 	char in[8192];
 	size_t inlen;
 };
+
+/* The auth side on the server's own loop, serving fd. */
+static int
+attach_authd(struct fx *f, const char *path, int fd)
+{
+	static const uint8_t key[AUTHD_SALT_KEY_LEN];
+	char *err = NULL;
+	struct config *cfg = config_load(path, &err);
+	f->d = cfg ? authd_new(f->srv->base, cfg, key, &err) : NULL;
+	if (f->d == NULL) {
+		print_error("%s\n", err ? err : "?");
+		return -1;
+	}
+	return authd_add_conn(f->d, fd);
+}
 
 static int
 setup(void **state)
@@ -115,10 +163,19 @@ setup(void **state)
 	log_init("test_auth", LOG_LVL_ERR, false);
 	char *err = NULL;
 	struct config *cfg = config_load(path, &err);
-	/* check mode: the whole server but no port bound; the session
-	 * gets its socket from the test. */
-	f->srv = cfg ? server_new(cfg, true, &err) : NULL;
-	if (f->srv == NULL) {
+	struct gen *g = cfg ? gen_new(cfg, &err) : NULL;
+	f->lock = g ? spool_lock(g->cfg->spool, &err) : -1;
+	struct spool *sp = f->lock >= 0 ? spool_open(g->cfg->spool, f->lock, &err) : NULL;
+	int ap[2];
+	if (sp == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, ap) < 0) {
+		print_error("%s\n", err ? err : "?");
+		return -1;
+	}
+	/* the network process's server, without listeners: the session
+	 * gets its socket from the test */
+	struct server_fds fds = { .nlisten = 0, .auth = ap[0], .ctl = -1 };
+	f->srv = server_new(g, sp, &fds, &err);
+	if (f->srv == NULL || attach_authd(f, path, ap[1]) < 0) {
 		print_error("%s\n", err ? err : "?");
 		return -1;
 	}
@@ -141,14 +198,16 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 	close(f->cfd);
+	authd_free(&f->d);
 	server_free(&f->srv);
 	char p[128];
 	(void)snprintf(p, sizeof p, "%s/postern.conf", f->dir);
 	(void)unlink(p);
-	const char *sub[] = { "spool/tmp", "spool/queue", "spool" };
-	for (size_t i = 0; i < 3; i++) {
+	close(f->lock);
+	const char *sub[] = { "spool/lock", "spool/tmp", "spool/queue", "spool" };
+	for (size_t i = 0; i < sizeof sub / sizeof *sub; i++) {
 		(void)snprintf(p, sizeof p, "%s/%s", f->dir, sub[i]);
-		(void)rmdir(p);
+		(void)(i == 0 ? unlink(p) : rmdir(p));
 	}
 	(void)rmdir(f->dir);
 	free(f);
@@ -213,18 +272,18 @@ greet(struct fx *f)
 static enum throttle_verdict
 throttle_now(struct fx *f, unsigned ip_limit)
 {
-	struct throttle_limits l = f->srv->gen->cfg->throttle;
+	struct throttle_limits l = f->d->cfg->throttle;
 	struct throttle_ip ip;
 	struct timespec ts;
 	unsigned delay;
 	l.ip_day = ip_limit;
-	throttle_set_limits(f->srv->throttle, &l);
+	throttle_set_limits(f->d->throttle, &l);
 	assert_int_equal(throttle_ip_parse("192.0.2.1", &ip), 0);
 	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
 	uint64_t now = (uint64_t)ts.tv_sec * 1000u;
-	enum throttle_verdict v = throttle_check(f->srv->throttle, &ip, "alice", now, &delay, NULL);
+	enum throttle_verdict v = throttle_check(f->d->throttle, &ip, "alice", now, &delay, NULL);
 	if (v != THROTTLE_REFUSE)
-		throttle_cancel(f->srv->throttle, &ip, "alice", now);	/* only asking */
+		throttle_cancel(f->d->throttle, &ip, "alice", now);	/* only asking */
 	return v;
 }
 
@@ -276,6 +335,30 @@ test_wrong_and_unknown_535(void **state)
 			    "504 5.5.4 Unrecognized authentication type\r\n");
 }
 
+/* The auth process goes away in the middle of an exchange: the client
+ * gets 454 at once (no hang), AUTH gets 454 while there is none, and a
+ * new one takes over through the same path the parent uses. */
+static void
+test_auth_process_lost_454(void **state)
+{
+	struct fx *f = *state;
+	greet(f);
+	fake_status = SASL_CRED_OK;
+	assert_string_equal(cmd(f, "AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+	authd_free(&f->d);	/* closes its end */
+	assert_string_equal(reply(f), "454 4.7.0 Temporary authentication failure\r\n");
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "454 4.7.0 Temporary authentication failure\r\n");
+	int ap[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, ap), 0);
+	char path[128];
+	(void)snprintf(path, sizeof path, "%s/postern.conf", f->dir);
+	assert_int_equal(authc_attach(f->srv, ap[0]), 0);
+	assert_int_equal(attach_authd(f, path, ap[1]), 0);
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "235 2.7.0 Authentication successful\r\n");
+}
+
 int
 main(void)
 {
@@ -283,6 +366,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_failure_454, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failure_454_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_and_unknown_535, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auth_process_lost_454, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
