@@ -6,9 +6,11 @@
  * The first input byte chooses the mode: even = the bytes go straight
  * to a new session; odd = the session first completes AUTH PLAIN as
  * the toy user, so the fuzz bytes reach what only an authenticated
- * client can (relaying, the transaction after AUTH).  The credential
- * store is a toy one (user "user", password "pencil"); the spool lives
- * in a RAM folder under /dev/shm so that fsync is cheap.
+ * client can (relaying, the transaction after AUTH).  AUTH is relayed
+ * to the auth process's code, run on the same event loop over a
+ * socketpair (as tests/unit/server/test_auth.c does), with a toy
+ * credential store (user "user", password "pencil"); the spool lives in
+ * a RAM folder (scripts/fuzz.sh's, else /dev/shm) so that fsync is cheap.
  */
 #include "fuzz.h"
 
@@ -19,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth/authd_impl.h"
 #include "server/session.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -47,12 +50,34 @@ store_supports(const struct store *st, enum sasl_cred_kind kind)
 	return kind == SASL_CRED_PASSWORD;
 }
 
-void
-store_answer(struct store *st, const struct sasl_cred_request *req, struct sasl_cred_answer *a)
+/* Always cheap: the toy store answers at once, no job for the workers. */
+struct store_job *
+store_answer_begin(struct store *st, const struct sasl_cred_request *req,
+		   struct sasl_cred_answer *a)
 {
+	memset(a, 0, sizeof *a);
 	bool ok = strcmp(req->authcid, "user") == 0 && req->password_len == 6 &&
 		  memcmp(req->password, "pencil", 6) == 0;
 	a->status = ok ? SASL_CRED_OK : SASL_CRED_BADPASS;
+	return NULL;
+}
+
+void
+store_job_run(struct store_job *j)
+{
+	abort();
+}
+
+void
+store_job_end(struct store *st, struct store_job **jp, struct sasl_cred_answer *a)
+{
+	abort();
+}
+
+void
+store_job_free(struct store_job **jp)
+{
+	abort();
 }
 
 int
@@ -80,6 +105,7 @@ store_fake_key_load(const char *path, bool create, uint8_t key_r[STORE_FAKE_KEY_
 /* ---- one server for the whole run ---- */
 
 static struct server *srv;
+static struct authd *authd;
 static char spool_top[256];
 
 static int
@@ -113,6 +139,13 @@ setup_once(void)
 		    "plaintext_auth = always\n"
 		    "local_domains = example.test\n"
 		    "max_message_size = 65536\n"
+		    /* every input comes from one address: let the throttle
+		     * count, but not refuse the fuzzer's AUTH for good */
+		    "auth_fail_limit_ip = 100000\nauth_fail_limit_ip_day = 100000\n"
+		    "auth_fail_limit_subnet = 100000\nauth_fail_limit_subnet_day = 100000\n"
+		    "auth_fail_limit_network = 100000\nauth_fail_limit_network_day = 100000\n"
+		    "auth_fail_limit_user = 100000\nauth_fail_limit_user_day = 100000\n"
+		    "auth_distinct_users_subnet = 100000\n"
 		    "spool = spool\n"
 		    "log_level = error\n", c);
 	if (fclose(c) != 0)
@@ -120,21 +153,30 @@ setup_once(void)
 	log_init("fuzz", LOG_LVL_ERR, false);
 	char *err = NULL;
 	struct config *cfg = config_load(path, &err);
-	srv = cfg != NULL ? server_new(cfg, true, &err) : NULL;
-	if (srv == NULL) {
-		fprintf(stderr, "fuzz_server_session: %s\n", err != NULL ? err : "?");
-		abort();
-	}
-	/* Check mode binds nothing and leaves the spool alone (the server
-	 * it checks for holds it): open it here, as a serving server does. */
-	char spool[160];
+	struct gen *g = cfg != NULL ? gen_new(cfg, &err) : NULL;
+	char spool[300];
 	(void)snprintf(spool, sizeof spool, "%s/spool", spool_top);
-	srv->spool_lock = spool_lock(spool, &err);
-	srv->spool = srv->spool_lock >= 0 ? spool_open(spool, srv->spool_lock, &err) : NULL;
-	if (srv->spool == NULL) {
-		fprintf(stderr, "fuzz_server_session: %s\n", err != NULL ? err : "?");
-		abort();
-	}
+	int lock = g != NULL ? spool_lock(spool, &err) : -1;	/* kept for the run */
+	struct spool *sp = lock >= 0 ? spool_open(spool, lock, &err) : NULL;
+	int ap[2];
+	if (sp == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, ap) < 0)
+		goto fail;
+	/* The network process's server without listeners, and the auth
+	 * process's side on the same loop. */
+	struct server_fds fds = { .nlisten = 0, .auth = ap[0], .ctl = -1 };
+	srv = server_new(g, sp, &fds, &err);
+	static const uint8_t key[AUTHD_SALT_KEY_LEN];
+	struct config *acfg = srv != NULL ? config_load(path, &err) : NULL;
+	authd = acfg != NULL ? authd_new(srv->base, acfg, key, &err) : NULL;
+	if (authd == NULL || authd_add_conn(authd, ap[1]) < 0)
+		goto fail;
+	/* the auth side's HELLO (its mechanisms) reaches the server */
+	for (int i = 0; i < 8; i++)
+		(void)event_base_loop(srv->base, EVLOOP_NONBLOCK);
+	return;
+fail:
+	fprintf(stderr, "fuzz_server_session: %s\n", err != NULL ? err : "?");
+	abort();
 }
 
 /* Runs the loop a bounded number of passes, reading (and dropping)
