@@ -26,6 +26,7 @@
 #include "store/store_file.h"
 #include "util/conf.h"
 #include "util/log.h"
+#include "util/str.h"
 
 #define PASSWD_CMD_USAGE "usage: postern passwd [-c FILE] add USER | del USER | list | check USER\n"
 
@@ -377,8 +378,7 @@ passwd_cmd_check_prep(const char *user, const struct passwd_cmd_pw *pw)
 	char *prep = NULL;
 	const char *why = NULL;
 	if (sasl_saslprep(pw->s, &prep, &why) == 0) {
-		OPENSSL_cleanse(prep, strlen(prep));
-		free(prep);
+		str_wipe_free(&prep);
 		return 0;
 	}
 	char safe[LOG_SAFE_MAX];

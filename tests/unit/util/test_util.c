@@ -15,6 +15,7 @@
 #include "util/conf.h"
 #include "util/log.h"
 #include "util/span.h"
+#include "util/str.h"
 
 static void
 test_buf_cap(void **state)
@@ -323,6 +324,26 @@ test_conf_errors(void **state)
 	free(err);
 }
 
+/* str_dup keeps NULL as NULL; str_wipe_free is NULL-safe and sets
+ * *p = NULL (ASan in `make check` catches a double free or a leak). */
+static void
+test_str_dup_wipe(void **state)
+{
+	(void)state;
+	assert_null(str_dup(NULL));
+	char *s = str_dup("secret");
+	assert_non_null(s);
+	assert_string_equal(s, "secret");
+	str_wipe_free(&s);
+	assert_null(s);
+	str_wipe_free(&s);	/* NULL-safe, twice */
+	str_wipe_free(NULL);
+	char *e = str_dup("");
+	assert_string_equal(e, "");
+	str_wipe_free(&e);
+	assert_null(e);
+}
+
 int
 main(void)
 {
@@ -337,6 +358,7 @@ main(void)
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_conf_nul_and_long),
+		cmocka_unit_test(test_str_dup_wipe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
