@@ -69,7 +69,8 @@ struct conf_key {
 	const char *doc;	/* one line, for readers of the table */
 };
 
-/* Row helpers: R is the object's struct type, F the field. */
+/* Row helpers: R is the object's struct type, F the field (a CONF_CUSTOM
+ * row whose parser finds its fields itself writes offsetof(R, F), 0). */
 #define CONF_FIELD(R, F) offsetof(R, F), sizeof(((R *)0)->F)
 
 /* Reject entries whose key no row names ("FILE:LINE: unknown key 'x'"),

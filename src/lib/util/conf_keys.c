@@ -77,15 +77,17 @@ field(const struct conf_key *k, void *obj)
 	return (char *)obj + k->off;
 }
 
-/* Replaces the char * field with s (taken; NULL means out of memory). */
+/* Replaces the char * field with s (taken; NULL means out of memory).
+ * Through memcpy, as the field is known only by its offset. */
 static int
 set_owned(struct conf_ctx *x, const struct conf_key *k, void *obj, char *s)
 {
 	if (s == NULL)
 		return conf_fail(x, "out of memory");
-	char **dst = field(k, obj);
-	free(*dst);
-	*dst = s;
+	char *old;
+	memcpy(&old, field(k, obj), sizeof old);
+	free(old);
+	memcpy(field(k, obj), &s, sizeof s);
 	return 0;
 }
 
