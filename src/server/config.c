@@ -117,7 +117,7 @@ parse_mechs(struct conf_ctx *x, void *obj, const char *list)
  * new key is one row here and a field in struct config (config.h); a
  * key that others read too is a macro row in their header (credentials:
  * store/store.h).  Rows without def get their default from
- * config_defaults() (computed ones: hostname, the throttle's limits).
+ * set_defaults() (computed ones: hostname, the throttle's limits).
  * doc/postern.8 documents every key (tests/unit/server/test_config.c
  * checks that each row's name is there). */
 

@@ -1,8 +1,10 @@
 /* conf.h - reading "key = value" files with "#" comments.
  *
- * Generic: it knows no keys.  The server's config (src/server/config.c)
- * and `postern passwd` look keys up in the parsed list.  Every entry
- * remembers its file and line so that messages can name them.
+ * Generic: it knows no keys.  A reader describes its keys in a table
+ * (struct conf_key below, applied by conf_keys.c): the server's config
+ * (src/server/config.c, also read by `postern queue`) and `postern
+ * passwd` (the credentials row, store/store.h).  Every entry remembers
+ * its file and line so that messages can name them.
  */
 #ifndef POSTERN_CONF_H
 #define POSTERN_CONF_H
