@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 
 #include "client/config.h"
 #include "client/smtp_client.h"
 #include "sasl/sasl.h"
+#include "util/str.h"
 
 static void
 fill_opts(const struct client_account *a, const char *pw, struct smtp_client_opts *o)
@@ -59,7 +59,7 @@ client_account_opts(const struct client_account *a, struct smtp_client_opts *o, 
 	if (client_account_password(a, pw_r, err_r) != 0)
 		return -1;
 	if (*pw_r == NULL || **pw_r == '\0') {
-		client_account_pw_free(pw_r);
+		str_wipe_free(pw_r);
 		*err_r = str_printf("%s:%u: no password for %s at %s (set password or "
 					    "passwordeval, or add it to ~/.netrc)",
 					    a->file ? a->file : "config", a->line,
@@ -68,14 +68,4 @@ client_account_opts(const struct client_account *a, struct smtp_client_opts *o, 
 	}
 	fill_opts(a, *pw_r, o);
 	return 0;
-}
-
-void
-client_account_pw_free(char **pw)
-{
-	if (*pw != NULL) {
-		OPENSSL_cleanse(*pw, strlen(*pw));
-		free(*pw);
-		*pw = NULL;
-	}
 }

@@ -15,12 +15,7 @@
 #include "client/config_keys.h"
 #include "util/buf.h"
 #include "util/log.h"
-
-static char *
-xstrdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
+#include "util/str.h"
 
 /* ---- the file ---- */
 
@@ -114,8 +109,8 @@ start_account(struct parser *ps, char *arg, char **why_r)
 	struct client_account *a = &n[c->naccounts];
 	client_account_init(a);
 	client_account_inherit(a, &c->defaults);
-	a->name = xstrdup(arg);
-	a->file = xstrdup(ps->path);
+	a->name = str_dup(arg);
+	a->file = str_dup(ps->path);
 	a->line = ps->line;
 	c->naccounts++;
 	ps->cur = a;
@@ -136,7 +131,7 @@ start_account(struct parser *ps, char *arg, char **why_r)
 	}
 	/* "account default : NAME" defines an alias: NAME is the default. */
 	if (strcmp(a->name, "default") == 0 && c->default_name == NULL)
-		c->default_name = xstrdup("default");
+		c->default_name = str_dup("default");
 	return 0;
 }
 
@@ -219,7 +214,7 @@ client_config_load(struct client_config *c, const char *path, char **err_r)
 {
 	memset(c, 0, sizeof *c);
 	client_account_init(&c->defaults);
-	c->path = xstrdup(path);
+	c->path = str_dup(path);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		*err_r = str_printf("%s: %s", path, strerror(errno));

@@ -163,14 +163,12 @@ struct smtp_client_opts;
 /* Fills *o for a session with account a (account.c).  With
  * authentication on, the password is looked up (client_account_password)
  * and must exist: *pw_r holds it, and o->password borrows it, so keep
- * *pw_r until the session is freed, then client_account_pw_free(pw_r).
+ * *pw_r until the session is freed, then str_wipe_free(pw_r).
  * o borrows a's strings too.  Returns 0, or -1 with *err_r malloc'd
  * ("FILE:LINE: no password for USER at HOST ...", or the lookup's error;
  * NULL when out of memory). */
 int client_account_opts(const struct client_account *a, struct smtp_client_opts *o, char **pw_r,
 			char **err_r);
-/* Wipes and frees a password from client_account_opts(); NULL-safe; sets *pw = NULL. */
-void client_account_pw_free(char **pw);
 
 /* netrc / authinfo lookup in one file: entries "machine H login U
  * password P [port N]" ("default" matches any machine).  user NULL

@@ -13,9 +13,8 @@
 #include <string.h>
 #include <syslog.h>
 
-#include <openssl/crypto.h>
-
 #include "sasl/sasl.h"
+#include "util/str.h"
 
 /* ---- fields: where a key's value lives, for inheritance ---- */
 
@@ -70,10 +69,7 @@ set_str(struct client_account *a, enum client_field f, const char *v)
 	char *n = NULL;
 	if (v != NULL && (n = strdup(v)) == NULL)
 		return -1;
-	if (*dst != NULL) {
-		OPENSSL_cleanse(*dst, strlen(*dst));
-		free(*dst);
-	}
+	str_wipe_free(dst);
 	*dst = n;
 	a->set |= CLIENT_FIELD_BIT(f);
 	return 0;
@@ -124,10 +120,7 @@ client_account_clear(struct client_account *a)
 	for (size_t f = 0; f < F__COUNT; f++) {
 		if (!fields[f].str)
 			continue;
-		char **p = field_ptr(a, (enum client_field)f);
-		if (*p != NULL)
-			OPENSSL_cleanse(*p, strlen(*p));
-		free(*p);
+		str_wipe_free(field_ptr(a, (enum client_field)f));
 	}
 	memset(a, 0, sizeof *a);
 }

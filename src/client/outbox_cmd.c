@@ -28,6 +28,7 @@
 #include "client/config.h"
 #include "client/outbox.h"
 #include "client/smtp_client.h"
+#include "util/str.h"
 
 static const char *prog = "postern outbox";
 
@@ -253,7 +254,7 @@ flush_group(struct flush *f, const struct group *g)
 		if (rc != 0)
 			flush_fail(f, rc);
 	}
-	client_account_pw_free(&pw);
+	str_wipe_free(&pw);
 	client_config_free(&cfg);
 }
 

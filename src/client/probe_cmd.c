@@ -32,6 +32,7 @@
 #include "client/smtp_client.h"
 #include "sasl/sasl.h"
 #include "util/buf.h"
+#include "util/str.h"
 
 /* A probe waits for one person at a terminal: 30 s per reply instead
  * of RFC 5321's 5 minutes. */
@@ -313,16 +314,6 @@ get_password(const struct probe_args *a, char **pw_r)
 	return 0;
 }
 
-static void
-free_password(char **pw)
-{
-	if (*pw != NULL) {
-		OPENSSL_cleanse(*pw, strlen(*pw));
-		free(*pw);
-		*pw = NULL;
-	}
-}
-
 struct probe_row {
 	char mech[SMTP_MECH_NAME_MAX + 1];
 	const char *result;	/* "ok", "refused", "skipped", "error" */
@@ -446,7 +437,7 @@ cmd_probe(int argc, char **argv)
 	       a.tls == SMTP_TLS_IMPLICIT ? "implicit TLS" : a.tls == SMTP_TLS_STARTTLS ? "STARTTLS" : "no TLS");
 	bool all = a.auth != NULL && strcasecmp(a.auth, "all") == 0;
 	int rc = all ? probe_all(&a, pw) : probe_single(&a, pw);
-	free_password(&pw);
+	str_wipe_free(&pw);
 	/* The transcript is the product: a full disk or closed pipe is an error. */
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		(void)fprintf(stderr, "postern probe: cannot write the transcript: %s\n", strerror(errno));

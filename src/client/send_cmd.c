@@ -21,6 +21,7 @@
 #include "client/smtp_client.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/str.h"
 
 /* Largest message read from stdin; the outbox keeps no more either. */
 #define SEND_MSG_MAX OUTBOX_MSG_MAX
@@ -384,7 +385,7 @@ deliver(const struct send_args *a, const struct client_config *cfg,
 	}
 	*r = (struct run){ .args = a, .msg = *m };
 	int rc = run_session(&o, r);
-	client_account_pw_free(&pw);
+	str_wipe_free(&pw);
 	if (rc != 0)
 		return rc;
 	if (r->failed) {

@@ -20,6 +20,7 @@
 #include <event2/util.h>
 
 #include "util/log.h"
+#include "util/str.h"
 
 /* How long the 221 to QUIT may take: a server that answered everything
  * else has no reason to be slow here, and the user is waiting. */
@@ -502,12 +503,6 @@ smtp_client_hook_bev(struct smtp_client *c)
 
 /* ---- life cycle ---- */
 
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 struct smtp_client *
 smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 		const struct smtp_client_cbs *cbs, void *arg)
@@ -519,18 +514,18 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 	c->o = *opts;
 	c->cb = *cbs;
 	c->arg = arg;
-	c->host = dup_or_null(opts->host);
-	c->connect_addr = dup_or_null(opts->connect_addr);
+	c->host = str_dup(opts->host);
+	c->connect_addr = str_dup(opts->connect_addr);
 	c->helo_name = strdup(opts->helo_name ? opts->helo_name : "localhost");
-	c->trust_file = dup_or_null(opts->tls_trust_file);
-	c->auth_mech = dup_or_null(opts->auth_mech);
-	c->user = dup_or_null(opts->user);
-	c->source_ip = dup_or_null(opts->source_ip);
-	c->tls_name = dup_or_null(opts->tls_host_override);
-	c->cert_file = dup_or_null(opts->tls_cert_file);
-	c->key_file = dup_or_null(opts->tls_key_file);
-	c->dsn_notify = dup_or_null(opts->dsn_notify);
-	c->dsn_return = dup_or_null(opts->dsn_return);
+	c->trust_file = str_dup(opts->tls_trust_file);
+	c->auth_mech = str_dup(opts->auth_mech);
+	c->user = str_dup(opts->user);
+	c->source_ip = str_dup(opts->source_ip);
+	c->tls_name = str_dup(opts->tls_host_override);
+	c->cert_file = str_dup(opts->tls_cert_file);
+	c->key_file = str_dup(opts->tls_key_file);
+	c->dsn_notify = str_dup(opts->dsn_notify);
+	c->dsn_return = str_dup(opts->dsn_return);
 	c->o.source_ip = c->source_ip;
 	c->o.tls_host_override = c->tls_name;
 	c->o.tls_cert_file = c->cert_file;

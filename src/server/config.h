@@ -75,6 +75,17 @@ struct config {
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd
  * ("FILE:LINE: unknown key 'x'", "FILE: No such file or directory"). */
 struct config *config_load(const char *path, char **err_r);
+
+/* What the caller will use: `postern serve` needs a whole server
+ * (listeners, spool, TLS files for submission); `postern queue` only the
+ * spool.  Every key is checked either way, with the same messages,
+ * defaults and relative paths. */
+enum config_need { CONFIG_NEED_SERVE, CONFIG_NEED_SPOOL };
+struct config *config_load_for(const char *path, enum config_need need, char **err_r);
+
+/* The table of keys (util/conf.h), for tests and documentation. */
+struct conf_key;
+const struct conf_key *config_keys_table(size_t *n_r);
 void config_free(struct config **cp);	/* NULL-safe; sets *cp = NULL */
 
 const char *config_role_name(enum listen_role r);

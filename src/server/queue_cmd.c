@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "server/config.h"
 #include "server/spool.h"
 #include "util/conf.h"
 
@@ -199,30 +200,24 @@ queue_cmd_flush(struct spool *sp)
 	return EX_UNAVAILABLE_;
 }
 
-/* Finds the spool folder from the config. */
+/* Finds the spool folder from the config, read by the server's own
+ * reader: the same defaults, relative paths and messages as `serve`. */
 static struct spool *
 queue_cmd_open(const char *file)
 {
-	struct conf c;
 	char *err = NULL;
-	if (conf_load(&c, file, &err) < 0) {
+	struct config *cfg = config_load_for(file, CONFIG_NEED_SPOOL, &err);
+	if (cfg == NULL) {
 		(void)fprintf(stderr, "postern queue: %s\n", err ? err : file);
 		free(err);
 		return NULL;
 	}
-	const struct conf_entry *ent = conf_get(&c, "spool");
-	char *dir = ent != NULL && ent->value[0] != '\0' ? conf_path(&c, ent->value) : NULL;
-	if (dir == NULL)
-		(void)fprintf(stderr, "postern queue: %s: no 'spool' line\n", file);
-	conf_free(&c);
-	if (dir == NULL)
-		return NULL;
-	struct spool *sp = spool_open_existing(dir, &err);
+	struct spool *sp = spool_open_existing(cfg->spool, &err);
 	if (sp == NULL) {
-		(void)fprintf(stderr, "postern queue: spool %s\n", err ? err : dir);
+		(void)fprintf(stderr, "postern queue: spool %s\n", err ? err : cfg->spool);
 		free(err);
 	}
-	free(dir);
+	config_free(&cfg);
 	return sp;
 }
 

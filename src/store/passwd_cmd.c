@@ -26,14 +26,40 @@
 #include "store/store_file.h"
 #include "util/conf.h"
 #include "util/log.h"
+#include "util/str.h"
 
 #define PASSWD_CMD_USAGE "usage: postern passwd [-c FILE] add USER | del USER | list | check USER\n"
 
 /* Where the store is, from the config file. */
 struct passwd_cmd_ctx {
 	struct conf conf;
-	const char *spec;	/* the credentials value, or "users" */
+	char *spec;		/* the credentials value, or its default */
 };
+
+/* The one key of the server config this command reads, with the row the
+ * server's reader uses too (store.h): same default, same checks.  The
+ * other keys are the server's to check. */
+static const struct conf_key passwd_cmd_keys[] = {
+	STORE_CONF_KEY(struct passwd_cmd_ctx, spec),
+};
+
+/* Reads the config file into c.  Returns 0, or -1 with *err_r malloc'd
+ * ("FILE:LINE: credentials: empty", "FILE: No such file or directory"). */
+static int
+passwd_cmd_conf(struct passwd_cmd_ctx *c, const char *file, char **err_r)
+{
+	size_t n = sizeof passwd_cmd_keys / sizeof *passwd_cmd_keys;
+	c->spec = NULL;
+	if (conf_load(&c->conf, file, err_r) < 0)
+		return -1;
+	if (conf_defaults(passwd_cmd_keys, n, c, err_r) < 0 ||
+	    conf_apply(&c->conf, passwd_cmd_keys, n, c, CONF_APPLY_KNOWN_ONLY, err_r) < 0) {
+		free(c->spec);
+		conf_free(&c->conf);
+		return -1;
+	}
+	return 0;
+}
 
 /* The password as typed: one line, at most SASL_PASS_MAX bytes.  The
  * extra bytes hold the CRLF and tell "too long" apart. */
@@ -377,8 +403,7 @@ passwd_cmd_check_prep(const char *user, const struct passwd_cmd_pw *pw)
 	char *prep = NULL;
 	const char *why = NULL;
 	if (sasl_saslprep(pw->s, &prep, &why) == 0) {
-		OPENSSL_cleanse(prep, strlen(prep));
-		free(prep);
+		str_wipe_free(&prep);
 		return 0;
 	}
 	char safe[LOG_SAFE_MAX];
@@ -466,14 +491,13 @@ cmd_passwd(int argc, char **argv)
 		}
 		struct passwd_cmd_ctx c;
 		char *err = NULL;
-		if (conf_load(&c.conf, conf_file, &err) < 0) {
+		if (passwd_cmd_conf(&c, conf_file, &err) < 0) {
 			passwd_cmd_err(err);
 			free(err);
 			return err_exit;
 		}
-		const struct conf_entry *cred = conf_get(&c.conf, "credentials");
-		c.spec = cred != NULL ? cred->value : "users";
 		int rc = passwd_cmd_subs[k].run(&c, passwd_cmd_subs[k].nargs ? argv[i + 1] : NULL);
+		free(c.spec);
 		conf_free(&c.conf);
 		return rc;
 	}

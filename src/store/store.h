@@ -19,8 +19,19 @@
 #include <stdint.h>
 
 #include "sasl/sasl.h"
+#include "util/conf.h"
 
 struct store;
+
+/* The config key that names the store, as one row of a key table
+ * (util/conf.h) in struct R's char * field F: the server's table and
+ * `postern passwd` share it, so both read the same default and refuse
+ * the same values.  A relative path is resolved against the config
+ * file's folder by store_open(spec, dir). */
+#define STORE_CONF_DEFAULT "file:users"
+#define STORE_CONF_KEY(R, F) \
+	{ "credentials", CONF_STRING, CONF_FIELD(R, F), STORE_CONF_DEFAULT, NULL, NULL, \
+	  CONF_NONEMPTY, "credential store: file:PATH (a bare path means file:)" }
 
 /* Opens the store named by spec ("file:PATH"; a bare path means file:).
  * A relative PATH is taken relative to base_dir (the config file's

@@ -17,6 +17,7 @@
 
 #include "store/store_impl.h"
 #include "util/log.h"
+#include "util/str.h"
 
 /* What identifies one version of the file: `postern passwd` replaces it
  * by rename, so the inode alone changes on every write; size and mtime
@@ -227,8 +228,7 @@ store_file_crypt_check(const char *setting, const uint8_t *password, size_t pass
 		return SASL_CRED_TEMPFAIL;
 	if (sasl_saslprep(pw, &prep, &why) == 0) {
 		ok = store_file_crypt_ok(prep, setting, &tempfail);
-		OPENSSL_cleanse(prep, strlen(prep));
-		free(prep);
+		str_wipe_free(&prep);
 	}
 	OPENSSL_cleanse(pw, password_len);
 	free(pw);

@@ -20,6 +20,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/span.h"
+#include "util/str.h"
 
 /* Where a line is, for messages. */
 struct pctx {
@@ -432,10 +433,7 @@ store_file_db_free(struct store_file_db *db)
 	for (size_t i = 0; i < db->n; i++) {
 		struct store_file_user *u = &db->users[i];
 		free(u->name);
-		if (u->crypt != NULL) {
-			OPENSSL_cleanse(u->crypt, strlen(u->crypt));
-			free(u->crypt);
-		}
+		str_wipe_free(&u->crypt);
 	}
 	if (db->users != NULL)
 		OPENSSL_cleanse(db->users, db->n * sizeof *db->users);

@@ -13,6 +13,7 @@
 #include "store/store_impl.h"
 #include "util/b64.h"
 #include "util/buf.h"
+#include "util/str.h"
 
 /* SCRAM salts: RFC 5802 leaves the length open; 16 random bytes is what
  * Dovecot, Cyrus and PostgreSQL use, and is ample against precomputation.
@@ -155,7 +156,6 @@ store_file_entry_make(struct buf *line, const char *name, const char *password, 
 	}
 	rc = 0;
 out:
-	OPENSSL_cleanse(prep, strlen(prep));
-	free(prep);
+	str_wipe_free(&prep);
 	return rc;
 }

@@ -4,11 +4,11 @@
  * 4013 maps both to "IX") are one user whichever way a client spells it.
  */
 #include "store/store.h"
+#include "util/str.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 
 /* Why a prepared (or raw) name cannot be a user name, or NULL if it can.
  * The file format adds the ':' and '#' rules: ':' separates fields and
@@ -53,8 +53,7 @@ store_user_prep(const char *name, char **out_r, const char **why_r)
 		return -1;
 	why = store_user_why_not(prep);
 	if (why != NULL) {
-		OPENSSL_cleanse(prep, strlen(prep));
-		free(prep);
+		str_wipe_free(&prep);
 		*why_r = why;
 		return -1;
 	}

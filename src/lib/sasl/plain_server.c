@@ -62,7 +62,7 @@ plain_server_parse(struct sasl_sess *s, const uint8_t *in, size_t n, const char 
 enum sasl_rc
 sasl_plain_server_verdict(struct sasl_sess *s, const char **why_r)
 {
-	sasl_str_wipe_free(&s->password);
+	str_wipe_free(&s->password);
 	switch (s->cred.status) {
 	case SASL_CRED_OK:
 		return SASL_DONE;

@@ -12,6 +12,7 @@
 
 #include "sasl/sasl.h"
 #include "sasl/sasl_mech.h"
+#include "util/str.h"
 
 /* RFC 5802 section 5.1 only sets a floor (4096); this ceiling keeps a
  * hostile server from making a client burn minutes of CPU. */
@@ -39,17 +40,6 @@ struct sasl_sess {
 	struct sasl_cred_answer cred;	/* wiped once consumed */
 	void *state;		/* the mechanism's own */
 };
-
-/* Wipes a NUL-terminated secret and frees it; NULL-safe, sets *p = NULL. */
-static inline void
-sasl_str_wipe_free(char **p)
-{
-	if (*p != NULL) {
-		OPENSSL_cleanse(*p, strlen(*p));
-		free(*p);
-		*p = NULL;
-	}
-}
 
 /* saslprep.c */
 bool sasl_saslprep_utf8_valid(const uint8_t *p, size_t n);

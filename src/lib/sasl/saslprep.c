@@ -91,10 +91,7 @@ sasl_saslprep(const char *in, char **out_r, const char **why_r)
 		*why_r = "SASLprep failed";
 		break;
 	}
-	if (out != NULL) {
-		OPENSSL_cleanse(out, strlen(out));
-		free(out);
-	}
+	str_wipe_free(&out);
 	return -1;
 }
 
@@ -134,7 +131,7 @@ sasl_saslprep_span(const uint8_t *p, size_t n, size_t max, char **out_r,
 		return -1;
 	}
 	if (rc == 0 && strlen(*out_r) > max) {
-		sasl_str_wipe_free(out_r);
+		str_wipe_free(out_r);
 		*why_r = "name or password too long";
 		return -1;
 	}

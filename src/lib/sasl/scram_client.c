@@ -61,7 +61,7 @@ scram_client_first(struct sasl_sess *s, struct scram_client *st, struct buf *out
 	    || (s->authzid != NULL
 		&& sasl_saslprep_span((const uint8_t *)s->authzid, strlen(s->authzid),
 				      SASL_NAME_MAX, &zid, why_r) < 0)) {
-		sasl_str_wipe_free(&user);
+		str_wipe_free(&user);
 		return SASL_FAIL;
 	}
 	int rc = buf_addstr(&st->conv.gs2, "n,");
@@ -75,8 +75,8 @@ scram_client_first(struct sasl_sess *s, struct scram_client *st, struct buf *out
 	rc = rc == BUF_OK ? buf_printf(&st->conv.auth, ",r=%s", buf_cstr(&st->conv.nonce)) : rc;
 	rc = rc == BUF_OK ? buf_add(out, st->conv.gs2.p, st->conv.gs2.len) : rc;
 	rc = rc == BUF_OK ? buf_add(out, st->conv.auth.p, st->conv.auth.len) : rc;
-	sasl_str_wipe_free(&user);
-	sasl_str_wipe_free(&zid);
+	str_wipe_free(&user);
+	str_wipe_free(&zid);
 	if (rc != BUF_OK) {
 		*why_r = "SCRAM: cannot build client-first-message";
 		return SASL_TEMPFAIL;

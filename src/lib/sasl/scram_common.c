@@ -234,7 +234,7 @@ sasl_scram_salted(const EVP_MD *md, const char *password, const uint8_t *salt,
 	 * salt, i)", and Hi is PBKDF2 with HMAC as the PRF. */
 	int ok = PKCS5_PBKDF2_HMAC(prep, (int)strlen(prep), salt, (int)salt_len,
 				   (int)iter, md, EVP_MD_get_size(md), out) == 1;
-	sasl_str_wipe_free(&prep);
+	str_wipe_free(&prep);
 	if (!ok)
 		*why_r = "SCRAM: PBKDF2 failed";
 	return ok ? 0 : -1;

@@ -116,7 +116,7 @@ scram_server_first(struct sasl_sess *s, struct scram_server *st, const uint8_t *
 		if (sasl_scram_name_decode(zid, &z, why_r) < 0)
 			return SASL_BADSYNTAX;
 		rc = sasl_sess_check_authzid(s, (const uint8_t *)z, strlen(z), why_r);
-		sasl_str_wipe_free(&z);
+		str_wipe_free(&z);
 		if (rc != SASL_DONE)
 			return rc;
 	}

@@ -8,12 +8,6 @@
 
 #include "util/buf.h"
 
-static char *
-sess_strdup(const char *s)
-{
-	return s != NULL ? strdup(s) : NULL;
-}
-
 static struct sasl_sess *
 sess_new(const struct sasl_mech *m, bool server)
 {
@@ -31,10 +25,10 @@ sasl_client_new(const struct sasl_mech *m, const struct sasl_client_params *p)
 	struct sasl_sess *s = sess_new(m, false);
 	if (s == NULL)
 		return NULL;
-	s->authcid = sess_strdup(p->authcid != NULL ? p->authcid : "");
-	s->password = sess_strdup(p->password != NULL ? p->password : "");
+	s->authcid = str_dup(p->authcid != NULL ? p->authcid : "");
+	s->password = str_dup(p->password != NULL ? p->password : "");
 	if (p->authzid != NULL && p->authzid[0] != '\0')
-		s->authzid = sess_strdup(p->authzid);
+		s->authzid = str_dup(p->authzid);
 	if (s->authcid == NULL || s->password == NULL
 	    || (p->authzid != NULL && p->authzid[0] != '\0' && s->authzid == NULL)
 	    || m->client_start(s) < 0)
@@ -49,7 +43,7 @@ sasl_server_new(const struct sasl_mech *m, const struct sasl_server_params *p)
 	if (s == NULL)
 		return NULL;
 	const char *host = p != NULL && p->hostname != NULL ? p->hostname : "localhost";
-	s->hostname = sess_strdup(host);
+	s->hostname = str_dup(host);
 	s->fake_iter = p != NULL && p->fake_iterations != 0 ? p->fake_iterations
 							     : SASL_SCRAM_FAKE_ITER_DEFAULT;
 	bool key = p != NULL && p->fake_salt_key != NULL && p->fake_salt_key_len != 0;
@@ -72,11 +66,11 @@ sasl_sess_free(struct sasl_sess **sp)
 		s->mech->server_free(s);
 	else
 		s->mech->client_free(s);
-	sasl_str_wipe_free(&s->authcid);
-	sasl_str_wipe_free(&s->authzid);
-	sasl_str_wipe_free(&s->password);
-	sasl_str_wipe_free(&s->hostname);
-	sasl_str_wipe_free(&s->test_nonce);
+	str_wipe_free(&s->authcid);
+	str_wipe_free(&s->authzid);
+	str_wipe_free(&s->password);
+	str_wipe_free(&s->hostname);
+	str_wipe_free(&s->test_nonce);
 	if (s->fake_key != NULL) {
 		OPENSSL_cleanse(s->fake_key, s->fake_key_len);
 		free(s->fake_key);
@@ -148,8 +142,8 @@ sasl_sess_set_test_nonce(struct sasl_sess *s, const char *nonce)
 {
 	/* Only the nonce: the fake-salt key stays (freeing it here left a
 	 * dangling pointer that sasl_sess_free() freed again). */
-	sasl_str_wipe_free(&s->test_nonce);
-	s->test_nonce = sess_strdup(nonce);
+	str_wipe_free(&s->test_nonce);
+	s->test_nonce = str_dup(nonce);
 }
 
 const struct sasl_cred_request *
@@ -203,7 +197,7 @@ sasl_sess_check_authzid(struct sasl_sess *s, const uint8_t *p, size_t n,
 	 * identity is permitted to act as the authorization identity".  No
 	 * proxy authorization is configured, so only oneself is permitted. */
 	bool same = strcmp(z, s->authcid) == 0;
-	sasl_str_wipe_free(&s->authzid);
+	str_wipe_free(&s->authzid);
 	s->authzid = z;
 	if (!same) {
 		*why_r = "authorization identity not permitted";

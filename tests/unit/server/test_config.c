@@ -3,6 +3,7 @@
  * its exact "FILE:LINE: message". */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "sasl/sasl.h"
 #include "server/config.h"
+#include "util/conf.h"
 
 static char dir[64];
 static char path[128];
@@ -316,6 +318,76 @@ test_missing_file(void **state)
 	free(none);
 }
 
+/* Whether word occurs in text on its own (not inside a longer key). */
+static bool
+has_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = text; (p = strstr(p, word)) != NULL; p++) {
+		bool left = p == text || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'));
+		bool right = !(p[n] == '_' || (p[n] >= 'a' && p[n] <= 'z'));
+		if (left && right)
+			return true;
+	}
+	return false;
+}
+
+/* Every key of the table is in the manual page, once per row: a new
+ * row without documentation fails here.  Row names are unique. */
+static void
+test_keys_documented(void **state)
+{
+	(void)state;
+	FILE *f = fopen(POSTERN_SRCDIR "/doc/postern.8", "r");
+	assert_non_null(f);
+	static char man[256 * 1024];
+	size_t n = fread(man, 1, sizeof man - 1, f);
+	(void)fclose(f);
+	man[n] = '\0';
+	size_t nkeys;
+	const struct conf_key *k = config_keys_table(&nkeys);
+	assert_true(nkeys > 30);
+	for (size_t i = 0; i < nkeys; i++) {
+		if (!has_word(man, k[i].name))
+			fail_msg("key %s is not in doc/postern.8", k[i].name);
+		assert_non_null(k[i].doc);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(k[i].name, k[j].name);
+	}
+}
+
+/* `postern queue` asks for the spool only: no listen or TLS needed, but
+ * every key is still checked with the same message. */
+static void
+test_need_spool(void **state)
+{
+	(void)state;
+	char *err = NULL, *want = NULL;
+	write_conf("spool = spool\n");
+	struct config *c = config_load_for(path, CONFIG_NEED_SPOOL, &err);
+	assert_non_null(c);
+	assert_non_null(strstr(c->spool, "/spool"));
+	assert_int_equal(c->spool[0], '/');
+	config_free(&c);
+	assert_null(config_load(path, &err));
+	assert_true(asprintf(&want, "%s: no 'listen' line", path) > 0);
+	assert_string_equal(err, want);
+	free(err);
+	free(want);
+	write_conf("hostname = x\nmax_errors = -1\n");
+	assert_null(config_load_for(path, CONFIG_NEED_SPOOL, &err));
+	assert_true(asprintf(&want, "%s:2: max_errors: '-1' is not a positive whole number", path) > 0);
+	assert_string_equal(err, want);
+	free(err);
+	free(want);
+	write_conf("hostname = x\n");
+	assert_null(config_load_for(path, CONFIG_NEED_SPOOL, &err));
+	assert_true(asprintf(&want, "%s: no 'spool' line", path) > 0);
+	assert_string_equal(err, want);
+	free(err);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -326,6 +398,8 @@ main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_keys_documented),
+		cmocka_unit_test(test_need_spool),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* test_util.c - buffers, spans, strict base64, log_safe, log_quote. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "util/conf.h"
 #include "util/log.h"
 #include "util/span.h"
+#include "util/str.h"
 
 static void
 test_buf_cap(void **state)
@@ -323,6 +325,124 @@ test_conf_errors(void **state)
 	free(err);
 }
 
+/* A reader's table (conf_apply): each kind stores at its offset, the
+ * defaults come from the rows, an enum's message lists its words, the
+ * last line of a key wins, and CONF_APPLY_KNOWN_ONLY passes over keys
+ * another reader checks. */
+struct demo {
+	char *name, *dir;
+	size_t size;
+	unsigned n, secs, ms;
+	bool on;
+	int level;
+};
+static const char *const demo_onoff[] = { "off", "on", NULL };
+static const char *const demo_levels[] = { "low", "mid", "high", NULL };
+static const struct conf_key demo_keys[] = {
+	{ "name", CONF_STRING, CONF_FIELD(struct demo, name), "anon", NULL, NULL, CONF_NONEMPTY, "" },
+	{ "dir", CONF_PATH, CONF_FIELD(struct demo, dir), NULL, NULL, NULL, 0, "" },
+	{ "size", CONF_SIZE, CONF_FIELD(struct demo, size), "1K", NULL, NULL, 0, "" },
+	{ "n", CONF_COUNT, CONF_FIELD(struct demo, n), "7", NULL, NULL, 0, "" },
+	{ "secs", CONF_SECS, CONF_FIELD(struct demo, secs), "2m", NULL, NULL, 0, "" },
+	{ "ms", CONF_MSECS, CONF_FIELD(struct demo, ms), "3", NULL, NULL, 0, "" },
+	{ "on", CONF_ENUM, CONF_FIELD(struct demo, on), "off", demo_onoff, NULL, 0, "" },
+	{ "level", CONF_ENUM, CONF_FIELD(struct demo, level), "mid", demo_levels, NULL, 0, "" },
+	{ "old", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "gone" },
+};
+#define DEMO_N (sizeof demo_keys / sizeof *demo_keys)
+
+static char *
+demo_apply(const char *text, struct demo *d, unsigned flags)
+{
+	char *path = write_tmp(text), *err = NULL;
+	struct conf c;
+	memset(d, 0, sizeof *d);
+	assert_int_equal(conf_defaults(demo_keys, DEMO_N, d, &err), 0);
+	assert_int_equal(conf_load(&c, path, &err), 0);
+	int rc = conf_apply(&c, demo_keys, DEMO_N, d, flags, &err);
+	assert_true(rc == 0 ? err == NULL : err != NULL);
+	conf_free(&c);
+	unlink(path);
+	return err;
+}
+
+static void
+demo_free(struct demo *d)
+{
+	free(d->name);
+	free(d->dir);
+}
+
+static void
+test_conf_keys(void **state)
+{
+	(void)state;
+	struct demo d;
+	assert_null(demo_apply("old = x\n", &d, 0));
+	assert_string_equal(d.name, "anon");
+	assert_null(d.dir);
+	assert_int_equal(d.size, 1024);
+	assert_int_equal(d.n, 7);
+	assert_int_equal(d.secs, 120);
+	assert_int_equal(d.ms, 3000);
+	assert_false(d.on);
+	assert_int_equal(d.level, 1);
+	demo_free(&d);
+	assert_null(demo_apply("name = a\nname = b\ndir = rel\nsize = 2M\non = on\n"
+			       "level = high\nms = 1h\n", &d, 0));
+	assert_string_equal(d.name, "b");
+	assert_string_equal(d.dir, "/tmp/rel");
+	assert_int_equal(d.size, 2 * 1048576);
+	assert_true(d.on);
+	assert_int_equal(d.level, 2);
+	assert_int_equal(d.ms, 3600000);
+	demo_free(&d);
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{ "level = top\n", "level: 'top' is not low, mid or high" },
+		{ "on = yes\n", "on: 'yes' is not off or on" },
+		{ "name =\n", "name: empty" },
+		{ "dir =\n", "dir: empty path" },
+		{ "n = 0\n", "n: '0' is not a positive whole number" },
+		{ "secs = 25h\n", "secs: '25h' is not a duration (seconds, or with s, m, h)" },
+		{ "size = 1T\n", "size: '1T' is not a size in bytes (K, M, G suffixes allowed)" },
+		{ "other = 1\n", "unknown key 'other'" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char *err = demo_apply(bad[i].text, &d, 0);
+		assert_non_null(err);
+		const char *colon = strstr(err, ":1: ");
+		assert_non_null(colon);
+		assert_string_equal(colon + 4, bad[i].msg);
+		free(err);
+		demo_free(&d);
+	}
+	assert_null(demo_apply("other = 1\nn = 5\n", &d, CONF_APPLY_KNOWN_ONLY));
+	assert_int_equal(d.n, 5);
+	demo_free(&d);
+}
+
+/* str_dup keeps NULL as NULL; str_wipe_free is NULL-safe and sets
+ * *p = NULL (ASan in `make check` catches a double free or a leak). */
+static void
+test_str_dup_wipe(void **state)
+{
+	(void)state;
+	assert_null(str_dup(NULL));
+	char *s = str_dup("secret");
+	assert_non_null(s);
+	assert_string_equal(s, "secret");
+	str_wipe_free(&s);
+	assert_null(s);
+	str_wipe_free(&s);	/* NULL-safe, twice */
+	str_wipe_free(NULL);
+	char *e = str_dup("");
+	assert_string_equal(e, "");
+	str_wipe_free(&e);
+	assert_null(e);
+}
+
 int
 main(void)
 {
@@ -337,6 +457,8 @@ main(void)
 		cmocka_unit_test(test_conf_ok),
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_conf_nul_and_long),
+		cmocka_unit_test(test_str_dup_wipe),
+		cmocka_unit_test(test_conf_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
