@@ -12,7 +12,7 @@
 #include "util/str.h"
 
 /* One read from stdin or the file: the same size as the session's. */
-#define IO_CHUNK (64 * 1024)
+#define IO_CHUNK ((size_t)64 * 1024)
 
 void
 send_input_init(struct send_input *in)

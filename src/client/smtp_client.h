@@ -342,7 +342,9 @@ void smtp_client_set_dns(struct smtp_client *c, struct evdns_base *dns);
  * before this returns. */
 void smtp_client_start(struct smtp_client *c);
 /* Sends one message; only between ready/sent and the next send/quit.
- * Returns 0, or -1 when called in the wrong state (a caller bug). */
+ * Returns 0, or -1 when called in the wrong state or with a malformed
+ * message (an address with spaces or brackets, a parameter value with
+ * "=" or spaces, no body source): a caller bug. */
 int smtp_client_send(struct smtp_client *c, const struct smtp_msg *m);
 /* Sends QUIT and closes; cbs.closed(err = NULL) follows. */
 void smtp_client_quit(struct smtp_client *c);

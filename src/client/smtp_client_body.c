@@ -13,12 +13,12 @@
 
 /* One read from the source.  64 KiB: a few reads per TCP window, few
  * calls into a pipe; stuffed it takes at most twice that. */
-#define BODY_CHUNK (64 * 1024)
+#define BODY_CHUNK ((size_t)64 * 1024)
 /* Pull no more while this much is unsent; resume below BODY_LOW.  The
  * queue bounds memory per session; 256 KiB keeps a fast link busy
  * between two write callbacks. */
-#define BODY_HIGH (256 * 1024)
-#define BODY_LOW (64 * 1024)
+#define BODY_HIGH ((size_t)256 * 1024)
+#define BODY_LOW ((size_t)64 * 1024)
 
 static int
 mem_read(void *arg, uint8_t *buf, size_t cap, size_t *n_r)
@@ -54,6 +54,11 @@ smtp_client_body_start(struct smtp_client *c)
 	smtp_client_set_state(c, ST_DATA_OUT);
 	/* write_cb runs when the queue falls to BODY_LOW */
 	bufferevent_setwatermark(c->bev, EV_WRITE, BODY_LOW, 0);
+	/* Nothing is read while the content goes out: only a stalled write
+	 * counts (RFC 5321 4.5.3.2.5, per data block), however long a large
+	 * message takes as a whole. */
+	struct timeval tv = { .tv_sec = c->o.timeout_sec };
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	smtp_client_body_pump(c);
 }
 
@@ -68,6 +73,8 @@ body_end(struct smtp_client *c, struct evbuffer *out)
 	if (added)
 		smtp_client_note(c, "the message did not end with CRLF; one was added");
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	struct timeval tv = { .tv_sec = c->o.timeout_sec };
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	c->lmtp_i = 0;
 	smtp_client_set_state(c, ST_BODY);
 }

@@ -294,6 +294,10 @@ on_data_reply(struct smtp_client *c, const struct smtp_reply *r)
 		/* RFC 2920 3.1: the server took DATA although no recipient
 		 * was accepted: end it at once with an empty message. */
 		smtp_client_write_line(c, 0, NULL, 0, ".", 1);
+		/* LMTP answers "." once per accepted recipient: none here;
+		 * the RSET's reply is the one to wait for. */
+		if (c->o.protocol == SMTP_PROTO_LMTP)
+			smtp_client_writef(c, "RSET");
 		smtp_client_set_state(c, ST_RSET);
 		return;
 	}

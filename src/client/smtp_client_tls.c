@@ -133,7 +133,7 @@ smtp_client_tls_start(struct smtp_client *c)
 	/* The filter moves its output into the socket's as fast as it can
 	 * encrypt; the socket's high-water mark makes it wait there too, so
 	 * a large message never piles up below our backpressure. */
-	bufferevent_setwatermark(under, EV_WRITE, 0, 256 * 1024);
+	bufferevent_setwatermark(under, EV_WRITE, 0, (size_t)256 * 1024);
 	c->bev = f;
 	c->ssl = ssl;
 	smtp_client_hook_bev(c);

@@ -51,6 +51,8 @@ smtp_dotstuff_end(struct smtp_dotstuff *d, uint8_t *out, bool *added_crlf_r)
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
-	memcpy(out + o, ".\r\n", 3);
-	return o + 3;
+	out[o++] = '.';
+	out[o++] = '\r';
+	out[o++] = '\n';
+	return o;
 }
