@@ -236,9 +236,10 @@ def test_relay_stuffs_a_dot_after_a_bare_lf(tmp_path):
     assert up.messages[0].content == raw.replace(b"\n.", b"\n..")
 
 
-def msmtprc(tmp_path, port):
+def msmtprc(tmp_path, port, pki=None):
     conf = tmp_path / "msmtprc"
-    conf.write_text(f"account default\nhost 127.0.0.1\nport {port}\nauth off\ntls off\n"
+    tls = f"tls on\ntls_starttls on\ntls_trust_file {pki.ca}\n" if pki else "tls off\n"
+    conf.write_text(f"account default\nhost 127.0.0.1\nport {port}\nauth off\n{tls}"
                     f"from {SENDER}\n")
     conf.chmod(0o600)
     return conf
@@ -259,16 +260,21 @@ SIZE_50MB = 50 * 1024 * 1024
 RSS_LIMIT_KB = 30 * 1024
 
 
-def test_postern_send_50mb_in_bounded_memory(tmp_path):
+@pytest.mark.parametrize("tls", [False, True], ids=["clear", "starttls"])
+def test_postern_send_50mb_in_bounded_memory(tmp_path, pki, tls):
+    """Also over STARTTLS: the TLS filter's output waits in the socket's
+    bounded queue, not in an ever-growing one below it."""
     line = b"x" * 997 + b"\n"
     head = b"From: s@example.test\nSubject: big\n\n"
     nlines = (SIZE_50MB - len(head)) // len(line)
-    with Upstream(keep_content=False) as up:
+    ctx = server_ctx(pki) if tls else None
+    with Upstream(keep_content=False, starttls_ctx=ctx) as up:
         rss = tmp_path / "rss"
         errf = open(tmp_path / "stderr", "w+b")
         p = subprocess.Popen(["/usr/bin/time", "-o", str(rss), "-f", "%M",
                               os.environ["POSTERN_BIN"], "send", "-C",
-                              str(msmtprc(tmp_path, up.port)), "r@example.test"],
+                              str(msmtprc(tmp_path, up.port, pki if tls else None)),
+                              "r@example.test"],
                              stdin=subprocess.PIPE, stdout=errf, stderr=errf)
 
         def feed():
@@ -286,6 +292,7 @@ def test_postern_send_50mb_in_bounded_memory(tmp_path):
     assert p.returncode == 0, err.decode()
     # LF became CRLF: one more byte per line
     assert len(up.messages) == 1 and up.messages[0].content >= nlines * (len(line) + 1)
+    assert up.messages[0].tls == tls
     peak_kb = int(rss.read_text().split()[-1])
     print(f"postern send, 50 MB message: peak RSS {peak_kb} KB")
     assert peak_kb < RSS_LIMIT_KB, f"peak RSS {peak_kb} KB"
