@@ -296,3 +296,19 @@ def test_postern_send_50mb_in_bounded_memory(tmp_path, pki, tls):
     peak_kb = int(rss.read_text().split()[-1])
     print(f"postern send, 50 MB message: peak RSS {peak_kb} KB")
     assert peak_kb < RSS_LIMIT_KB, f"peak RSS {peak_kb} KB"
+
+
+def test_unreadable_body_drops_the_connection_without_the_dot(tmp_path):
+    """A body source that fails (here: a folder given as the file, read()
+    says EISDIR) must never end the DATA: a "." would deliver a partial
+    message.  The session drops the connection instead, TEMP at stage
+    local."""
+    d = tmp_path / "folder"
+    d.mkdir()
+    with Upstream() as up:
+        r = run([tool(), "--from", SENDER, "--file", str(d), "--port", str(up.port),
+                 "r@example.test"], env=dict(os.environ, SMTP_DELIVER_VERBOSE="1"))
+    res = parse(r.stdout)
+    assert r.returncode == 1 and up.messages == [], describe(r)
+    assert res["closed"].startswith("class=temporary stage=local sysexit=74"), describe(r)
+    assert b"C: .\n" not in r.stderr and b"C: QUIT" not in r.stderr, describe(r)
