@@ -7,47 +7,111 @@
 #include <time.h>
 
 #include "smtp/header.h"
+#include "client/smtp_client.h"
 #include "util/buf.h"
 
-int
-message_to_wire(const uint8_t *in, size_t n, struct buf *out, bool *eightbit_r, size_t *size_r)
+void
+message_norm_init(struct message_norm *st)
 {
-	bool bol = true, eight = false;
-	size_t size = 0;
-	int rc = BUF_OK;
-	for (size_t i = 0; i < n && rc == BUF_OK; i++) {
+	memset(st, 0, sizeof *st);
+	st->bol = true;
+}
+
+static size_t
+put_crlf(struct message_norm *st, uint8_t *out)
+{
+	out[0] = '\r';
+	out[1] = '\n';
+	st->bol = true;
+	st->lines++;
+	return 2;
+}
+
+size_t
+message_norm_feed(struct message_norm *st, const uint8_t *in, size_t n, uint8_t *out)
+{
+	size_t o = 0, i = 0;
+	if (st->cr && n > 0) {
+		/* the CR that ended the last chunk: CRLF, or a lone CR */
+		st->cr = false;
+		o += put_crlf(st, out);
+		if (in[0] == '\n')
+			i = 1;
+	}
+	for (; i < n; i++) {
 		uint8_t c = in[i];
-		if (c == '\r' || c == '\n') {
+		if (c == '\r' && i + 1 == n) {
+			st->cr = true;	/* wait: its LF may come next */
+		} else if (c == '\r' || c == '\n') {
 			/* CRLF, LF and a lone CR each end one line. */
-			if (c == '\r' && i + 1 < n && in[i + 1] == '\n')
+			if (c == '\r' && in[i + 1] == '\n')
 				i++;
-			rc = buf_add(out, "\r\n", 2);
-			size += 2;
-			bol = true;
-			continue;
+			o += put_crlf(st, out + o);
+		} else {
+			st->eightbit = st->eightbit || c >= 0x80;
+			out[o++] = c;
+			st->bol = false;
 		}
-		/* RFC 5321 4.5.2: "Before sending a line of mail text, the
-		 * SMTP client checks the first character of the line.  If it
-		 * is a period, one additional period is inserted at the
-		 * beginning of the line." */
-		if (bol && c == '.')
-			rc = buf_addch(out, '.');
-		if (c >= 0x80)
-			eight = true;
-		if (rc == BUF_OK)
-			rc = buf_addch(out, c);
-		size++;
-		bol = false;
 	}
-	if (rc == BUF_OK && !bol) {
-		rc = buf_add(out, "\r\n", 2);
-		size += 2;
+	st->size += o;
+	return o;
+}
+
+size_t
+message_norm_end(struct message_norm *st, uint8_t *out)
+{
+	size_t o = 0;
+	if (st->cr || !st->bol)
+		o = put_crlf(st, out);
+	st->cr = false;
+	st->size += o;
+	return o;
+}
+
+static int
+norm_read(void *arg, uint8_t *buf, size_t cap, size_t *n_r)
+{
+	struct message_norm_src *s = arg;
+	*n_r = 0;
+	if (cap < MESSAGE_NORM_OUT_MAX(1))
+		return -1;
+	size_t take = (cap - 2) / 2;	/* MESSAGE_NORM_OUT_MAX(take) <= cap */
+	if (take > s->len - s->off)
+		take = s->len - s->off;
+	if (take > 0) {
+		*n_r = message_norm_feed(&s->st, s->p + s->off, take, buf);
+		s->off += take;
 	}
-	if (rc == BUF_OK)
-		rc = buf_add(out, ".\r\n", 3);
-	*eightbit_r = eight;
-	*size_r = size;
-	return rc;
+	if (s->off == s->len && !s->ended) {
+		/* the end may be due in this same call: room for 2 is left */
+		if (*n_r + 2 > cap)
+			return 0;
+		*n_r += message_norm_end(&s->st, buf + *n_r);
+		s->ended = true;
+	}
+	return 0;
+}
+
+void
+message_norm_source(struct message_norm_src *s, const uint8_t *p, size_t len,
+		    struct smtp_body_src *src_r)
+{
+	*s = (struct message_norm_src){ .p = p, .len = p ? len : 0 };
+	message_norm_init(&s->st);
+	*src_r = (struct smtp_body_src){ .read = norm_read, .arg = s };
+}
+
+void
+message_norm_measure(const uint8_t *p, size_t len, uint64_t *size_r, bool *eightbit_r)
+{
+	uint8_t out[MESSAGE_NORM_OUT_MAX(4096)];
+	struct message_norm st;
+	message_norm_init(&st);
+	for (size_t off = 0; off < len; off += 4096)
+		(void)message_norm_feed(&st, p + off, len - off < 4096 ? len - off : 4096, out);
+	(void)message_norm_end(&st, out);
+	*size_r = st.size;
+	*eightbit_r = st.eightbit;
 }
 
 /* ---- header fields: smtp/header.c reads them ---- */

@@ -17,14 +17,46 @@
 
 struct buf;
 
-/* Appends the DATA content of in[0..n) to out: LF, CRLF and lone CR all
- * become CRLF, a line starting with "." gets another ".", a final CRLF
- * is added when missing, then ".\r\n".  *eightbit_r tells whether a byte
- * >= 0x80 was seen (for BODY=8BITMIME).  *size_r gets the size the
- * message has after line-end normalisation, before dot-stuffing (the
- * SIZE= value, RFC 1870).  Returns a buf_rc. */
-int message_to_wire(const uint8_t *in, size_t n, struct buf *out, bool *eightbit_r,
-		    size_t *size_r);
+/* Line-end normalisation, streaming: what `postern send` does to the
+ * user's file before the session sends it (the session itself passes
+ * content on byte for byte).  LF, CRLF and a lone CR each become CRLF,
+ * also when a CRLF is split between two chunks; a last line without a
+ * line end gets CRLF.  Counts what the session needs before MAIL: the
+ * size (SIZE=, RFC 1870) and whether a byte >= 0x80 was seen (BODY=). */
+struct message_norm {
+	bool cr;		/* the last chunk ended on a CR (held back) */
+	bool bol;		/* at the start of a line */
+	bool eightbit;
+	uint64_t size;		/* bytes written so far */
+	uint64_t lines;		/* CRLFs written so far */
+};
+
+/* The most message_norm_feed() writes for n input bytes: a held CR
+ * comes out as CRLF, and every byte could be a lone CR. */
+#define MESSAGE_NORM_OUT_MAX(n) (2 * (n) + 2)
+
+void message_norm_init(struct message_norm *st);
+/* Writes the normalised form of in[0..n) to out (room:
+ * MESSAGE_NORM_OUT_MAX(n)); returns the bytes written. */
+size_t message_norm_feed(struct message_norm *st, const uint8_t *in, size_t n, uint8_t *out);
+/* The end: the held CR, or a missing final CRLF (out: room for 2).
+ * Returns the bytes written. */
+size_t message_norm_end(struct message_norm *st, uint8_t *out);
+
+/* A body source (smtp_client.h) that normalises p[0..len) while the
+ * session pulls it: for messages a user wrote that sit in memory (the
+ * outbox), without a second copy. */
+struct smtp_body_src;
+struct message_norm_src {
+	struct message_norm st;
+	const uint8_t *p;
+	size_t len, off;
+	bool ended;
+};
+void message_norm_source(struct message_norm_src *s, const uint8_t *p, size_t len,
+			 struct smtp_body_src *src_r);
+/* What the normalised form of p[0..len) will be: size and 8-bit-ness. */
+void message_norm_measure(const uint8_t *p, size_t len, uint64_t *size_r, bool *eightbit_r);
 
 /* ---- header fields (sendmail -t); the readers are in smtp/header.h ---- */
 

@@ -27,6 +27,7 @@
 
 #include "client/config.h"
 #include "client/outbox.h"
+#include "client/message.h"
 #include "client/smtp_client.h"
 #include "util/str.h"
 
@@ -55,6 +56,7 @@ struct flush {
 	size_t next;		/* next message of g to send */
 	struct outbox_msg full;	/* the message in flight, with its body */
 	struct smtp_msg cur;	/* the same for the session (it borrows it) */
+	struct message_norm_src body;	/* its content, line ends made CRLF on the way */
 	size_t delivered;
 };
 
@@ -88,7 +90,11 @@ send_next(struct flush *f, struct smtp_client *c)
 	const struct outbox_msg *m = &f->full;
 	/* The session keeps a pointer to the smtp_msg until cbs.sent. */
 	f->cur = (struct smtp_msg){ .from = m->from, .rcpts = (const char *const *)m->rcpts,
-				    .nrcpts = m->nrcpts, .data = m->data, .len = m->len };
+				    .nrcpts = m->nrcpts };
+	/* Queued by `postern send`: CRLF already since issue 14, LF in
+	 * older outboxes; the normaliser leaves the first as it is. */
+	message_norm_measure(m->data, m->len, &f->cur.size, &f->cur.eightbit);
+	message_norm_source(&f->body, m->data, m->len, &f->cur.body);
 	if (smtp_client_send(c, &f->cur) != 0) {
 		(void)fprintf(stderr, "%s: internal error: cannot send %s\n", prog, m->id);
 		smtp_client_quit(c);

@@ -16,6 +16,7 @@
 #include "client/config.h"
 #include "client/message.h"
 #include "client/outbox.h"
+#include "client/send_input.h"
 #include "client/sendlog.h"
 #include "smtp/header.h"
 #include "client/smtp_client.h"
@@ -23,7 +24,8 @@
 #include "util/log.h"
 #include "util/str.h"
 
-/* Largest message read from stdin; the outbox keeps no more either. */
+/* Largest message the outbox takes (sending directly has no limit of
+ * its own: the server's SIZE decides). */
 #define SEND_MSG_MAX OUTBOX_MSG_MAX
 
 struct send_args {
@@ -130,24 +132,6 @@ parse_args(int argc, char **argv, struct send_args *a)
 	for (; i < argc; i++)
 		if (add_rcpt(a, argv[i]) != 0)
 			return EX_OSERR;
-	return 0;
-}
-
-static int
-read_stdin(struct buf *b)
-{
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
-		if (buf_add(b, chunk, n) != BUF_OK) {
-			(void)fprintf(stderr, "%s: message larger than %zu bytes\n", prog, SEND_MSG_MAX);
-			return EX_DATAERR;
-		}
-	}
-	if (ferror(stdin)) {
-		(void)fprintf(stderr, "%s: cannot read the message from stdin: %s\n", prog, strerror(errno));
-		return EX_NOINPUT;
-	}
 	return 0;
 }
 
@@ -343,19 +327,31 @@ run_session(const struct smtp_client_opts *o, struct run *r)
 	return 0;
 }
 
+/* Into the outbox: the prepared message, loaded whole (the outbox's
+ * record format holds it in one piece; capped by SEND_MSG_MAX). */
 static int
 queue_it(const struct client_account *acct, const struct client_config *cfg, const struct smtp_msg *m,
-	 const char *why)
+	 struct send_input *inp, const char *why)
 {
 	struct outbox *ob = NULL;
 	char *err = NULL, id[OUTBOX_ID_MAX + 1];
+	struct buf data;
+	buf_init(&data, SEND_MSG_MAX);
+	int rc = send_input_load(inp, &data);
+	if (rc != BUF_OK) {
+		(void)fprintf(stderr, "%s: cannot queue the message: %s\n", prog,
+			      rc == BUF_TOOBIG ? "larger than the outbox takes" : "cannot read it back");
+		buf_free(&data);
+		return rc == BUF_TOOBIG ? EX_DATAERR : EX_IOERR;
+	}
 	char *cfgpath = realpath(cfg->path, NULL);
-	int rc = outbox_open(&ob, NULL, &err);
+	rc = outbox_open(&ob, NULL, &err);
 	if (rc == 0)
 		rc = outbox_add(ob, acct->name ? acct->name : "default", cfgpath, m->from, m->rcpts,
-				m->nrcpts, m->data, m->len, id, &err);
+				m->nrcpts, data.p ? data.p : (const uint8_t *)"", data.len, id, &err);
 	free(cfgpath);
 	outbox_close(&ob);
+	buf_free(&data);
 	if (rc != 0) {
 		(void)fprintf(stderr, "%s: cannot queue the message: %s\n", prog, err);
 		free(err);
@@ -369,12 +365,12 @@ queue_it(const struct client_account *acct, const struct client_config *cfg, con
  * view of what happened. */
 static int
 deliver(const struct send_args *a, const struct client_config *cfg,
-	const struct client_account *acct, const struct smtp_msg *m, struct client_send_outcome *out,
-	struct run *r)
+	const struct client_account *acct, const struct smtp_msg *m, struct send_input *inp,
+	struct client_send_outcome *out, struct run *r)
 {
 	r->queued = true;
 	if (acct->queue == CLIENT_QUEUE_ALWAYS)
-		return queue_it(acct, cfg, m, "queue always");
+		return queue_it(acct, cfg, m, inp, "queue always");
 	r->queued = false;
 	char *pw = NULL, *err = NULL;
 	struct smtp_client_opts o;
@@ -392,9 +388,12 @@ deliver(const struct send_args *a, const struct client_config *cfg,
 		out->smtp_code = r->err.code;
 		out->smtp_msg = r->err.reply[0] ? r->err.reply : NULL;
 		out->errmsg = r->err.msg;
-		if (acct->queue == CLIENT_QUEUE_ON_FAILURE && smtp_client_error_is_temporary(&r->err)) {
+		/* queue on-failure keeps what a retry may fix: the exit code
+		 * says so (a TLS failure is temporary for the queue runner,
+		 * but a sendmail user fixes the setup first). */
+		if (acct->queue == CLIENT_QUEUE_ON_FAILURE && smtp_client_error_sysexit(&r->err) == EX_TEMPFAIL) {
 			r->queued = true;
-			return queue_it(acct, cfg, m, r->err.msg);
+			return queue_it(acct, cfg, m, inp, r->err.msg);
 		}
 		(void)fprintf(stderr, "%s: %s\n", prog, r->err.msg);
 		return smtp_client_error_sysexit(&r->err);
@@ -403,7 +402,7 @@ deliver(const struct send_args *a, const struct client_config *cfg,
 	out->smtp_msg = r->code ? r->reply : NULL;
 	if (r->exit == EX_TEMPFAIL && !r->delivered && acct->queue == CLIENT_QUEUE_ON_FAILURE) {
 		r->queued = true;
-		return queue_it(acct, cfg, m, "the server answered 4xx");
+		return queue_it(acct, cfg, m, inp, "the server answered 4xx");
 	}
 	if (r->exit != 0)
 		out->errmsg = r->reply[0] ? r->reply : "message not sent";
@@ -472,40 +471,64 @@ prepare(struct send_args *a, const struct client_account *acct, const char *from
 	return rc;
 }
 
+/* Reads stdin, edits and normalises it into inp's temporary file:
+ * the message and its recipients, ready for deliver(). */
+static int
+read_message(struct send_args *a, const struct client_account *acct, struct send_input *inp,
+	     char **from_r)
+{
+	if (send_input_read_head(inp, stdin) != 0) {
+		(void)fprintf(stderr, "%s: cannot read the message from stdin: %s\n", prog,
+			      strerror(errno));
+		return EX_NOINPUT;
+	}
+	*from_r = envelope_from(a, acct, &inp->head);
+	struct buf edited;
+	buf_init(&edited, SEND_HEADER_MAX + 4096);
+	int rc = prepare(a, acct, *from_r, &inp->head, &edited);
+	char *err = NULL;
+	bool read_err = false;
+	if (rc == 0 && send_input_spool(inp, stdin, &edited, &err, &read_err) != 0) {
+		(void)fprintf(stderr, "%s: %s\n", prog, err ? err : "out of memory");
+		rc = read_err ? EX_NOINPUT : EX_IOERR;
+	}
+	free(err);
+	buf_free(&edited);
+	return rc;
+}
+
 static int
 send_main(struct send_args *a)
 {
 	struct client_config cfg;
 	const struct client_account *acct = NULL;
-	struct buf in, msg;
+	struct send_input inp;
 	int rc = load_account(a, &cfg, &acct);
 	if (rc != 0)
 		return rc;
 	print_notes(a, &cfg);
-	buf_init(&in, SEND_MSG_MAX);
-	buf_init(&msg, SEND_MSG_MAX + 1024);
+	send_input_init(&inp);
 	char *from = NULL;
-	rc = read_stdin(&in);
-	if (rc == 0) {
-		from = envelope_from(a, acct, &in);
-		rc = prepare(a, acct, from, &in, &msg);
-	}
+	rc = read_message(a, acct, &inp, &from);
 	struct client_send_outcome out = { .from = from, .rcpts = (const char *const *)a->rcpts,
 					   .nrcpts = a->nrcpts };
 	struct run r = { .queued = false };
 	if (rc == 0) {
+		/* postern send's content is the user's: 8-bit goes out as it
+		 * is to a server without 8BITMIME (strict_8bit off). */
 		struct smtp_msg m = { .from = from, .rcpts = (const char *const *)a->rcpts,
-				      .nrcpts = a->nrcpts, .data = msg.p, .len = msg.len };
-		rc = deliver(a, &cfg, acct, &m, &out, &r);
+				      .nrcpts = a->nrcpts, .body = send_input_source(&inp),
+				      .size = inp.size, .eightbit = inp.eightbit };
+		rc = deliver(a, &cfg, acct, &m, &inp, &out, &r);
 	}
 	if (!r.queued) {
 		out.exitcode = rc;
-		out.mailsize = client_sendlog_mailsize(msg.p, msg.len);
+		/* msmtp's mailsize counts a line end as one byte */
+		out.mailsize = (size_t)(inp.size - inp.lines);
 		client_sendlog(acct, &out);
 	}
 	free(from);
-	buf_free(&in);
-	buf_free(&msg);
+	send_input_free(&inp);
 	client_config_free(&cfg);
 	return rc;
 }

@@ -136,17 +136,3 @@ client_sendlog(const struct client_account *a, const struct client_send_outcome 
 	}
 	buf_free(&b);
 }
-
-size_t
-client_sendlog_mailsize(const uint8_t *msg, size_t len)
-{
-	size_t n = 0;
-	bool bol = true;
-	for (size_t i = 0; i < len; i++) {
-		if (msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n')
-			continue;	/* CRLF: the LF counts */
-		n++;
-		bol = msg[i] == '\n' || msg[i] == '\r';
-	}
-	return bol || len == 0 ? n : n + 1;
-}

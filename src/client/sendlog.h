@@ -36,8 +36,4 @@ struct client_send_outcome {
  * (as msmtp does) and does not change the outcome. */
 void client_sendlog(const struct client_account *a, const struct client_send_outcome *o);
 
-/* The size msmtp logs for a message: its bytes with each line end (LF,
- * CRLF or CR) counted once, plus the line end added when it lacks one. */
-size_t client_sendlog_mailsize(const uint8_t *msg, size_t len);
-
 #endif

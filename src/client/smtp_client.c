@@ -11,6 +11,7 @@
 #include <sysexits.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -28,7 +29,7 @@
 
 static const char *const state_name[] = {
 	"new", "connecting", "handshake", "greeting", "ehlo", "helo", "starttls", "auth",
-	"ready", "mail", "body", "rset", "quit", "closed",
+	"ready", "mail", "data-out", "body", "rset", "quit", "closed",
 };
 static_assert(sizeof state_name / sizeof *state_name == ST__COUNT, "state_name");
 
@@ -98,6 +99,88 @@ send_quit(struct smtp_client *c)
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
+/* ---- classes ---- */
+
+enum smtp_class
+smtp_class_of_code(int code)
+{
+	if (code >= 200 && code < 400)
+		return SMTP_CLASS_OK;
+	return code >= 400 && code < 500 ? SMTP_CLASS_TEMP : SMTP_CLASS_PERM;
+}
+
+const char *
+smtp_class_name(enum smtp_class cls)
+{
+	static const char *const names[] = { "ok", "temporary", "permanent" };
+	return (size_t)cls < sizeof names / sizeof *names ? names[cls] : "?";
+}
+
+static const char *const stage_names[] = {
+	"connect", "greeting", "hello", "tls", "auth", "mail", "rcpt", "data", "quit", "local",
+};
+static_assert(sizeof stage_names / sizeof *stage_names == SMTP_STAGE_LOCAL + 1, "stage_names");
+
+const char *
+smtp_stage_name(enum smtp_stage stage)
+{
+	return (size_t)stage <= SMTP_STAGE_LOCAL ? stage_names[stage] : "?";
+}
+
+/* The class of a failure, decided here once for every caller.  What
+ * went wrong on the way (the network, a timeout, TLS, a server's 4xx,
+ * our own trouble) may work later: TEMP, as Postfix defers them.  A
+ * 5xx, refused credentials, or a server that cannot do what the account
+ * requires (no AUTH, only clear-text mechanisms) will not: PERM.  A
+ * caller that knows better re-reads the stage: the queue runner defers
+ * a relay's AUTH failure (PERM here) with a clear log line. */
+static enum smtp_class
+fail_class(enum smtp_client_fail kind, int code)
+{
+	switch (kind) {
+	case SMTP_FAIL_REPLY:
+		return smtp_class_of_code(code);
+	case SMTP_FAIL_AUTH:
+	case SMTP_FAIL_NOAUTH:
+	case SMTP_FAIL_INSECURE:
+		return code / 100 == 4 ? SMTP_CLASS_TEMP : SMTP_CLASS_PERM;
+	case SMTP_FAIL_CONNECT:
+	case SMTP_FAIL_TIMEOUT:
+	case SMTP_FAIL_TLS:
+	case SMTP_FAIL_NOSTARTTLS:
+	case SMTP_FAIL_PROTOCOL:
+	case SMTP_FAIL_AUTH_TEMP:
+	case SMTP_FAIL_INTERNAL:
+	case SMTP_FAIL_SOURCE:
+		break;
+	}
+	return SMTP_CLASS_TEMP;
+}
+
+static enum smtp_stage
+state_stage(enum smtp_client_state st)
+{
+	switch (st) {
+	case ST_NEW:
+	case ST_CONNECTING: return SMTP_STAGE_CONNECT;
+	case ST_HANDSHAKE:
+	case ST_STARTTLS: return SMTP_STAGE_TLS;
+	case ST_GREETING: return SMTP_STAGE_GREETING;
+	case ST_EHLO:
+	case ST_HELO: return SMTP_STAGE_HELLO;
+	case ST_AUTH: return SMTP_STAGE_AUTH;
+	case ST_DATA_OUT:
+	case ST_BODY: return SMTP_STAGE_DATA;
+	case ST_QUIT:
+	case ST_CLOSED: return SMTP_STAGE_QUIT;
+	case ST_READY:
+	case ST_MAIL:
+	case ST_RSET:
+	case ST__COUNT: break;
+	}
+	return SMTP_STAGE_MAIL;
+}
+
 void
 smtp_client_fail(struct smtp_client *c, enum smtp_client_fail kind, const struct smtp_reply *r,
 		 const char *mech, const char *fmt, ...)
@@ -107,6 +190,10 @@ smtp_client_fail(struct smtp_client *c, enum smtp_client_fail kind, const struct
 	struct smtp_client_error *e = &c->err;
 	memset(e, 0, sizeof *e);
 	e->kind = kind;
+	e->cls = fail_class(kind, r ? r->code : 0);
+	e->stage = kind == SMTP_FAIL_SOURCE || kind == SMTP_FAIL_INTERNAL ? SMTP_STAGE_LOCAL
+		   : kind == SMTP_FAIL_TLS || kind == SMTP_FAIL_NOSTARTTLS ? SMTP_STAGE_TLS
+		   : state_stage(c->state);
 	e->mech = mech;
 	/* A message for people: one cut short (a very long host name or
 	 * reply) still says what failed, so truncation is accepted. */
@@ -126,9 +213,13 @@ smtp_client_fail(struct smtp_client *c, enum smtp_client_fail kind, const struct
 	c->have_err = true;
 	smtp_client_note(c, "%s", e->msg);
 	/* Be polite where the protocol still works: a QUIT costs nothing.
-	 * Not after a TLS or protocol failure (the channel is not trusted). */
+	 * Not after a TLS or protocol failure (the channel is not trusted),
+	 * and never in the middle of the content: a QUIT there would be
+	 * content, and only dropping the connection keeps a partial message
+	 * from being delivered (RFC 5321 4.1.1.4: no end, no delivery). */
 	if (c->bev && kind != SMTP_FAIL_TLS && kind != SMTP_FAIL_PROTOCOL && kind != SMTP_FAIL_CONNECT &&
-	    kind != SMTP_FAIL_TIMEOUT && c->state > ST_GREETING && c->state != ST_HANDSHAKE) {
+	    kind != SMTP_FAIL_TIMEOUT && kind != SMTP_FAIL_SOURCE && c->state > ST_GREETING &&
+	    c->state != ST_HANDSHAKE && c->state != ST_DATA_OUT) {
 		send_quit(c);
 		return;	/* closed() after the reply to QUIT, EOF or QUIT_WAIT_SEC */
 	}
@@ -138,32 +229,25 @@ smtp_client_fail(struct smtp_client *c, enum smtp_client_fail kind, const struct
 int
 smtp_client_error_sysexit(const struct smtp_client_error *e)
 {
-	switch (e->kind) {
-	case SMTP_FAIL_CONNECT:
-	case SMTP_FAIL_TIMEOUT:
-	case SMTP_FAIL_AUTH_TEMP:
-		return EX_TEMPFAIL;
-	case SMTP_FAIL_AUTH:
-		return EX_NOPERM;
-	case SMTP_FAIL_PROTOCOL:
-		return EX_PROTOCOL;
-	case SMTP_FAIL_INTERNAL:
+	/* The few details a sendmail caller sees beyond the class. */
+	if (e->kind == SMTP_FAIL_INTERNAL)
 		return EX_SOFTWARE;
-	case SMTP_FAIL_REPLY:
-		return e->code / 100 == 4 ? EX_TEMPFAIL : EX_UNAVAILABLE;
-	case SMTP_FAIL_TLS:
-	case SMTP_FAIL_NOSTARTTLS:
-	case SMTP_FAIL_NOAUTH:
-	case SMTP_FAIL_INSECURE:
+	if (e->kind == SMTP_FAIL_SOURCE)
+		return EX_IOERR;
+	if (e->kind == SMTP_FAIL_PROTOCOL)
+		return EX_PROTOCOL;
+	if (e->kind == SMTP_FAIL_TLS || e->kind == SMTP_FAIL_NOSTARTTLS)
 		return EX_UNAVAILABLE;
-	}
-	return EX_SOFTWARE;
+	if (e->cls == SMTP_CLASS_PERM)
+		return e->stage == SMTP_STAGE_AUTH && e->kind == SMTP_FAIL_AUTH ? EX_NOPERM
+									: EX_UNAVAILABLE;
+	return EX_TEMPFAIL;
 }
 
 bool
 smtp_client_error_is_temporary(const struct smtp_client_error *e)
 {
-	return smtp_client_error_sysexit(e) == EX_TEMPFAIL;
+	return e->cls == SMTP_CLASS_TEMP;
 }
 
 /* ---- output ---- */
@@ -266,7 +350,8 @@ static void
 send_ehlo(struct smtp_client *c)
 {
 	smtp_ehlo_init(&c->caps);
-	smtp_client_writef(c, "EHLO %s", c->helo_name);
+	smtp_client_writef(c, "%s %s", c->o.protocol == SMTP_PROTO_LMTP ? "LHLO" : "EHLO",
+			   c->helo_name);
 	smtp_client_set_state(c, ST_EHLO);
 }
 
@@ -293,12 +378,14 @@ on_ehlo(struct smtp_client *c, const struct smtp_reply *r)
 	}
 	/* RFC 5321 3.2: a server that does not know EHLO answers 500/502;
 	 * HELO is fine when we need no extension at all. */
-	if (r->code / 100 == 5 && c->o.tls == SMTP_TLS_NONE && c->o.auth == SMTP_AUTH_OFF) {
+	if (r->code / 100 == 5 && c->o.tls == SMTP_TLS_NONE && c->o.auth == SMTP_AUTH_OFF &&
+	    c->o.protocol == SMTP_PROTO_SMTP) {
 		smtp_client_writef(c, "HELO %s", c->helo_name);
 		smtp_client_set_state(c, ST_HELO);
 		return;
 	}
-	smtp_client_fail(c, SMTP_FAIL_REPLY, r, NULL, "EHLO refused");
+	smtp_client_fail(c, SMTP_FAIL_REPLY, r, NULL, "%s refused",
+			 c->o.protocol == SMTP_PROTO_LMTP ? "LHLO" : "EHLO");
 }
 
 static void
@@ -311,6 +398,16 @@ ready(struct smtp_client *c)
 void
 smtp_client_after_ehlo(struct smtp_client *c)
 {
+	if (c->o.tls == SMTP_TLS_OPPORTUNISTIC && !c->tls && !c->tls_tried) {
+		c->tls_tried = true;
+		if (smtp_ehlo_has(&c->caps, SMTP_EXT_STARTTLS)) {
+			smtp_client_writef(c, "STARTTLS");
+			smtp_client_set_state(c, ST_STARTTLS);
+			return;
+		}
+		smtp_client_note(c, "the server does not offer STARTTLS; going on in the clear "
+				    "(opportunistic TLS)");
+	}
 	if (c->o.tls == SMTP_TLS_STARTTLS && !c->tls) {
 		/* RFC 3207 section 4: no STARTTLS in the list means none.
 		 * A man in the middle strips it to downgrade us: refuse. */
@@ -334,6 +431,14 @@ smtp_client_after_ehlo(struct smtp_client *c)
 static void
 on_starttls(struct smtp_client *c, const struct smtp_reply *r)
 {
+	if (r->code != 220 && c->o.tls == SMTP_TLS_OPPORTUNISTIC) {
+		/* RFC 3207 section 4: after a refusal the session goes on as
+		 * before; "may" asks for no more than that. */
+		smtp_client_note(c, "STARTTLS refused (%d); going on in the clear (opportunistic TLS)",
+				 r->code);
+		smtp_client_after_ehlo(c);
+		return;
+	}
 	if (r->code != 220) {
 		smtp_client_fail(c, SMTP_FAIL_REPLY, r, NULL, "STARTTLS refused");
 		return;
@@ -376,6 +481,12 @@ on_reply(struct smtp_client *c, const struct smtp_reply *r)
 	case ST_MAIL:
 	case ST_BODY:
 	case ST_RSET: smtp_client_mail_reply(c, r); break;
+	case ST_DATA_OUT:
+		/* A reply before our final dot (a 421, a 552 cut-off): the
+		 * server gave up on this message; the connection goes too. */
+		smtp_client_fail(c, SMTP_FAIL_REPLY, r, NULL, "the server replied while the message "
+				 "was being sent");
+		break;
 	case ST_QUIT: finish(c); break;
 	default:
 		smtp_client_fail(c, SMTP_FAIL_PROTOCOL, r, NULL, "unexpected reply");
@@ -432,6 +543,18 @@ read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The output drained below its low-water mark: more content, if we are
+ * sending some. */
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_client *c = arg;
+	enter(c);
+	if (c->state == ST_DATA_OUT && c->bev == bev)
+		smtp_client_body_pump(c);
+	leave(c);
+}
 
 static void
 connected(struct smtp_client *c)
@@ -496,7 +619,7 @@ void
 smtp_client_hook_bev(struct smtp_client *c)
 {
 	struct timeval tv = { .tv_sec = c->o.timeout_sec };
-	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -514,7 +637,7 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 	c->o = *opts;
 	c->cb = *cbs;
 	c->arg = arg;
-	c->host = str_dup(opts->host);
+	c->host = strdup(opts->host ? opts->host : opts->unix_path ? "localhost" : "");
 	c->connect_addr = str_dup(opts->connect_addr);
 	c->helo_name = strdup(opts->helo_name ? opts->helo_name : "localhost");
 	c->trust_file = str_dup(opts->tls_trust_file);
@@ -526,6 +649,8 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 	c->key_file = str_dup(opts->tls_key_file);
 	c->dsn_notify = str_dup(opts->dsn_notify);
 	c->dsn_return = str_dup(opts->dsn_return);
+	c->unix_path = str_dup(opts->unix_path);
+	c->o.unix_path = c->unix_path;
 	c->o.source_ip = c->source_ip;
 	c->o.tls_host_override = c->tls_name;
 	c->o.tls_cert_file = c->cert_file;
@@ -545,17 +670,19 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts,
 	if (opts->password)
 		buf_addstr(&c->password, opts->password);
 	buf_init(&c->pending_ir, 16384);
-	buf_init(&c->wire, (size_t)-1 / 2);
 	smtp_reply_parser_init(&c->rp);
 	smtp_ehlo_init(&c->caps);
 	bool v6 = c->host && strchr(c->host, ':') != NULL;
 	/* Only for messages (a host name is at most 255 bytes: it fits). */
-	(void)snprintf(c->peer, sizeof c->peer, v6 ? "[%s]:%u" : "%s:%u", c->host ? c->host : "?",
-		 opts->port);
+	if (opts->unix_path)	/* truncation only shortens a message */
+		(void)snprintf(c->peer, sizeof c->peer, "unix:%s", opts->unix_path);
+	else
+		(void)snprintf(c->peer, sizeof c->peer, v6 ? "[%s]:%u" : "%s:%u", c->host, opts->port);
 	c->defer_ev = event_new(base, -1, 0, defer_cb, c);
 	bool lost = (opts->source_ip && !c->source_ip) || (opts->tls_host_override && !c->tls_name) ||
 		    (opts->tls_cert_file && !c->cert_file) || (opts->tls_key_file && !c->key_file) ||
-		    (opts->dsn_notify && !c->dsn_notify) || (opts->dsn_return && !c->dsn_return);
+		    (opts->dsn_notify && !c->dsn_notify) || (opts->dsn_return && !c->dsn_return) ||
+		    (opts->unix_path && !c->unix_path) || (opts->host == NULL && opts->unix_path == NULL);
 	if (c->host == NULL || c->helo_name == NULL || c->defer_ev == NULL || lost) {
 		destroy(c);
 		return NULL;
@@ -614,6 +741,23 @@ connect_from(struct smtp_client *c, const char *where)
 	freeaddrinfo(dst);
 }
 
+/* LMTP's usual transport (RFC 2033 section 5: "a UNIX-domain socket").
+ * Failures are reported through smtp_client_fail() or as an event. */
+static void
+connect_unix(struct smtp_client *c)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t n = strlen(c->o.unix_path);
+	if (n >= sizeof sun.sun_path) {
+		smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "socket path too long");
+		return;
+	}
+	memcpy(sun.sun_path, c->o.unix_path, n + 1);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&sun, (int)sizeof sun) != 0)
+		smtp_client_fail(c, SMTP_FAIL_CONNECT, NULL, NULL, "cannot connect: %s",
+				 strerror(errno));
+}
+
 void
 smtp_client_start(struct smtp_client *c)
 {
@@ -630,6 +774,11 @@ smtp_client_start(struct smtp_client *c)
 		return;
 	}
 	smtp_client_hook_bev(c);
+	if (c->o.unix_path) {
+		connect_unix(c);
+		leave(c);
+		return;
+	}
 	const char *where = c->connect_addr ? c->connect_addr : c->host;
 	if (c->o.source_ip) {
 		connect_from(c, where);
@@ -679,8 +828,8 @@ destroy(struct smtp_client *c)
 	smtp_reply_parser_free(&c->rp);
 	buf_wipe_free(&c->password);
 	buf_wipe_free(&c->pending_ir);
-	buf_free(&c->wire);
 	free(c->host);
+	free(c->unix_path);
 	free(c->connect_addr);
 	free(c->helo_name);
 	free(c->trust_file);

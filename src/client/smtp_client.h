@@ -48,6 +48,21 @@ enum smtp_tls_mode {
 	SMTP_TLS_NONE,		/* clear text throughout (tls off) */
 	SMTP_TLS_STARTTLS,	/* STARTTLS required: no STARTTLS offered is an error */
 	SMTP_TLS_IMPLICIT,	/* TLS from the first byte (RFC 8314, port 465) */
+	/* STARTTLS when offered, else clear (Postfix's "may", RFC 3207
+	 * section 4: encryption without authentication).  The certificate
+	 * is checked and reported but not required.  A STARTTLS that the
+	 * server refuses leaves the session in the clear; a handshake that
+	 * fails ends the session with a temporary failure (SMTP_FAIL_TLS):
+	 * like Postfix, no retry in the clear on the same connection; the
+	 * caller may retry with SMTP_TLS_NONE. */
+	SMTP_TLS_OPPORTUNISTIC,
+};
+
+enum smtp_protocol {
+	SMTP_PROTO_SMTP,	/* EHLO, one reply after the final dot */
+	/* RFC 2033: LHLO; after the final dot, one reply per accepted
+	 * recipient, in RCPT order. */
+	SMTP_PROTO_LMTP,
 };
 
 enum smtp_auth_mode {
@@ -62,6 +77,10 @@ struct smtp_client_opts {
 	/* Optional: connect here instead of resolving host (numeric
 	 * address; the queue runner resolves MX itself).  NULL: resolve host. */
 	const char *connect_addr;
+	/* Optional: connect to this UNIX socket instead (LMTP's usual
+	 * transport); host is then only a name for messages (may be NULL). */
+	const char *unix_path;
+	enum smtp_protocol protocol;
 	const char *helo_name;	/* EHLO argument; NULL: "localhost" */
 	/* Optional: bind the socket to this numeric address before
 	 * connecting (msmtp's source_ip).  host is then resolved with a
@@ -134,38 +153,121 @@ struct smtp_tls_info {
 	uint8_t fingerprint[32];	/* SHA-256 of the leaf's DER */
 };
 
+/* ---- errors: the class first ---- */
+
+/* Every outcome is classified first; what a caller does with it (retry,
+ * bounce, a sysexits code) is derived from the class and the stage. */
+enum smtp_class {
+	SMTP_CLASS_OK,
+	SMTP_CLASS_TEMP,	/* 4xx, connection trouble, timeouts, TLS: try later */
+	SMTP_CLASS_PERM,	/* 5xx, refused credentials: trying again will not help */
+};
+
+/* Where in the session something happened. */
+enum smtp_stage {
+	SMTP_STAGE_CONNECT,	/* resolve, connect */
+	SMTP_STAGE_GREETING,
+	SMTP_STAGE_HELLO,	/* EHLO / HELO / LHLO */
+	SMTP_STAGE_TLS,		/* STARTTLS, the handshake, the certificate */
+	SMTP_STAGE_AUTH,
+	SMTP_STAGE_MAIL,
+	SMTP_STAGE_RCPT,
+	SMTP_STAGE_DATA,	/* DATA, the content, the final dot */
+	SMTP_STAGE_QUIT,
+	SMTP_STAGE_LOCAL,	/* our side: the body source, memory */
+};
+
+/* The class of a reply code: 2xx/3xx OK, 4xx TEMP, else PERM (RFC 5321
+ * 4.2.1; a code outside 200..599 is a broken server: PERM). */
+enum smtp_class smtp_class_of_code(int code);
+const char *smtp_class_name(enum smtp_class cls);	/* "ok", "temporary", "permanent" */
+const char *smtp_stage_name(enum smtp_stage stage);	/* "connect", "rcpt", ... */
+
 /* ---- messages ---- */
+
+/* Where the content comes from: read() fills buf[0..cap) and sets *n_r
+ * to the bytes written, 0 at the end.  Returns 0, or -1 when the
+ * content cannot be read (the session then drops the connection
+ * without the final dot, so that no partial message is ever delivered:
+ * SMTP_FAIL_SOURCE).  Called from the event loop, only when the output
+ * has drained: a slow source (a pipe) stalls the loop meanwhile, which
+ * suits `postern send`; the queue runner reads a local file. */
+struct smtp_body_src {
+	int (*read)(void *arg, uint8_t *buf, size_t cap, size_t *n_r);
+	void *arg;
+};
+
+/* A source over bytes in memory (the outbox; tests). */
+struct smtp_body_mem {
+	const uint8_t *p;
+	size_t len, off;
+};
+struct smtp_body_src smtp_body_src_mem(struct smtp_body_mem *m, const uint8_t *p, size_t len);
 
 struct smtp_msg {
 	const char *from;	/* envelope sender, "" for <> */
 	const char *const *rcpts;
 	size_t nrcpts;
-	/* The message as read from the user: LF or CRLF line ends, not
-	 * dot-stuffed.  Borrowed until cbs.sent.  The session normalises
-	 * line ends to CRLF (a bare CR too), dot-stuffs, adds the final
-	 * CRLF if missing, and sends BODY=8BITMIME when the message has an
-	 * 8-bit byte and the server offers 8BITMIME. */
-	const uint8_t *data;
-	size_t len;
+	/* The content, pulled in chunks while it is sent; the session
+	 * dot-stuffs it and sends it otherwise as it is, byte for byte
+	 * (CRLF line ends are the caller's business: `postern send`
+	 * normalises, a relay passes on what it received), adding a final
+	 * CRLF when it is missing (see smtp/dotstuff.h).  The source is
+	 * borrowed until cbs.sent. */
+	struct smtp_body_src body;
+	/* Its size in bytes for SIZE= (RFC 1870), 0 when unknown (then no
+	 * SIZE= and no check against the server's limit). */
+	uint64_t size;
+	/* The content has a byte >= 0x80: BODY=8BITMIME when the server
+	 * offers 8BITMIME (RFC 6152). */
+	bool eightbit;
+	/* With eightbit and a server without 8BITMIME: true refuses to send
+	 * (permanent, "5.6.3": RFC 6152 section 3 leaves converting or
+	 * bouncing; we bounce), false sends it anyway with a note (what
+	 * sendmail-style clients do: `postern send`). */
+	bool strict_8bit;
+	/* RFC 4954 section 5: the AUTH= value to pass on when the server
+	 * offers AUTH: the original submitter's identity, unencoded (the
+	 * session xtext-encodes it); "" sends AUTH=<> (identity unknown);
+	 * NULL sends no AUTH= at all. */
+	const char *auth;
+	/* RFC 3461, passed on only when the server offers DSN (silently
+	 * dropped otherwise: a relay's duty to the DSN request is then
+	 * section 4.1's, not this session's).  Values as received: RET is
+	 * FULL|HDRS, ENVID and ORCPT are already xtext.  NULL: none. */
+	const char *dsn_ret, *dsn_envid;
+	const char *const *rcpt_notify;	/* NULL or one per rcpt (each may be NULL) */
+	const char *const *rcpt_orcpt;	/* NULL or one per rcpt: "rfc822;xtext" */
 };
 
 struct smtp_rcpt_result {
 	const char *rcpt;	/* borrowed from the smtp_msg */
 	int code;		/* reply to RCPT TO; 0 when it was never sent */
 	char text[512];		/* smtp_reply_summary() of that reply */
+	/* The final word for this recipient: delivered, or the class of its
+	 * failure (the RCPT refusal, or the reply after the dot: in LMTP
+	 * this recipient's own, in SMTP the message's). */
+	bool delivered;
+	enum smtp_class cls;
+	int data_code;		/* the reply after the dot for it, 0: none */
+	char data_text[512];
 };
 
 struct smtp_send_result {
-	bool delivered;		/* 250 after the final dot: the server took it */
-	size_t naccepted;	/* recipients the server accepted */
+	bool delivered;		/* the server took it for at least one recipient */
+	size_t naccepted;	/* recipients accepted at RCPT */
+	size_t ndelivered;	/* recipients delivered (LMTP: may be < naccepted) */
 	const struct smtp_rcpt_result *rcpts;	/* one per msg->rcpts, same order */
 	size_t nrcpts;
 	int code;		/* the deciding reply: to MAIL, DATA or the dot (0: none) */
 	char text[512];		/* its summary, or why nothing was sent (SIZE) */
+	/* The class of the message as a whole when not delivered (every
+	 * recipient refused: TEMP when all refusals were 4xx), OK else. */
+	enum smtp_class cls;
+	enum smtp_stage stage;	/* where it was decided */
 	bool size_refused;	/* not sent: larger than the server's SIZE */
+	bool added_crlf;	/* the content lacked a final CRLF: one was added */
 };
-
-/* ---- errors ---- */
 
 enum smtp_client_fail {
 	SMTP_FAIL_CONNECT,	/* resolve / connect / connection lost: temporary */
@@ -180,10 +282,13 @@ enum smtp_client_fail {
 				   signature that did not verify */
 	SMTP_FAIL_AUTH_TEMP,	/* 454 / every mechanism unavailable: temporary */
 	SMTP_FAIL_INTERNAL,	/* out of memory, OpenSSL setup: a bug or the host */
+	SMTP_FAIL_SOURCE,	/* the body source failed: connection dropped mid-DATA */
 };
 
 struct smtp_client_error {
-	enum smtp_client_fail kind;
+	enum smtp_class cls;	/* decided first (see smtp_client_fail's table) */
+	enum smtp_stage stage;
+	enum smtp_client_fail kind;	/* the detail */
 	int code;		/* the server's reply code, 0 when none */
 	char enh[SMTP_ENH_MAX + 1];
 	char reply[300];	/* smtp_reply_summary() of that reply, "" when none */
@@ -195,11 +300,14 @@ struct smtp_client_error {
 	char msg[1024];
 };
 
-/* sysexits.h code for an error: EX_NOPERM (AUTH refused), EX_TEMPFAIL
- * (unreachable, timeout, 4xx), EX_UNAVAILABLE (5xx, no STARTTLS / AUTH,
- * TLS failures), EX_PROTOCOL, EX_SOFTWARE. */
+/* sysexits.h code for an error, derived from its class and stage:
+ * TEMP -> EX_TEMPFAIL, PERM -> EX_UNAVAILABLE, except: refused
+ * credentials (PERM at AUTH) EX_NOPERM; a TLS failure or a missing
+ * STARTTLS EX_UNAVAILABLE although TEMP (a person at a terminal has a
+ * setup to fix; the queue runner retries it); a broken peer
+ * EX_PROTOCOL; our own trouble EX_SOFTWARE. */
 int smtp_client_error_sysexit(const struct smtp_client_error *e);
-/* True when trying later may work (for `queue on-failure`). */
+/* e->cls == SMTP_CLASS_TEMP. */
 bool smtp_client_error_is_temporary(const struct smtp_client_error *e);
 
 /* ---- callbacks ---- */
@@ -234,7 +342,9 @@ void smtp_client_set_dns(struct smtp_client *c, struct evdns_base *dns);
  * before this returns. */
 void smtp_client_start(struct smtp_client *c);
 /* Sends one message; only between ready/sent and the next send/quit.
- * Returns 0, or -1 when called in the wrong state (a caller bug). */
+ * Returns 0, or -1 when called in the wrong state or with a malformed
+ * message (an address with spaces or brackets, a parameter value with
+ * "=" or spaces, no body source): a caller bug. */
 int smtp_client_send(struct smtp_client *c, const struct smtp_msg *m);
 /* Sends QUIT and closes; cbs.closed(err = NULL) follows. */
 void smtp_client_quit(struct smtp_client *c);

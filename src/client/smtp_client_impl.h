@@ -3,6 +3,7 @@
 #define POSTERN_SMTP_CLIENT_IMPL_H
 
 #include "client/smtp_client.h"
+#include "smtp/dotstuff.h"
 #include "util/buf.h"
 
 struct bufferevent;
@@ -20,7 +21,8 @@ enum smtp_client_state {
 	ST_AUTH,
 	ST_READY,
 	ST_MAIL,		/* MAIL, RCPT..., DATA replies outstanding */
-	ST_BODY,		/* message sent, waiting for the reply to "." */
+	ST_DATA_OUT,		/* after 354: pulling, stuffing and writing the content */
+	ST_BODY,		/* message sent, waiting for the reply(ies) to "." */
 	ST_RSET,
 	ST_QUIT,
 	ST_CLOSED,
@@ -35,7 +37,7 @@ struct smtp_client {
 	struct evdns_base *dns;
 	struct smtp_client_opts o;	/* strings below are our copies */
 	char *host, *connect_addr, *helo_name, *trust_file, *auth_mech, *user;
-	char *source_ip, *tls_name, *cert_file, *key_file, *dsn_notify, *dsn_return;
+	char *source_ip, *tls_name, *cert_file, *key_file, *dsn_notify, *dsn_return, *unix_path;
 	struct buf password;		/* wiped on free */
 	struct smtp_client_cbs cb;
 	void *arg;
@@ -48,6 +50,7 @@ struct smtp_client {
 	SSL *ssl;			/* owned by the filter bufferevent */
 	bool tls;			/* the channel is encrypted now */
 	bool tls_done_starttls;
+	bool tls_tried;			/* opportunistic: STARTTLS tried (or refused) once */
 	struct smtp_tls_info tlsinfo;
 	char tls_version[32], tls_cipher[64];
 
@@ -67,9 +70,9 @@ struct smtp_client {
 
 	/* the message in flight */
 	const struct smtp_msg *msg;
-	struct buf wire;		/* DATA content, dot-stuffed */
-	bool eightbit;
-	size_t msg_size;
+	struct smtp_dotstuff stuff;
+	uint8_t *chunk;			/* one read from the body source */
+	size_t lmtp_i;			/* LMTP: next accepted recipient to get a reply */
 	struct smtp_rcpt_result *rr;
 	struct smtp_send_result res;
 	enum smtp_cmd *expect;		/* replies still expected, in order */
@@ -112,6 +115,12 @@ void smtp_client_auth_free(struct smtp_client *c);
 
 /* smtp_client_mail.c */
 void smtp_client_mail_reply(struct smtp_client *c, const struct smtp_reply *r);
+
+/* smtp_client_body.c */
+/* After 354: ST_DATA_OUT, and the content starts flowing. */
+void smtp_client_body_start(struct smtp_client *c);
+/* The output drained: pull more content (ST_DATA_OUT only). */
+void smtp_client_body_pump(struct smtp_client *c);
 void smtp_client_mail_free(struct smtp_client *c);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -129,6 +130,10 @@ smtp_client_tls_start(struct smtp_client *c)
 	/* Without this, a peer that closes without close_notify looks
 	 * like an error to libevent; we read replies, not EOFs. */
 	bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+	/* The filter moves its output into the socket's as fast as it can
+	 * encrypt; the socket's high-water mark makes it wait there too, so
+	 * a large message never piles up below our backpressure. */
+	bufferevent_setwatermark(under, EV_WRITE, 0, (size_t)256 * 1024);
 	c->bev = f;
 	c->ssl = ssl;
 	smtp_client_hook_bev(c);
@@ -204,7 +209,10 @@ smtp_client_tls_check(struct smtp_client *c)
 		}
 		return 0;
 	}
-	if (!t->verified && !c->o.tls_nocertcheck) {
+	/* Opportunistic TLS encrypts against passive listening only: an
+	 * unverified certificate is noted above, not refused (Postfix
+	 * "may"; RFC 7435 section 1: anything better than the clear). */
+	if (!t->verified && !c->o.tls_nocertcheck && c->o.tls != SMTP_TLS_OPPORTUNISTIC) {
 		const char *hint = "";
 		if (t->verify_result == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 		    t->verify_result == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||

@@ -284,16 +284,6 @@ test_message_edit(void **state)
 }
 
 static void
-test_log_mailsize(void **state)
-{
-	(void)state;
-	/* msmtp counts a line end as one byte, and the one it adds */
-	assert_int_equal(client_sendlog_mailsize((const uint8_t *)"a\r\nb\r\n", 6), 4);
-	assert_int_equal(client_sendlog_mailsize((const uint8_t *)"a\nb", 3), 4);
-	assert_int_equal(client_sendlog_mailsize((const uint8_t *)"", 0), 0);
-}
-
-static void
 test_from_matching_and_patterns(void **state)
 {
 	(void)state;
@@ -332,7 +322,6 @@ main(void)
 		cmocka_unit_test(test_msmtp_key_errors),
 		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_message_edit),
-		cmocka_unit_test(test_log_mailsize),
 		cmocka_unit_test(test_from_matching_and_patterns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
