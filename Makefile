@@ -38,7 +38,7 @@ check-asan:
 	ninja -C build-asan
 	rm -rf build-asan/pytest
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 POSTERN_BIN=$(CURDIR)/build-asan/postern \
-		/usr/bin/python3 -m pytest -q -n 2 --basetemp=build-asan/pytest tests/interop
+		/usr/bin/python3 -m pytest -q -n 2 -m "not perf" --basetemp=build-asan/pytest tests/interop
 	@! grep -rlE 'runtime error|AddressSanitizer' build-asan/pytest
 
 # Every libFuzzer harness in fuzz/ for FUZZ_SECONDS each (two at a time);

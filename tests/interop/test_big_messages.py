@@ -131,7 +131,7 @@ def test_record_ending_after_cr(big_server, pki, mode):
 
 # ---- real clients, 2 MiB and 20 MiB ----
 
-SIZES = [pytest.param(2 * MIB, id="2MiB"), pytest.param(20 * MIB, id="20MiB")]
+SIZES = [pytest.param(2 * MIB, id="2MiB"), pytest.param(20 * MIB, id="20MiB", marks=pytest.mark.perf)]
 TLS_MODES = ["starttls", "implicit-tls"]
 
 

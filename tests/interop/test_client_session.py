@@ -260,6 +260,7 @@ SIZE_50MB = 50 * 1024 * 1024
 RSS_LIMIT_KB = 30 * 1024
 
 
+@pytest.mark.perf
 @pytest.mark.parametrize("tls", [False, True], ids=["clear", "starttls"])
 def test_postern_send_50mb_in_bounded_memory(tmp_path, pki, tls):
     """Also over STARTTLS: the TLS filter's output waits in the socket's

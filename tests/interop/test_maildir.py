@@ -122,6 +122,7 @@ def test_unusable_folder_is_temporary(tmp_path):
     assert rc == 75 and line.startswith("tempfail 4.3.0"), line
 
 
+@pytest.mark.perf
 def test_25_mb_message_is_streamed(tmp_path):
     """25 MB through the chunk callback: the tool's peak RSS stays far
     below the message size, and the file is byte for byte the message."""

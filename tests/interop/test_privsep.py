@@ -287,6 +287,7 @@ def honest_login(server, mech):
     return time.monotonic() - t0
 
 
+@pytest.mark.perf
 def test_spray_does_not_delay_honest_login(tmp_path, pki):
     s = started_server(tmp_path / "spray", pki,
                        "plaintext_auth = always\nmax_connections = 2000\n"

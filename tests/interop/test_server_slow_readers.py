@@ -24,6 +24,9 @@ from conftest import started_server
 from test_server_dialogue import HOST, Dialogue, client_ctx
 from test_server_timeouts import idle
 
+# Bounds on memory and time (pytest.ini: perf).
+pytestmark = pytest.mark.perf
+
 TIMEOUT = 10
 TRANSPORTS = ("smtp", "starttls", "tls")
 HELP = f"214 2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n".encode()

@@ -16,6 +16,9 @@ import pytest
 from conftest import PASSWORD, USER, started_server
 from spray import SPRAY_SOURCES, Spray
 
+# Bounds on memory and time (pytest.ini: perf).
+pytestmark = pytest.mark.perf
+
 SECONDS = 15
 
 
