@@ -31,8 +31,8 @@ def plan(srv, scen):
     and the table says so."""
     s = dict(SCENARIOS[scen])
     port = srv.ports["starttls"] if s["tls"] == "starttls" else srv.ports["plain"]
-    if s["tls"] == "starttls" and port is None:
-        return None, "no STARTTLS"
+    if s["tls"] == "starttls" and (port is None or "starttls" not in srv.can):
+        return None, getattr(srv, "fail_note", "no STARTTLS")
     if s.get("auth") == "scram" and "scram" not in srv.can:
         return None, "no SCRAM-SHA-256"
     if "auth" not in s:
@@ -95,7 +95,7 @@ def memory(srv, n, setup_seconds=300):
     """S4: server memory (RSS and PSS summed over all its processes) before
     and after n idle sessions finished STARTTLS + AUTH PLAIN."""
     port = srv.ports["starttls"]
-    if port is None or "auth-plain" not in srv.can:
+    if port is None or "auth-plain" not in srv.can or "starttls" not in srv.can:
         return None
     time.sleep(0.5)
     rss0, pss0 = common.memory_kb(srv.pids())

@@ -63,7 +63,7 @@ class Server:
         self.cert, self.key = cert, key
         self.ports = {"plain": None, "starttls": None}
         self.procs = []
-        self.error = None
+        self.fail_note = "no STARTTLS"
 
     def pids(self):
         return common.descendants([p.pid for p in self.procs if p.poll() is None])
