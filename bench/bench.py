@@ -181,7 +181,9 @@ def parse():
     if a.quick:
         a.rounds, a.seconds = 1, 2.0
         a.curve_clients, a.curve_seconds = [1, 16, 64], 1.5
-        a.sessions, a.fsync_count, a.spray_seconds = [300], 100, 3
+        a.sessions, a.fsync_count, a.spray_seconds = [100], 100, 3
+        a.peer_sessions = 100
+        common.GRACE = 3.0
     a.bin = os.path.abspath(a.bin)
     return a
 

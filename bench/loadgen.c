@@ -49,7 +49,7 @@ lg_now_ns(void)
 static unsigned
 hist_index(uint64_t v)
 {
-	if (v < 2 * LG_HIST_SUB)
+	if (v < (uint64_t)2 * LG_HIST_SUB)
 		return (unsigned)v;
 	unsigned msb = 63u - (unsigned)__builtin_clzll(v);
 	unsigned shift = msb - 5u;	/* 2^5 = LG_HIST_SUB */
@@ -175,7 +175,7 @@ loop_run(void *arg)
 				printf("READY established=%llu errors=%llu\n",
 				       (unsigned long long)l->st.established,
 				       (unsigned long long)l->st.errors);
-				fflush(stdout);
+				(void)fflush(stdout);
 				l->hard_at = l->o->hold < 0 ? UINT64_MAX
 					: now + (uint64_t)(l->o->hold * 1e9);
 			}
@@ -243,7 +243,7 @@ num(const char *arg, double lo, double hi, bool *bad)
 static void
 usage(void)
 {
-	fputs("usage: loadgen -p PORT [-H ADDR] [--src A-B] [--mode send|login|idle]\n"
+	(void)fputs("usage: loadgen -p PORT [-H ADDR] [--src A-B] [--mode send|login|idle]\n"
 	      "  [--tls none|starttls|implicit] [--auth none|plain|scram] [-u USER] [-w PASS]\n"
 	      "  [-c CLIENTS] [-k PER_CONN] [-s SIZE] [-d SECONDS] [-n COUNT] [-j THREADS]\n"
 	      "  [--grace S] [--reply-timeout S] [--ramp N] [--hold S] [--from A] [--rcpt A]\n",
@@ -327,12 +327,13 @@ build_message(struct lg_opts *o)
 	len = n > 0 ? (size_t)n : 0;
 	while (len + 80 < o->size) {
 		memset(m + len, 'x', 76);
-		memcpy(m + len + 76, "\r\n", 2);
+		m[len + 76] = '\r';
+		m[len + 77] = '\n';
 		len += 78;
 	}
-	memcpy(m + len, "end\r\n.\r\n", 8);
+	n = snprintf(m + len, cap - len, "end\r\n.\r\n");
 	o->message = m;
-	o->message_len = len + 8;
+	o->message_len = len + (n > 0 ? (size_t)n : 0);
 }
 
 static SSL_CTX *
@@ -340,7 +341,7 @@ client_ctx(void)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL) {
-		fputs("loadgen: SSL_CTX_new failed\n", stderr);
+		(void)fputs("loadgen: SSL_CTX_new failed\n", stderr);
 		exit(2);
 	}
 	/* a benchmark of the server: no certificate check, no resumption
@@ -389,7 +390,7 @@ report(const struct lg_opts *o, const struct lg_stats *st, double secs)
 		}
 	printf("},\"first_error\":\"%s\"}\n", st->first_error);
 	const struct lg_hist *h = o->mode == LG_SEND ? &st->msg : &st->login;
-	fprintf(stderr, "loadgen: %llu messages, %llu logins, %llu sessions in %.1f s = %.1f/s,"
+	(void)fprintf(stderr, "loadgen: %llu messages, %llu logins, %llu sessions in %.1f s = %.1f/s,"
 		" %llu errors; latency ms p50 %.2f p90 %.2f p99 %.2f%s%s\n",
 		(unsigned long long)st->messages, (unsigned long long)st->logins,
 		(unsigned long long)st->sessions, secs, o->mode == LG_SEND ? rate : lrate,
@@ -472,7 +473,7 @@ main(int argc, char **argv)
 	parse_opts(&o, argc, argv);
 	build_message(&o);
 	o.ssl_ctx = client_ctx();
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	raise_nofile(o.clients + 64);
 	struct lg_loop *loops = calloc(o.threads, sizeof *loops);
 	struct lg_sess *sess = calloc(o.clients, sizeof *sess);

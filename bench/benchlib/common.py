@@ -14,6 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 USER = "bench@example.test"
 PASSWORD = "bench password 42"
 _given = set()
+GRACE = 10.0    # the load generator's hard bound: seconds after the run's end
 
 
 def free_port():
@@ -138,7 +139,7 @@ def loadgen_args(port, *, tls="none", auth="plain", clients=32, per_conn=1, seco
                  count=0, mode="send", size=2048, src="127.0.0.2-127.0.0.250", extra=()):
     a = [loadgen_path(), "-p", str(port), "--tls", tls, "--auth", auth, "-c", str(clients),
          "-k", str(per_conn), "-d", str(seconds), "--mode", mode, "-s", str(size),
-         "-u", USER, "-w", PASSWORD, *extra]
+         "-u", USER, "-w", PASSWORD, "--grace", str(GRACE), *extra]
     if count:
         a += ["-n", str(count)]
     if src:
