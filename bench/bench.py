@@ -216,9 +216,10 @@ def main():
     if "spray" not in a.skip:
         spray(a, res)
     res["loadavg_end"] = common.machine_facts()["loadavg"]
-    res["charts"] = report.charts(res, HERE / "charts")
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "last.json").write_text(json.dumps(res, indent=1, default=str))
+    where = pathlib.Path(a.out).resolve().parent    # charts and JSON beside the report
+    res["charts"] = report.charts(res, where / "charts")
+    (where / "results").mkdir(exist_ok=True)
+    (where / "results" / "last.json").write_text(json.dumps(res, indent=1, default=str))
     write_report(res, a, durable)
     print(report.table(res))
     shutil.rmtree(base, ignore_errors=True)

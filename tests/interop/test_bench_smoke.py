@@ -22,7 +22,7 @@ CLEAR = "submission_tls = optional\nplaintext_auth = always\n"
 
 def loadgen(port, *args, seconds=2):
     r = subprocess.run([LOADGEN, "-p", str(port), "-u", USER, "-w", PASSWORD, "--from", USER,
-                        "-d", str(seconds), "--grace", "5", "--reply-timeout", "5", *args],
+                        "-d", str(seconds), "--grace", "20", "--reply-timeout", "20", *args],
                        capture_output=True, text=True, timeout=seconds + 60)
     res = json.loads(r.stdout.strip().splitlines()[-1])
     return r.returncode, res, r.stderr
@@ -63,7 +63,8 @@ def test_scram_logins(clear_server):
 
 def test_idle_sessions_are_held(clear_server):
     rc, res, err = loadgen(clear_server.submission, "--auth", "plain", "--tls", "starttls",
-                           "--mode", "idle", "-c", "20", "--hold", "1", seconds=30)
+                           "--mode", "idle", "-c", "20", "--hold", "1",
+                           "--src", "127.0.0.2-127.0.0.21", seconds=30)
     assert rc == 0, err
     assert res["established"] == 20 and res["errors"] == 0
 
