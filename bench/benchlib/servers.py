@@ -1,0 +1,139 @@
+"""The servers bench/run measures, each in its own folder with its own
+config, spool and loopback ports, started and stopped by pid:
+
+  postern    `postern serve` (build/postern)
+  postfix    Postfix 3.7 smtpd + Dovecot 2.3 SASL, `postfix -c DIR`
+  opensmtpd  OpenSMTPD 6.8 unpacked from Debian's .deb (osmtpd.py)
+  smtp-sink  Postfix's smtp-sink: stores nothing, no AUTH (the ceiling)
+
+Each has ports {"plain": ..., "starttls": ...} (None where it cannot),
+`can` (the scenarios' needs it meets: auth-plain, starttls, scram),
+`durable` (how a message becomes durable before the 250), pids() for
+memory and strace, and reset() to empty its queue between runs.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+
+from . import common
+from .common import PASSWORD, USER, free_port, wait_port
+
+
+def postern_conf(d, ports, cert, key, extra=None):
+    """Writes d/postern.conf.  Keys as a dict, so that another key (the
+    coming `user = nobody` of the privilege-separated server, workers ...)
+    is one more entry; extra overrides or adds."""
+    keys = {
+        "hostname": "bench.example.test",
+        "tls_certificate": str(cert),
+        "tls_key": str(key),
+        "credentials": "file:users",
+        "auth_mechanisms": "SCRAM-SHA-256 PLAIN",
+        "spool": "spool",
+        "local_domains": "example.test",
+        "submission_tls": "optional",    # S1/S3 are clear text
+        "plaintext_auth": "always",
+        "max_connections": "20000",
+        "max_connections_per_ip": "20000",
+        "log_level": "warning",
+    }
+    # many logins from loopback: the AUTH throttle must not be measured
+    for k in ("ip", "ip_day", "subnet", "subnet_day", "network", "network_day",
+              "user", "user_day"):
+        keys[f"auth_fail_limit_{k}"] = "1000000"
+    keys["auth_distinct_users_subnet"] = "1000000"
+    keys.update(extra or {})
+    lines = [f"listen = 127.0.0.1:{ports['starttls']} submission"]
+    lines += [f"{k} = {v}" for k, v in keys.items()]
+    (d / "postern.conf").write_text("\n".join(lines) + "\n")
+
+
+class Server:
+    name = "?"
+    can = set()
+    durable = ""
+
+    def __init__(self, base, cert, key):
+        self.dir = pathlib.Path(base) / self.name
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        os.chmod(self.dir, 0o755)
+        self.cert, self.key = cert, key
+        self.ports = {"plain": None, "starttls": None}
+        self.procs = []
+        self.fail_note = "no STARTTLS"
+
+    def pids(self):
+        return common.descendants([p.pid for p in self.procs if p.poll() is None])
+
+    def reset(self):
+        pass
+
+    def restart(self):
+        """A fresh instance in an emptied folder (new ports)."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        os.chmod(self.dir, 0o755)
+        return self.start()
+
+    def stop(self):
+        for p in reversed(self.procs):
+            common.stop_proc(p)
+        self.procs = []
+
+
+class Postern(Server):
+    name = "postern"
+    can = {"auth-plain", "starttls", "scram"}
+    durable = ("spool file written, fsync of the file and of its folder, in groups "
+               "(group commit), before the 250 after DATA")
+
+    def __init__(self, base, cert, key, binary, extra=None):
+        super().__init__(base, cert, key)
+        self.binary = binary
+        self.extra = extra or {}
+
+    def start(self):
+        port = free_port()
+        self.ports = {"plain": port, "starttls": port}   # one listener: TLS optional
+        postern_conf(self.dir, self.ports, self.cert, self.key, self.extra)
+        (self.dir / "users").write_text("")
+        r = subprocess.run([self.binary, "passwd", "-c", str(self.dir / "postern.conf"), "add",
+                            USER], input=PASSWORD + "\n", text=True, capture_output=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"postern passwd: {r.stderr}")
+        self.log = open(self.dir / "serve.log", "ab")
+        self.procs = [subprocess.Popen([self.binary, "serve", "-c", str(self.dir / "postern.conf")],
+                                       stdin=subprocess.DEVNULL, stdout=self.log,
+                                       stderr=subprocess.STDOUT)]
+        wait_port(port, self.procs[0])
+        return self
+
+    def reset(self):
+        """Empties the spool's queue folder (the server keeps no index of it)."""
+        q = self.dir / "spool" / "queue"
+        if q.is_dir():
+            for f in q.iterdir():
+                if f.is_file():
+                    f.unlink(missing_ok=True)
+                else:
+                    shutil.rmtree(f, ignore_errors=True)
+
+
+class SmtpSink(Server):
+    name = "smtp-sink"
+    can = set()
+    durable = "not durable: stores nothing (the no-storage ceiling)"
+
+    def start(self):
+        port = free_port()
+        self.ports = {"plain": port, "starttls": None}
+        # backlog 1024; -u: it refuses to run as root
+        self.procs = [subprocess.Popen(["smtp-sink", "-u", "postfix", f"127.0.0.1:{port}", "1024"],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)]
+        wait_port(port, self.procs[0])
+        return self
