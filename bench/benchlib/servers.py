@@ -44,6 +44,12 @@ def postern_conf(d, ports, cert, key, extra=None):
               "user", "user_day"):
         keys[f"auth_fail_limit_{k}"] = "1000000"
     keys["auth_distinct_users_subnet"] = "1000000"
+    # every bench client is on loopback: one /24 for the auth process's
+    # fairness, which would otherwise queue and then refuse (454) all
+    # but a few of the password checks in flight at once
+    keys["auth_client_inflight"] = "1000"
+    # run as root, the network process drops to this user
+    keys["user"] = "nobody"
     keys.update(extra or {})
     lines = [f"listen = 127.0.0.1:{ports['starttls']} submission"]
     lines += [f"{k} = {v}" for k, v in keys.items()]

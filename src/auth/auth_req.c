@@ -52,6 +52,9 @@ req_end(struct auth_req *r)
 	auth_throttle_cancel(r);	/* before the SASL session (it has the user) */
 	if (r->delay_ev != NULL)
 		event_free(r->delay_ev);
+	if (r->held_job != NULL)
+		store_job_free(&r->held_job);
+	OPENSSL_cleanse(&r->held, sizeof r->held);
 	sasl_sess_free(&r->sasl);
 	OPENSSL_cleanse(r, sizeof *r);
 	free(r);
@@ -147,15 +150,23 @@ req_delay_done(evutil_socket_t fd, short what, void *arg)
 	buf_wipe_free(&out);
 }
 
-/* Before the first credential check of the exchange: the throttle says
- * now (true), later (a timer calls req_delay_done), or never (the
- * request ends with AUTH_FAIL_THROTTLED).  False: r waits or is gone. */
+/* Before the first credential check of the exchange, the store is
+ * asked (once) and the throttle decides on its answer in hand (in *a,
+ * *jp): check now (true), later (r keeps the answer; a timer calls
+ * req_delay_done), or never (the request ends with AUTH_FAIL_THROTTLED).
+ * False: r waits or is gone.
+ * A password the store knows to be right without a check (its login
+ * cache: only passwords that were right enter it) is no guess: it skips
+ * the throttle, so that a user's many parallel logins, or the owner's
+ * during a spray, never wait behind counts.  Wrong or unknown ones,
+ * and everything that needs a check, do not skip it. */
 static bool
-req_gate(struct auth_req *r)
+req_gate(struct auth_req *r, struct sasl_cred_answer *a, struct store_job **jp)
 {
-	if (r->gated)
-		return true;
 	r->gated = true;
+	if (*jp == NULL && a->status == SASL_CRED_OK &&
+	    sasl_cred_request(r->sasl)->kind == SASL_CRED_PASSWORD)
+		return true;
 	unsigned ms = 0;
 	switch (auth_throttle_check(r, &ms)) {
 	case THROTTLE_ALLOW:
@@ -166,11 +177,19 @@ req_gate(struct auth_req *r)
 		struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (long)(ms % 1000) * 1000L };
 		if (r->delay_ev == NULL || evtimer_add(r->delay_ev, &tv) < 0)
 			return true;	/* no timer: check now rather than hang */
+		r->held_job = *jp;	/* the answer waits with r */
+		r->held = *a;
+		r->holding = true;
+		*jp = NULL;
+		OPENSSL_cleanse(a, sizeof *a);
 		return false;
 	}
 	case THROTTLE_REFUSE:
 		break;
 	}
+	if (*jp != NULL)
+		store_job_free(jp);
+	OPENSSL_cleanse(a, sizeof *a);
 	req_fail(r, AUTH_FAIL_THROTTLED, "refused by the throttle");
 	return false;
 }
@@ -183,10 +202,19 @@ static void
 req_creds(struct auth_req *r, enum sasl_rc rc, struct buf *out, const char *why)
 {
 	while (rc == SASL_NEED_CRED) {
-		if (!req_gate(r))
-			return;
 		struct sasl_cred_answer a;
-		struct store_job *j = store_answer_begin(r->d->store, sasl_cred_request(r->sasl), &a);
+		struct store_job *j;
+		if (r->holding) {	/* after the throttle's delay */
+			j = r->held_job;
+			a = r->held;
+			r->held_job = NULL;
+			r->holding = false;
+			OPENSSL_cleanse(&r->held, sizeof r->held);
+		} else {
+			j = store_answer_begin(r->d->store, sasl_cred_request(r->sasl), &a);
+			if (!r->gated && !req_gate(r, &a, &j))
+				return;
+		}
 		if (j != NULL) {
 			if (auth_pool_submit(r->d->pool, r->ip, j, r) < 0) {
 				req_fail(r, AUTH_FAIL_BUSY, "too many checks in flight for this network");

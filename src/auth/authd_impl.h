@@ -10,6 +10,7 @@
 #include "auth/authd.h"
 #include "auth/throttle.h"
 #include "ipc/auth_proto.h"
+#include "sasl/sasl.h"
 #include "server/config.h"
 
 struct auth_pool;
@@ -38,6 +39,9 @@ struct auth_req {
 	struct throttle_ip tip;
 	uint8_t tag[THROTTLE_TAG_LEN];	/* this attempt's tag, wiped after */
 	struct event *delay_ev;		/* the throttle's delay, made on first use */
+	bool holding;			/* the store's answer waits out that delay: */
+	struct store_job *held_job;	/* the check to run, or NULL and */
+	struct sasl_cred_answer held;	/* the answer given at once (wiped after) */
 	LIST_ENTRY(auth_req) link;	/* c->reqs[id % AUTH_REQ_BUCKETS] */
 };
 LIST_HEAD(auth_req_list, auth_req);

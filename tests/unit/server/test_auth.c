@@ -359,6 +359,30 @@ test_auth_process_lost_454(void **state)
 			    "235 2.7.0 Authentication successful\r\n");
 }
 
+/* A password the store knows to be right (its login cache answers at
+ * once) is no guess: it passes even when the throttle refuses this
+ * address and user, so that the owner is never locked out by counts. */
+static void
+test_right_password_skips_throttle(void **state)
+{
+	struct fx *f = *state;
+	greet(f);
+	struct throttle_limits l = f->d->cfg->throttle;
+	l.ip_minute = l.ip_day = l.user_minute = l.user_day = 1;
+	l.delay_max_ms = 1;	/* over a limit: refuse, no delay first */
+	throttle_set_limits(f->d->throttle, &l);
+	fake_status = SASL_CRED_BADPASS;
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "535 5.7.8 Authentication credentials invalid\r\n");
+	/* another wrong one is refused without a check ... */
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "454 4.7.0 Temporary authentication failure, try again later\r\n");
+	/* ... a right one is not */
+	fake_status = SASL_CRED_OK;
+	assert_string_equal(cmd(f, "AUTH PLAIN " PLAIN_IR "\r\n"),
+			    "235 2.7.0 Authentication successful\r\n");
+}
+
 int
 main(void)
 {
@@ -366,6 +390,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_failure_454, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failure_454_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_and_unknown_535, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_right_password_skips_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_process_lost_454, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
