@@ -26,7 +26,9 @@ struct gc {
 	bool seg_torn;
 	gc_id *ext;		/* its messages with a msg/ file */
 	size_t next, capext;
-	gc_id *live;		/* messages still queued, in all segments */
+	gc_id *ids;		/* all its messages */
+	size_t nids, capids;
+	gc_id *live;		/* messages of the segments kept: their states stay */
 	size_t nlive, caplive;
 	gc_id *refs;		/* msg/ files a kept segment refers to */
 	size_t nrefs, caprefs;
@@ -98,8 +100,13 @@ gc_seg_end(struct gc *g)
 	} else {
 		for (size_t i = 0; i < g->next; i++)
 			gc_push(g, &g->refs, &g->nrefs, &g->caprefs, g->ext[i]);
+		/* done or not, a message of a kept segment keeps its states:
+		 * dropping them would make it pending again */
+		for (size_t i = 0; i < g->nids; i++)
+			gc_push(g, &g->live, &g->nlive, &g->caplive, g->ids[i]);
 	}
 	g->next = 0;
+	g->nids = 0;
 }
 
 static int
@@ -113,10 +120,9 @@ gc_entry(void *arg, struct spool_entry *e)
 	}
 	if (e->external)
 		gc_push(g, &g->ext, &g->next, &g->capext, e->id);
-	if (!spool_states_apply(g->st, e)) {
+	gc_push(g, &g->ids, &g->nids, &g->capids, e->id);
+	if (!spool_states_apply(g->st, e))
 		g->seg_done = false;
-		gc_push(g, &g->live, &g->nlive, &g->caplive, e->id);
-	}
 	return 0;
 }
 
@@ -194,6 +200,7 @@ spool_gc(struct spool *sp, char **err_r)
 	if (nseg >= 0)
 		free(segs);
 	free(g.ext);
+	free(g.ids);
 	free(g.live);
 	free(g.refs);
 	spool_states_free(&g.st);
