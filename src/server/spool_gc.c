@@ -18,36 +18,41 @@
 
 typedef char gc_id[SPOOL_ID_LEN + 1];
 
+/* A growing list of queue ids. */
+struct idvec {
+	gc_id *v;
+	size_t n, cap;
+};
+
 struct gc {
 	struct spool *sp;
 	struct spool_states *st;
 	uint64_t seq;		/* segment being looked at */
 	bool seg_done;		/* so far every message of it is done */
 	bool seg_torn;
-	gc_id *ext;		/* its messages with a msg/ file */
-	size_t next, capext;
-	gc_id *ids;		/* all its messages */
-	size_t nids, capids;
-	gc_id *live;		/* messages of the segments kept: their states stay */
-	size_t nlive, caplive;
-	gc_id *refs;		/* msg/ files a kept segment refers to */
-	size_t nrefs, caprefs;
+	struct idvec ext;	/* its messages with a msg/ file */
+	struct idvec ids;	/* all its messages */
+	struct idvec live;	/* messages of the segments kept: their states stay */
+	struct idvec refs;	/* msg/ files a kept segment refers to */
 	bool oom;
 };
 
 static void
-gc_push(struct gc *g, gc_id **v, size_t *n, size_t *cap, const char *id)
+gc_push(struct gc *g, struct idvec *iv, const char *id)
 {
-	if (*n == *cap) {
-		gc_id *nv = reallocarray(*v, *cap ? *cap * 2 : 64, sizeof *nv);
+	if (g->oom)
+		return;
+	if (iv->n == iv->cap) {
+		size_t ncap = iv->cap ? iv->cap * 2 : 64;
+		gc_id *nv = ncap > SIZE_MAX / sizeof *nv ? NULL : realloc(iv->v, ncap * sizeof *nv);
 		if (nv == NULL) {
 			g->oom = true;
 			return;
 		}
-		*v = nv;
-		*cap = *cap ? *cap * 2 : 64;
+		iv->v = nv;
+		iv->cap = ncap;
 	}
-	memcpy((*v)[(*n)++], id, sizeof(gc_id));
+	memcpy(iv->v[iv->n++], id, sizeof(gc_id));
 }
 
 static int
@@ -88,9 +93,9 @@ gc_seg_end(struct gc *g)
 	struct spool *sp = g->sp;
 	bool current = sp->cur_fd >= 0 && g->seq == sp->cur_seq;
 	if (g->seg_done && !current) {
-		for (size_t i = 0; i < g->next; i++)
-			if (unlinkat(sp->msgfd, g->ext[i], 0) < 0 && errno != ENOENT)
-				log_warn("spool: %s/msg/%s: unlink: %s", sp->dir, g->ext[i], strerror(errno));
+		for (size_t i = 0; i < g->ext.n; i++)
+			if (unlinkat(sp->msgfd, g->ext.v[i], 0) < 0 && errno != ENOENT)
+				log_warn("spool: %s/msg/%s: unlink: %s", sp->dir, g->ext.v[i], strerror(errno));
 		(void)snprintf(name, sizeof name, "%016" PRIx64, g->seq);
 		if (unlinkat(sp->segfd, name, 0) < 0)
 			log_warn("spool: %s/seg/%s: unlink: %s", sp->dir, name, strerror(errno));
@@ -98,15 +103,15 @@ gc_seg_end(struct gc *g)
 			log_info("spool: removed %s/seg/%s: all its messages are done%s", sp->dir, name,
 				 g->seg_torn ? " (it had a torn frame, never delivered)" : "");
 	} else {
-		for (size_t i = 0; i < g->next; i++)
-			gc_push(g, &g->refs, &g->nrefs, &g->caprefs, g->ext[i]);
+		for (size_t i = 0; i < g->ext.n; i++)
+			gc_push(g, &g->refs, g->ext.v[i]);
 		/* done or not, a message of a kept segment keeps its states:
 		 * dropping them would make it pending again */
-		for (size_t i = 0; i < g->nids; i++)
-			gc_push(g, &g->live, &g->nlive, &g->caplive, g->ids[i]);
+		for (size_t i = 0; i < g->ids.n; i++)
+			gc_push(g, &g->live, g->ids.v[i]);
 	}
-	g->next = 0;
-	g->nids = 0;
+	g->ext.n = 0;
+	g->ids.n = 0;
 }
 
 static int
@@ -119,8 +124,8 @@ gc_entry(void *arg, struct spool_entry *e)
 		return 0;
 	}
 	if (e->external)
-		gc_push(g, &g->ext, &g->next, &g->capext, e->id);
-	gc_push(g, &g->ids, &g->nids, &g->capids, e->id);
+		gc_push(g, &g->ext, e->id);
+	gc_push(g, &g->ids, e->id);
 	if (!spool_states_apply(g->st, e))
 		g->seg_done = false;
 	return 0;
@@ -138,12 +143,12 @@ gc_orphans(struct gc *g)
 			close(fd);
 		return;
 	}
-	if (g->nrefs > 0)
-		qsort(g->refs, g->nrefs, sizeof *g->refs, id_cmp);
+	if (g->refs.n > 0)
+		qsort(g->refs.v, g->refs.n, sizeof *g->refs.v, id_cmp);
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (!spool_id_valid(de->d_name) ||
-		    (g->nrefs > 0 && bsearch(de->d_name, g->refs, g->nrefs, sizeof *g->refs, id_cmp) != NULL))
+		    (g->refs.n > 0 && bsearch(de->d_name, g->refs.v, g->refs.n, sizeof *g->refs.v, id_cmp) != NULL))
 			continue;
 		if (unlinkat(sp->msgfd, de->d_name, 0) == 0)
 			log_info("spool: removed %s/msg/%s: no segment refers to it (never acknowledged)",
@@ -156,7 +161,7 @@ static bool
 gc_keep(void *arg, const char *id)
 {
 	struct gc *g = arg;
-	if (g->nlive > 0 && bsearch(id, g->live, g->nlive, sizeof *g->live, id_cmp) != NULL)
+	if (g->live.n > 0 && bsearch(id, g->live.v, g->live.n, sizeof *g->live.v, id_cmp) != NULL)
 		return true;
 	/* v1 files take their states from the journal too */
 	return g->sp->queuefd >= 0 && faccessat(g->sp->queuefd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
@@ -188,8 +193,8 @@ spool_gc(struct spool *sp, char **err_r)
 		if (nseg > 0 && sp->cur_seq < segs[nseg - 1])
 			sp->cur_seq = segs[nseg - 1];
 		gc_orphans(&g);
-		if (g.nlive > 0)
-			qsort(g.live, g.nlive, sizeof *g.live, id_cmp);
+		if (g.live.n > 0)
+			qsort(g.live.v, g.live.n, sizeof *g.live.v, id_cmp);
 		if (g.oom) {
 			*err_r = spool_errf("%s: out of memory", sp->dir);
 			rc = -1;
@@ -199,10 +204,10 @@ spool_gc(struct spool *sp, char **err_r)
 	}
 	if (nseg >= 0)
 		free(segs);
-	free(g.ext);
-	free(g.ids);
-	free(g.live);
-	free(g.refs);
+	free(g.ext.v);
+	free(g.ids.v);
+	free(g.live.v);
+	free(g.refs.v);
 	spool_states_free(&g.st);
 	return rc;
 }

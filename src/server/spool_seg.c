@@ -15,25 +15,6 @@
 #include "server/spool_impl.h"
 #include "util/records.h"
 
-void
-spool_entry_clear(struct spool_entry *e)
-{
-	struct spool_envelope *v = &e->env;
-	const char *strs[] = { v->mail_from, v->auth_param, v->body, v->auth_user, v->auth_mech,
-			       v->client_addr, v->helo, v->tls_version, v->tls_cipher };
-	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-		free((void *)strs[i]);
-	for (size_t i = 0; i < v->nrcpt; i++) {
-		free((void *)v->rcpts[i]);
-		if (e->rcpt != NULL)
-			free(e->rcpt[i].last_reply);
-	}
-	free((void *)v->rcpts);
-	free(e->rcpt);
-	free(e->torn_why);
-	memset(e, 0, sizeof *e);
-}
-
 static int
 seg_cmp(const void *a, const void *b)
 {
@@ -69,25 +50,30 @@ spool_seg_list(struct spool *sp, uint64_t **v_r, char **err_r)
 	rewinddir(d);
 	uint64_t *v = NULL;
 	size_t n = 0, cap = 0;
+	bool oom = false;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		uint64_t seq;
 		if (!seg_name(de->d_name, &seq))
 			continue;	/* not ours: editor files, lost+found */
 		if (n == cap) {
-			uint64_t *nv = reallocarray(v, cap ? cap * 2 : 16, sizeof *v);
+			size_t ncap = cap ? cap * 2 : 16;
+			uint64_t *nv = ncap > SIZE_MAX / sizeof *v ? NULL : realloc(v, ncap * sizeof *v);
 			if (nv == NULL) {
-				free(v);
-				closedir(d);
-				*err_r = spool_errf("%s/seg: out of memory", sp->dir);
-				return -1;
+				oom = true;
+				break;
 			}
 			v = nv;
-			cap = cap ? cap * 2 : 16;
+			cap = ncap;
 		}
 		v[n++] = seq;
 	}
 	closedir(d);
+	if (oom) {
+		free(v);
+		*err_r = spool_errf("%s/seg: out of memory", sp->dir);
+		return -1;
+	}
 	if (n > 0)
 		qsort(v, n, sizeof *v, seg_cmp);
 	*v_r = v;
@@ -270,7 +256,7 @@ static int
 seg_frame_at(int fd, uint64_t off, uint64_t fsize, uint8_t **p_r, const uint8_t **pl_r, size_t *pn_r,
 	     size_t *flen_r, const char **why_r)
 {
-	uint8_t hdr[REC_FRAME_HDR];
+	uint8_t hdr[REC_FRAME_HDR] = { 0 };
 	uint64_t left = fsize - off;
 	size_t hn = left < REC_FRAME_HDR ? (size_t)left : REC_FRAME_HDR;
 	*p_r = NULL;
