@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "server/spool_impl.h"
+#include "util/atomic.h"
 #include "util/log.h"
 #include "util/records.h"
 
@@ -274,9 +275,9 @@ st_frame(struct buf *b, const char *id, uint32_t idx, char state, unsigned attem
 	return 0;
 }
 
-/* Writes all of b to fd, then fdatasync.  Returns 0 or an errno. */
+/* Writes all of b to fd.  Returns 0 or an errno. */
 static int
-st_write_sync(int fd, const struct buf *b)
+st_write_all(int fd, const struct buf *b)
 {
 	size_t off = 0;
 	while (off < b->len) {
@@ -287,7 +288,15 @@ st_write_sync(int fd, const struct buf *b)
 			return w < 0 ? errno : ENOSPC;
 		off += (size_t)w;
 	}
-	return fdatasync(fd) < 0 ? errno : 0;
+	return 0;
+}
+
+/* Writes all of b to fd, then fdatasync.  Returns 0 or an errno. */
+static int
+st_write_sync(int fd, const struct buf *b)
+{
+	int e = st_write_all(fd, b);
+	return e != 0 ? e : fdatasync(fd) < 0 ? errno : 0;
 }
 
 int
@@ -342,19 +351,20 @@ spool_states_compact(struct spool *sp, const struct spool_states *st,
 		}
 	}
 	int fd = openat(sp->dirfd, STATE_NEW, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int e = fd < 0 ? errno : st_write_sync(fd, &b);
-	if (fd >= 0)
-		close(fd);
+	int e = fd < 0 ? errno : st_write_all(fd, &b);
+	const char *step = "write";
 	buf_free(&b);
-	/* write new, flush, rename over, flush the folder: the journal is
-	 * the old one or the new one, whole, at every instant */
-	if (e == 0 && renameat(sp->dirfd, STATE_NEW, sp->dirfd, STATE_FILE) < 0)
-		e = errno;
-	if (e == 0 && fsync(sp->dirfd) < 0)
-		e = errno;
-	if (e != 0) {
+	/* write new, flush, rename over, flush the folder (the helper the
+	 * outbox uses too): the journal is the old one or the new one,
+	 * whole, at every instant */
+	if (fd >= 0 && e != 0) {
+		close(fd);
 		(void)unlinkat(sp->dirfd, STATE_NEW, 0);
-		*err_r = spool_errf("%s/" STATE_FILE ": compaction: %s", sp->dir, strerror(e));
+	} else if (fd >= 0 && atomic_publish(sp->dirfd, fd, STATE_NEW, STATE_FILE, true, &step) < 0) {
+		e = errno;
+	}
+	if (e != 0) {
+		*err_r = spool_errf("%s/" STATE_FILE ": compaction: %s: %s", sp->dir, step, strerror(e));
 		return -1;
 	}
 	return 0;
