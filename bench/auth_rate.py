@@ -89,7 +89,8 @@ def main():
             cpu = cpu_seconds(srv.pid) - cpu0
             n = sum(x for x, _ in res)
             errors = sum(e for _, e in res)
-            queued = len(list((d / "spool" / "queue").iterdir()))
+            r = subprocess.run([a.bin, "queue", "-c", str(d / "postern.conf"), "list"], capture_output=True, text=True)
+            queued = int(r.stdout.splitlines()[-1].split()[0]) if r.returncode == 0 else -1
             print(f"{a.p} clients, {took:.1f} s: {n} authenticated submissions "
                   f"({n / took:.1f}/s), {errors} errors, {queued} messages in the spool; "
                   f"server CPU {cpu:.1f} s = {1000 * cpu / max(n, 1):.1f} ms per submission")

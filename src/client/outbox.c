@@ -1,5 +1,6 @@
 /* outbox.c - the client's durable offline queue (see outbox.h). */
 #include "client/outbox.h"
+#include "util/atomic.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -216,23 +217,6 @@ ob_write_env(int fd, const struct ob_env *e)
 	return 0;
 }
 
-/* Moves tmp to id: without replacing (a new message) or replacing. */
-static int
-ob_rename(struct outbox *ob, const char *tmp, const char *id, bool replace)
-{
-	if (replace)
-		return renameat(ob->dirfd, tmp, ob->dirfd, id);
-	int rc = renameat2(ob->dirfd, tmp, ob->dirfd, id, RENAME_NOREPLACE);
-	if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
-		/* XXX: a file system without RENAME_NOREPLACE: a link fails
-		 * on an existing name just the same. */
-		rc = linkat(ob->dirfd, tmp, ob->dirfd, id, 0);
-		if (rc == 0)
-			unlinkat(ob->dirfd, tmp, 0);
-	}
-	return rc;
-}
-
 /* Writes e to ".ID.tmp", fsyncs it, renames it to ID (a fresh ID, or
  * id_r as given when replace) and fsyncs the folder. */
 static int
@@ -264,7 +248,7 @@ ob_commit(struct outbox *ob, const struct ob_env *e, bool replace, char id_r[OUT
 		saved = errno;
 	}
 	for (int tries = 0; rc == 0; tries++) {
-		if (ob_rename(ob, tmp, id_r, replace) == 0)
+		if (atomic_rename(ob->dirfd, tmp, id_r, replace) == 0)
 			break;
 		saved = errno;
 		if (errno != EEXIST || tries >= 5 || ob_new_id(id_r) != 0)

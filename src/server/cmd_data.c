@@ -96,6 +96,18 @@ data_refuse(struct session *s)
 	return true;
 }
 
+/* The reply for a message the spool could not take: 452 4.3.1 when
+ * the disk is full (RFC 3463 "mail system full": the client keeps the
+ * message and tries later), else 451 4.3.0. */
+static void
+data_reply_failed(struct session *s, const char *why)
+{
+	if (why == spool_err_full)
+		sess_reply(s, 452, "4.3.1", "Error: insufficient system storage");
+	else
+		sess_reply(s, 451, "4.3.0", "Error: queue file write error");
+}
+
 /* End of data: refuse, or close the file and wait for the commit. */
 static void
 data_end(struct session *s)
@@ -117,11 +129,12 @@ data_end(struct session *s)
 		.tls_cipher = s->tls ? s->tls_cipher : NULL,
 		.arrival = time(NULL),
 	};
-	if (s->spool_failed || spool_msg_close(s->msg, &env, &why) < 0) {
+	/* after a failed write, close only says why (a full disk...) */
+	if (spool_msg_close(s->msg, &env, &why) < 0 || s->spool_failed) {
 		log_err("session=%016" PRIx64 " queue file id=%s not written: %s", s->id,
 			s->queue_id, why ? why : "write error");
 		sess_txn_reset(s);
-		sess_reply(s, 451, "4.3.0", "Error: queue file write error");
+		data_reply_failed(s, why);
 		return;
 	}
 	buf_free(&s->dbuf);
@@ -163,7 +176,7 @@ cmd_data_committed(struct session *s, bool ok, const char *why)
 	if (!ok) {
 		log_err("session=%016" PRIx64 " queue commit failed id=%s: %s", s->id, s->queue_id,
 			why ? why : "?");
-		sess_reply(s, 451, "4.3.0", "Error: queue file write error");
+		data_reply_failed(s, why);
 	} else {
 		char from[LOG_SAFE_MAX], user[LOG_SAFE_MAX], helo[LOG_SAFE_MAX];
 		log_info("session=%016" PRIx64 " queued id=%s from=<%s> nrcpt=%zu size=%zu user=%s"

@@ -19,6 +19,7 @@
  */
 #include "server/session.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -237,13 +238,16 @@ parent_start_net(struct parent *p)
 		close(sp[0]);
 }
 
-/* Tells a network process to stop accepting and drain. */
+/* Tells a network process to stop accepting and drain: SIGTERM when
+ * the server stops (idle sessions get 421), SIGUSR1 when a new network
+ * process took over after a reload (its sessions go on to their end,
+ * within shutdown_grace). */
 static void
-parent_drain(struct parent *p, struct child *n)
+parent_drain(struct parent *p, struct child *n, int sig)
 {
 	n->draining = true;
 	n->kill_at = now_ms() + ((int64_t)p->gen->cfg->shutdown_grace + PARENT_KILL_AFTER) * 1000;
-	(void)kill(n->pid, SIGTERM);
+	(void)kill(n->pid, sig);
 }
 
 static int64_t
@@ -308,7 +312,7 @@ parent_stop(struct parent *p, int sig)
 	log_info("signal %d: stopping the network processes", sig);
 	for (size_t i = 0; i < PARENT_NETS_MAX; i++)
 		if (p->net[i].pid > 0 && !p->net[i].draining)
-			parent_drain(p, &p->net[i]);
+			parent_drain(p, &p->net[i], SIGTERM);
 }
 
 /* SIGHUP: check everything the new config needs, as at start; on any
@@ -352,10 +356,13 @@ parent_reload(struct parent *p)
 	log_set_level(g->cfg->log_level);
 	gen_unref(&p->gen);
 	p->gen = g;
+	/* The new process first, then the old one lets go: connections
+	 * arriving meanwhile wait in the listen queue for either, and the
+	 * old one's sessions finish as they would have. */
 	struct child *cur = parent_current_net(p);
-	if (cur != NULL)
-		parent_drain(p, cur);
 	parent_start_net(p);
+	if (cur != NULL)
+		parent_drain(p, cur, SIGUSR1);
 	if (p->auth.pid > 0)
 		(void)kill(p->auth.pid, SIGHUP);
 	log_info("reloaded %s", g->cfg->path);
@@ -458,22 +465,49 @@ parent_loop(struct parent *p)
 	}
 }
 
-/* The spool's folders belong to `user`, who writes them. */
+/* chown of one spool entry to `user`; a missing one is fine (the spool
+ * makes what it needs when it first writes it). */
+static int
+parent_give_one(const struct parent *p, const char *path, char **err_r)
+{
+	if (lchown(path, p->uid, p->gid) == 0 || errno == ENOENT)
+		return 0;
+	(void)!asprintf(err_r, "spool %s: chown to user %s: %s", path, p->gen->cfg->user,
+			strerror(errno));
+	return -1;
+}
+
+/* The spool belongs to `user`, who writes it (spool.h has the layout):
+ * the folders, the state journal and the segments made before. */
 static int
 parent_give_spool(const struct parent *p, char **err_r)
 {
 	const char *dir = p->gen->cfg->spool;
-	const char *sub[] = { "", "/tmp", "/queue" };
+	const char *sub[] = { "", "/tmp", "/queue", "/seg", "/msg", "/state" };
+	char path[4096];
 	for (size_t i = 0; i < sizeof sub / sizeof *sub; i++) {
-		char path[4096];
 		int n = snprintf(path, sizeof path, "%s%s", dir, sub[i]);
-		if (n < 0 || (size_t)n >= sizeof path || chown(path, p->uid, p->gid) < 0) {
-			(void)!asprintf(err_r, "spool %s: chown to user %s: %s", path,
-					p->gen->cfg->user, strerror(errno));
+		if (n < 0 || (size_t)n >= sizeof path) {
+			(void)!asprintf(err_r, "spool %s: path too long", dir);
 			return -1;
 		}
+		if (parent_give_one(p, path, err_r) < 0)
+			return -1;
 	}
-	return 0;
+	(void)snprintf(path, sizeof path, "%s/seg", dir);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int rc = 0;
+	while (d != NULL && rc == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		int n = snprintf(path, sizeof path, "%s/seg/%s", dir, de->d_name);
+		if (n > 0 && (size_t)n < sizeof path)
+			rc = parent_give_one(p, path, err_r);
+	}
+	if (d != NULL)
+		closedir(d);
+	return rc;
 }
 
 /* The fake-salt key kept beside the credential store (sasl.h: unknown

@@ -7,10 +7,13 @@
  * spool is opened read-only in spirit: nothing is created and tmp/ is
  * left alone, since a running server may be writing there.
  *
- * list	one line per message, oldest first:
+ * list	one line per message still queued, oldest first:
  *	ID ARRIVAL SIZE SENDER USER RCPT[,RCPT...] [TORN: why]
  *	ARRIVAL is ISO 8601 UTC, SENDER is "<>" for the null sender, USER
- *	is "-" when the client did not authenticate; then "N messages".
+ *	is "-" when the client did not authenticate; under it one line per
+ *	recipient, indented by two spaces:
+ *	  RCPT STATE attempts=N next=TIME|- reply=TEXT|-
+ *	STATE is pending, delivered, deferred or failed; then "N messages".
  * show	the envelope as "key: value" lines, a blank line, the content.
  * delete	removes the message.
  * flush	delivery is not implemented yet: says so and exits 69
@@ -58,6 +61,31 @@ queue_cmd_time(char out[32], time_t t)
 		(void)snprintf(out, 32, "@%lld", (long long)t);	/* <= 21 bytes */
 }
 
+static const char *
+queue_cmd_state(char state)
+{
+	switch (state) {
+	case SPOOL_DELIVERED: return "delivered";
+	case SPOOL_DEFERRED: return "deferred";
+	case SPOOL_FAILED: return "failed";
+	default: return "pending";
+	}
+}
+
+/* "  RCPT STATE attempts=N next=TIME|- reply=TEXT|-" */
+static void
+queue_cmd_rcpt_line(const char *rcpt, const struct spool_rcpt_state *st)
+{
+	char when[32] = "-";
+	if (st->next_try > 0)
+		queue_cmd_time(when, st->next_try);
+	(void)fputs("  ", stdout);
+	queue_cmd_put(stdout, rcpt);
+	(void)printf(" %s attempts=%u next=%s reply=", queue_cmd_state(st->state), st->attempts, when);
+	queue_cmd_put(stdout, st->last_reply != NULL && st->last_reply[0] ? st->last_reply : "-");
+	(void)fputc('\n', stdout);
+}
+
 static void
 queue_cmd_list_line(const struct spool_entry *e)
 {
@@ -83,6 +111,8 @@ queue_cmd_list_line(const struct spool_entry *e)
 	if (e->torn)
 		(void)printf(" TORN: %s", e->torn_why ? e->torn_why : "?");
 	(void)fputc('\n', stdout);
+	for (size_t i = 0; e->rcpt != NULL && !e->torn && i < e->env.nrcpt; i++)
+		queue_cmd_rcpt_line(e->env.rcpts[i], &e->rcpt[i]);
 }
 
 static int
@@ -153,10 +183,12 @@ queue_cmd_show(struct spool *sp, const char *id)
 	queue_cmd_envelope(e);
 	(void)fputc('\n', stdout);
 	bool torn = e->torn;
+	char where[sizeof e->where];
+	memcpy(where, e->where, sizeof where);
 	spool_entries_free(e, 1);
 	if (torn) {
-		(void)fprintf(stderr, "postern queue: %s/queue/%s is torn; its content is not shown\n",
-			spool_dir(sp), id);
+		(void)fprintf(stderr, "postern queue: %s/%s is torn; its content is not shown\n",
+			spool_dir(sp), where);
 		return 1;
 	}
 	/* The envelope must be out before the content goes to the fd. */

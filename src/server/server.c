@@ -129,17 +129,40 @@ server_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
 	struct session *s, *next;
-	if (srv->stopping)
+	if (srv->stopping && !srv->handover)
 		return;
+	bool first = !srv->stopping;
 	srv->stopping = true;
+	srv->handover = false;		/* now idle sessions are told to go */
 	log_info("signal %d: shutting down, %zu sessions", (int)sig, srv->nsessions);
-	listener_close_all(srv);
+	if (first) {
+		listener_close_all(srv);
+		struct timeval tv = { .tv_sec = srv->gen->cfg->shutdown_grace, .tv_usec = 0 };
+		evtimer_add(srv->grace_ev, &tv);
+	}
 	TAILQ_FOREACH_SAFE(s, &srv->sessions, link, next) {
 		if (s->state == ST_HANDSHAKE)
 			server_bury(srv, s);
 		else if (s->state == ST_CMD || s->state == ST_AUTH)
 			sess_shutdown_if_idle(s);
 	}
+	event_active(srv->reaper_ev, 0, 0);
+}
+
+/* SIGUSR1 from the parent: a new network process (a reload) took over
+ * the listeners.  Stop accepting; the sessions here go on to their end,
+ * within shutdown_grace, as if nothing happened: a client that connected
+ * just before the reload is not told 421. */
+static void
+server_handover(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	srv->handover = true;
+	log_info("a new network process took over: finishing %zu sessions", srv->nsessions);
+	listener_close_all(srv);
 	struct timeval tv = { .tv_sec = srv->gen->cfg->shutdown_grace, .tv_usec = 0 };
 	evtimer_add(srv->grace_ev, &tv);
 	event_active(srv->reaper_ev, 0, 0);
@@ -180,7 +203,9 @@ server_events(struct server *srv)
 	srv->grace_ev = evtimer_new(srv->base, server_grace_over, srv);
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_stop, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_stop, srv);
-	if (!srv->reaper_ev || !srv->commit_ev || !srv->grace_ev || !srv->sig_term || !srv->sig_int)
+	srv->sig_usr1 = evsignal_new(srv->base, SIGUSR1, server_handover, srv);
+	if (!srv->reaper_ev || !srv->commit_ev || !srv->grace_ev || !srv->sig_term || !srv->sig_int ||
+	    !srv->sig_usr1)
 		return -1;
 	if (srv->ctl_fd >= 0 &&
 	    (evutil_make_socket_nonblocking(srv->ctl_fd) < 0 ||
@@ -264,6 +289,7 @@ server_run(struct server *srv)
 		log_warn("cannot ignore SIGHUP");
 	evsignal_add(srv->sig_term, NULL);
 	evsignal_add(srv->sig_int, NULL);
+	evsignal_add(srv->sig_usr1, NULL);
 	if (event_base_dispatch(srv->base) < 0) {
 		log_err("event loop failed");
 		return 1;
@@ -303,6 +329,7 @@ server_free(struct server **sp)
 	server_event_free(&srv->ctl_ev);
 	server_event_free(&srv->sig_term);
 	server_event_free(&srv->sig_int);
+	server_event_free(&srv->sig_usr1);
 	if (srv->ctl_fd >= 0)
 		close(srv->ctl_fd);
 	spool_free(&srv->spool);

@@ -69,11 +69,12 @@ struct server {
 	struct authc *auth;		/* the auth process (authc.c) */
 	int ctl_fd;			/* from the parent: new auth connections; -1: none */
 	struct event *reaper_ev, *commit_ev, *grace_ev, *ctl_ev;
-	struct event *sig_term, *sig_int;
+	struct event *sig_term, *sig_int, *sig_usr1;
 	struct iptab *ips;		/* connections per client address */
 	uint64_t next_id;
 	size_t nsessions;
 	bool stopping;
+	bool handover;			/* stopping after a reload: no 421 for idle sessions */
 	struct {
 		uint64_t accepted, refused, messages, auth_ok, auth_failed;
 	} count;

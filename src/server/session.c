@@ -362,7 +362,7 @@ sess_close(struct session *s)
 bool
 sess_shutdown_if_idle(struct session *s)
 {
-	if (!s->srv->stopping || s->mail_from != NULL || s->state == ST_CLOSING)
+	if (!s->srv->stopping || s->srv->handover || s->mail_from != NULL || s->state == ST_CLOSING)
 		return false;
 	sess_reply(s, 421, "4.3.2", "%s Service shutting down", s->cfg->hostname);
 	sess_close(s);

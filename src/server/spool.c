@@ -1,27 +1,8 @@
-/* spool.c - the durable queue of accepted messages.
- *
- * Writing (the server): spool_msg_new() creates tmp/ID, the content is
- * streamed into it through a 64 KiB buffer as it arrives, and
- * spool_msg_close() appends the envelope and END and fsyncs the file.
- * spool_publish() renames a group of closed files into queue/ and fsyncs
- * queue/ once for all of them (group commit, STYLE.md 20): only then may
- * the server answer 250.  A crash at any point leaves either nothing in
- * queue/ or a whole message there; tmp/ is emptied at the next start,
- * under the spool's lock (spool_lock.c), so never while a server runs.
- *
- * Reading (postern queue, the queue runner): every file is checked
- * record by record; a file that does not end in END, or that holds a
- * record it should not, is reported torn with the reason and is never
- * delivered.
- *
- * Record: type (1 byte), length (4 bytes, big-endian), bytes.  A fixed
- * binary length was chosen over decimal: no parsing ambiguity, and a cut
- * inside a length is still detected because the file then ends before
- * the record does.
- */
+/* spool.c - the spool v2 writer: opening, messages in memory or spilled
+ * to tmp/, and the group commit into segments (design and crash
+ * argument: spool.h). */
 #include "server/spool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,17 +17,23 @@
 
 #include "server/spool_impl.h"
 #include "util/log.h"
+#include "util/records.h"
+
+const char spool_err_full[] = "mail system full";
 
 struct spool_msg {
 	struct spool *sp;
 	char id[SPOOL_ID_MAX];
-	int fd;
-	uint8_t *wbuf;
+	uint8_t *wbuf;		/* content: all of it, or the unwritten part of a spill */
 	size_t wlen;
-	size_t chunk_at;	/* offset of the open content record, or SIZE_MAX */
+	int fd;			/* tmp/ID once spilled, else -1 */
 	uint64_t size;		/* content bytes */
+	uint32_t crc;		/* CRC32C of the content */
+	struct buf frame;	/* the whole frame, built by spool_msg_close() */
+	bool spilled;		/* has a file in tmp/ (then msg/) */
 	bool closed;
 	bool failed;
+	bool full;		/* failed for want of space */
 };
 
 char *
@@ -67,46 +54,35 @@ spool_dir(const struct spool *sp)
 	return sp->dir;
 }
 
+bool
+spool_id_valid(const char *id)
+{
+	size_t n = strspn(id, "0123456789abcdef");
+	return n == SPOOL_ID_LEN && id[n] == '\0';
+}
+
+static bool
+errno_full(int e)
+{
+	return e == ENOSPC || e == EDQUOT;
+}
+
 /* ---- opening ---- */
 
+/* Opens dir/name; creates it first when create.  A missing folder is
+ * fine when !must (*fd_r = -1). */
 static int
-spool_subdir(struct spool *sp, const char *name, bool create, int *fd_r, char **err_r)
+spool_subdir(struct spool *sp, const char *name, bool create, bool must, int *fd_r, char **err_r)
 {
 	if (create && mkdirat(sp->dirfd, name, 0700) < 0 && errno != EEXIST) {
 		*err_r = spool_errf("%s/%s: mkdir: %s", sp->dir, name, strerror(errno));
 		return -1;
 	}
 	*fd_r = openat(sp->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd_r < 0) {
+	if (*fd_r < 0 && (must || errno != ENOENT)) {
 		*err_r = spool_errf("%s/%s: %s", sp->dir, name, strerror(errno));
 		return -1;
 	}
-	return 0;
-}
-
-/* Removes every file left in tmp/: messages that were never
- * acknowledged, so the client still has them and will send again. */
-static int
-spool_clean_tmp(struct spool *sp, char **err_r)
-{
-	int fd = dup(sp->tmpfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (d == NULL) {
-		*err_r = spool_errf("%s/tmp: %s", sp->dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (unlinkat(sp->tmpfd, de->d_name, 0) < 0 && errno != ENOENT)
-			log_warn("spool: %s/tmp/%s: unlink: %s", sp->dir, de->d_name, strerror(errno));
-		else
-			log_info("spool: removed unfinished %s/tmp/%s", sp->dir, de->d_name);
-	}
-	closedir(d);
 	return 0;
 }
 
@@ -119,7 +95,8 @@ spool_open_mode(const char *dir, bool writer, int lock_fd, char **err_r)
 		*err_r = spool_errf("%s: out of memory", dir);
 		return NULL;
 	}
-	sp->dirfd = sp->tmpfd = sp->queuefd = -1;
+	sp->dirfd = sp->tmpfd = sp->queuefd = sp->segfd = sp->msgfd = sp->cur_fd = -1;
+	sp->writer = writer;
 	if (writer && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		*err_r = spool_errf("%s: mkdir: %s", dir, strerror(errno));
 		goto fail;
@@ -131,16 +108,25 @@ spool_open_mode(const char *dir, bool writer, int lock_fd, char **err_r)
 	}
 	if (writer && spool_lock_check(sp->dirfd, lock_fd, dir, err_r) < 0)
 		goto fail;
-	if (spool_subdir(sp, "queue", writer, &sp->queuefd, err_r) < 0)
+	/* A reader of a spool the server has not made yet, or one of
+	 * spool v1, finds some folders missing: nothing is in them. */
+	if (spool_subdir(sp, "queue", false, false, &sp->queuefd, err_r) < 0 ||
+	    spool_subdir(sp, "seg", writer, writer, &sp->segfd, err_r) < 0 ||
+	    spool_subdir(sp, "msg", writer, writer, &sp->msgfd, err_r) < 0 ||
+	    spool_subdir(sp, "tmp", writer, writer, &sp->tmpfd, err_r) < 0)
 		goto fail;
+	if (sp->queuefd < 0 && sp->segfd < 0) {
+		*err_r = spool_errf("%s: not a spool (no seg/ and no queue/ folder)", dir);
+		goto fail;
+	}
 	if (writer) {
-		if (spool_subdir(sp, "tmp", true, &sp->tmpfd, err_r) < 0 || spool_clean_tmp(sp, err_r) < 0)
-			goto fail;
 		/* make the new sub-folders themselves durable */
 		if (fsync(sp->dirfd) < 0) {
 			*err_r = spool_errf("%s: fsync: %s", dir, strerror(errno));
 			goto fail;
 		}
+		if (spool_gc(sp, err_r) < 0)
+			goto fail;
 	}
 	return sp;
 fail:
@@ -198,7 +184,8 @@ spool_free(struct spool **sp)
 {
 	if (*sp == NULL)
 		return;
-	int fds[] = { (*sp)->dirfd, (*sp)->tmpfd, (*sp)->queuefd };
+	int fds[] = { (*sp)->dirfd, (*sp)->tmpfd, (*sp)->queuefd, (*sp)->segfd, (*sp)->msgfd,
+		      (*sp)->cur_fd };
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -207,7 +194,7 @@ spool_free(struct spool **sp)
 	*sp = NULL;
 }
 
-/* ---- writing ---- */
+/* ---- a message ---- */
 
 static int
 spool_new_id(struct spool *sp, char id_r[SPOOL_ID_MAX])
@@ -225,64 +212,6 @@ spool_new_id(struct spool *sp, char id_r[SPOOL_ID_MAX])
 	return 0;
 }
 
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Fills in the header of the open content record, if any. */
-static void
-msg_end_chunk(struct spool_msg *m)
-{
-	if (m->chunk_at == SIZE_MAX)
-		return;
-	m->wbuf[m->chunk_at] = REC_CONTENT;
-	put_be32(m->wbuf + m->chunk_at + 1, (uint32_t)(m->wlen - m->chunk_at - REC_HDR));
-	m->chunk_at = SIZE_MAX;
-}
-
-static int
-msg_flush(struct spool_msg *m)
-{
-	msg_end_chunk(m);
-	size_t off = 0;
-	while (off < m->wlen) {
-		ssize_t w = write(m->fd, m->wbuf + off, m->wlen - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			log_err("spool: %s/tmp/%s: write: %s", m->sp->dir, m->id,
-				w < 0 ? strerror(errno) : "no progress");
-			m->failed = true;
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	m->wlen = 0;
-	return 0;
-}
-
-/* Appends one whole record to the buffer. */
-static int
-msg_record(struct spool_msg *m, uint8_t type, const void *p, size_t n)
-{
-	if (n > REC_MAX)
-		return -1;
-	msg_end_chunk(m);
-	if (m->wlen + REC_HDR + n > SPOOL_WBUF && msg_flush(m) < 0)
-		return -1;
-	m->wbuf[m->wlen] = type;
-	put_be32(m->wbuf + m->wlen + 1, (uint32_t)n);
-	if (n > 0)
-		memcpy(m->wbuf + m->wlen + REC_HDR, p, n);
-	m->wlen += REC_HDR + n;
-	return 0;
-}
-
 struct spool_msg *
 spool_msg_new(struct spool *sp, char id_r[SPOOL_ID_MAX], const char **err_r)
 {
@@ -294,28 +223,50 @@ spool_msg_new(struct spool *sp, char id_r[SPOOL_ID_MAX], const char **err_r)
 	}
 	m->sp = sp;
 	m->fd = -1;
-	m->chunk_at = SIZE_MAX;
-	/* Ids are unique by construction within this process; O_EXCL and
-	 * the look into queue/ guard against another writer. */
-	for (int tries = 0; tries < 8 && m->fd < 0; tries++) {
-		if (spool_new_id(sp, m->id) < 0)
-			break;
-		if (faccessat(sp->queuefd, m->id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-			continue;
-		m->fd = openat(sp->tmpfd, m->id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (m->fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (m->fd < 0) {
-		log_err("spool: %s/tmp/%s: create: %s", sp->dir, m->id, strerror(errno));
-		*err_r = "cannot create a spool file";
+	buf_init(&m->frame, SPOOL_FRAME_MAX);
+	if (spool_new_id(sp, m->id) < 0) {
 		free(m->wbuf);
 		free(m);
+		*err_r = "cannot make a queue id";
 		return NULL;
 	}
-	msg_record(m, REC_VERSION, SPOOL_FORMAT_VERSION, strlen(SPOOL_FORMAT_VERSION));
 	memcpy(id_r, m->id, SPOOL_ID_MAX);
 	return m;
+}
+
+static void
+msg_write_failed(struct spool_msg *m, const char *what, int e)
+{
+	log_err("spool: %s/tmp/%s: %s: %s", m->sp->dir, m->id, what, strerror(e));
+	m->failed = true;
+	m->full = errno_full(e);
+}
+
+/* Writes the buffered content to the spill file, creating it first. */
+static int
+msg_spill(struct spool_msg *m)
+{
+	if (m->fd < 0) {
+		m->fd = openat(m->sp->tmpfd, m->id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (m->fd < 0) {
+			msg_write_failed(m, "create", errno);
+			return -1;
+		}
+		m->spilled = true;
+	}
+	size_t off = 0;
+	while (off < m->wlen) {
+		ssize_t w = write(m->fd, m->wbuf + off, m->wlen - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			msg_write_failed(m, "write", w < 0 ? errno : ENOSPC);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	m->wlen = 0;
+	return 0;
 }
 
 int
@@ -324,118 +275,80 @@ spool_msg_write(struct spool_msg *m, const void *p, size_t n)
 	const uint8_t *in = p;
 	if (m->failed || m->closed)
 		return -1;
+	m->crc = rec_crc32c(m->crc, p, n);
+	m->size += n;
 	while (n > 0) {
-		if (m->chunk_at == SIZE_MAX) {
-			if (m->wlen + REC_HDR + 1 > SPOOL_WBUF && msg_flush(m) < 0)
-				return -1;
-			m->chunk_at = m->wlen;
-			m->wlen += REC_HDR;
-		}
-		size_t k = SPOOL_WBUF - m->wlen;
-		if (k > n)
-			k = n;
+		if (m->wlen == SPOOL_WBUF && msg_spill(m) < 0)
+			return -1;
+		size_t k = SPOOL_WBUF - m->wlen < n ? SPOOL_WBUF - m->wlen : n;
 		memcpy(m->wbuf + m->wlen, in, k);
 		m->wlen += k;
-		m->size += k;
 		in += k;
 		n -= k;
-		if (m->wlen == SPOOL_WBUF && msg_flush(m) < 0)
-			return -1;
 	}
 	return 0;
 }
 
+/* The message's frame: envelope, then inline content or the spill
+ * file's checksum, then END. */
 static int
-msg_str(struct spool_msg *m, uint8_t type, const char *s)
+msg_frame(struct spool_msg *m, const struct spool_envelope *env)
 {
-	return s == NULL ? 0 : msg_record(m, type, s, strlen(s));
-}
-
-static int
-msg_envelope(struct spool_msg *m, const struct spool_envelope *env)
-{
-	char num[32];
-	int rc = 0;
-	(void)snprintf(num, sizeof num, "%lld", (long long)env->arrival);	/* <= 20 digits */
-	rc |= msg_str(m, REC_ARRIVAL, num);
-	rc |= msg_str(m, REC_FROM, env->mail_from ? env->mail_from : "");
-	rc |= msg_str(m, REC_AUTH_PARAM, env->auth_param);
+	struct buf *b = &m->frame;
+	size_t at = 0;
+	char crc[16];
+	int rc = rec_frame_begin(b, &at);
+	rc |= rec_field_str(b, REC_ID, m->id);
+	rc |= rec_field_u64(b, REC_ARRIVAL, (uint64_t)env->arrival);
+	rc |= rec_field_str(b, REC_FROM, env->mail_from ? env->mail_from : "");
+	rc |= rec_field_str(b, REC_AUTH_PARAM, env->auth_param);
 	for (size_t i = 0; i < env->nrcpt; i++)
-		rc |= msg_str(m, REC_RCPT, env->rcpts[i]);
-	rc |= msg_str(m, REC_BODY, env->body);
-	rc |= msg_str(m, REC_AUTH_USER, env->auth_user);
-	rc |= msg_str(m, REC_AUTH_MECH, env->auth_mech);
-	rc |= msg_str(m, REC_CLIENT, env->client_addr);
-	rc |= msg_str(m, REC_HELO, env->helo);
-	rc |= msg_str(m, REC_TLS_VERSION, env->tls_version);
-	rc |= msg_str(m, REC_TLS_CIPHER, env->tls_cipher);
-	(void)snprintf(num, sizeof num, "%" PRIu64, m->size);	/* <= 20 digits */
-	rc |= msg_str(m, REC_SIZE, num);
-	rc |= msg_record(m, REC_END, NULL, 0);
-	return rc != 0 ? -1 : 0;
+		rc |= rec_field_str(b, REC_RCPT, env->rcpts[i]);
+	rc |= rec_field_str(b, REC_BODY, env->body);
+	rc |= rec_field_str(b, REC_AUTH_USER, env->auth_user);
+	rc |= rec_field_str(b, REC_AUTH_MECH, env->auth_mech);
+	rc |= rec_field_str(b, REC_CLIENT, env->client_addr);
+	rc |= rec_field_str(b, REC_HELO, env->helo);
+	rc |= rec_field_str(b, REC_TLS_VERSION, env->tls_version);
+	rc |= rec_field_str(b, REC_TLS_CIPHER, env->tls_cipher);
+	rc |= rec_field_u64(b, REC_SIZE, m->size);
+	if (m->fd < 0) {
+		rc |= rec_field(b, REC_CONTENT, m->wbuf, m->wlen);
+	} else {
+		(void)snprintf(crc, sizeof crc, "%08" PRIx32, m->crc);
+		rc |= rec_field_str(b, REC_EXTERNAL, crc);
+	}
+	rc |= rec_field(b, REC_END, NULL, 0);
+	if (rc != 0)
+		return -1;
+	rec_frame_end(b, at, SPOOL_MSG_MAGIC);
+	return 0;
 }
 
 int
 spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const char **err_r)
 {
-	if (m->failed || m->closed) {
-		*err_r = "spool write failed";
-		return -1;
-	}
-	if (env->nrcpt == 0) {
+	*err_r = NULL;
+	if (!m->failed && !m->closed && env->nrcpt == 0) {
 		*err_r = "no recipient";	/* a bug in the caller */
 		return -1;
 	}
-	if (msg_envelope(m, env) < 0 || msg_flush(m) < 0) {
+	if (!m->failed && !m->closed && m->fd >= 0 && msg_spill(m) == 0 && fsync(m->fd) < 0)
+		msg_write_failed(m, "fsync", errno);
+	if (!m->failed && !m->closed && msg_frame(m, env) < 0) {
+		log_err("spool: %s: envelope too large or out of memory", m->id);
 		m->failed = true;
-		*err_r = "spool write failed";
+	}
+	if (m->failed || m->closed) {
+		*err_r = m->full ? spool_err_full : "spool write failed";
 		return -1;
 	}
-	if (fsync(m->fd) < 0) {
-		log_err("spool: %s/tmp/%s: fsync: %s", m->sp->dir, m->id, strerror(errno));
-		m->failed = true;
-		*err_r = "spool fsync failed";
-		return -1;
-	}
-	close(m->fd);
+	if (m->fd >= 0)
+		close(m->fd);
 	m->fd = -1;
 	m->closed = true;
 	free(m->wbuf);
 	m->wbuf = NULL;
-	return 0;
-}
-
-int
-spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
-	      const char **err_r)
-{
-	for (size_t i = 0; i < n; i++) {
-		struct spool_msg *m = msgs[i];
-		why_v[i] = NULL;
-		if (m == NULL)
-			continue;
-		/* A message that cannot be published fails alone: the others
-		 * of the group are not its hostages. */
-		if (!m->closed || m->failed) {
-			why_v[i] = "message not closed";
-			spool_msg_abort(&msgs[i]);
-			continue;
-		}
-		if (renameat(sp->tmpfd, m->id, sp->queuefd, m->id) < 0) {
-			log_err("spool: %s/tmp/%s -> queue: rename: %s", sp->dir, m->id, strerror(errno));
-			why_v[i] = "spool rename failed";
-			spool_msg_abort(&msgs[i]);
-			continue;
-		}
-		free(m);
-		msgs[i] = NULL;
-	}
-	/* The renames are durable only once the folder is synced. */
-	if (fsync(sp->queuefd) < 0) {
-		log_err("spool: %s/queue: fsync: %s", sp->dir, strerror(errno));
-		*err_r = "spool folder fsync failed";
-		return -1;
-	}
 	return 0;
 }
 
@@ -447,9 +360,186 @@ spool_msg_abort(struct spool_msg **mp)
 		return;
 	if (m->fd >= 0)
 		close(m->fd);
-	if (unlinkat(m->sp->tmpfd, m->id, 0) < 0 && errno != ENOENT)
-		log_warn("spool: %s/tmp/%s: unlink: %s", m->sp->dir, m->id, strerror(errno));
+	/* A spilled message may have a file in tmp/ (unlinked here) or,
+	 * when its commit failed after the rename, in msg/ (no frame points
+	 * to it: spool_gc removes it too, this only saves the space now). */
+	if (m->spilled && unlinkat(m->sp->tmpfd, m->id, 0) < 0 && errno == ENOENT)
+		(void)unlinkat(m->sp->msgfd, m->id, 0);
 	free(m->wbuf);
+	buf_free(&m->frame);
 	free(m);
 	*mp = NULL;
+}
+
+/* ---- the group commit ---- */
+
+/* Makes a new segment the current one: created, and seg/ fsync'd so
+ * that its name survives a crash. */
+static int
+seg_roll(struct spool *sp)
+{
+	char name[SPOOL_SEQ_LEN + 1];
+	if (sp->cur_fd >= 0)
+		close(sp->cur_fd);
+	sp->cur_fd = -1;
+	sp->cur_seq++;
+	(void)snprintf(name, sizeof name, "%016" PRIx64, sp->cur_seq);
+	int fd = openat(sp->segfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || fsync(sp->segfd) < 0) {
+		int e = errno;
+		log_err("spool: %s/seg/%s: create: %s", sp->dir, name, strerror(e));
+		if (fd >= 0) {
+			close(fd);
+			(void)unlinkat(sp->segfd, name, 0);
+		}
+		errno = e;
+		return -1;
+	}
+	sp->cur_fd = fd;
+	sp->cur_size = 0;
+	return 0;
+}
+
+/* Renames the spilled messages of the pass into msg/ and fsyncs msg/
+ * once.  A message whose rename fails fails alone. */
+static void
+publish_spilled(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v)
+{
+	bool any = false;
+	for (size_t i = 0; i < n; i++) {
+		struct spool_msg *m = msgs[i];
+		if (m == NULL || why_v[i] != NULL || !m->spilled)
+			continue;
+		if (renameat(sp->tmpfd, m->id, sp->msgfd, m->id) < 0) {
+			log_err("spool: %s/tmp/%s -> msg: rename: %s", sp->dir, m->id, strerror(errno));
+			why_v[i] = "spool rename failed";
+			continue;
+		}
+		any = true;
+	}
+	if (any && fsync(sp->msgfd) < 0) {
+		int e = errno;
+		log_err("spool: %s/msg: fsync: %s", sp->dir, strerror(e));
+		for (size_t i = 0; i < n; i++)
+			if (msgs[i] != NULL && why_v[i] == NULL && msgs[i]->spilled)
+				why_v[i] = errno_full(e) ? spool_err_full : "spool folder fsync failed";
+	}
+}
+
+/* Writes buf at the segment's end.  Returns the bytes written whole
+ * (a short write is truncated back to a frame boundary by the caller). */
+static size_t
+seg_append(struct spool *sp, const uint8_t *p, size_t n, int *errno_r)
+{
+	size_t off = 0;
+	*errno_r = 0;
+	while (off < n) {
+		ssize_t w = pwrite(sp->cur_fd, p + off, n - off, (off_t)(sp->cur_size + off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			*errno_r = w < 0 ? errno : ENOSPC;
+			break;
+		}
+		off += (size_t)w;
+	}
+	return off;
+}
+
+/* Writes the frames of the pass with one write (all: a scratch buffer);
+ * sets why_v for those that did not fit. */
+static void
+publish_frames(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+	       struct buf *all)
+{
+	size_t *ends = calloc(n, sizeof *ends);
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i] == NULL || why_v[i] != NULL)
+			continue;
+		if (ends == NULL || buf_add(all, msgs[i]->frame.p, msgs[i]->frame.len) != BUF_OK)
+			why_v[i] = "out of memory";
+		else
+			ends[i] = all->len;
+	}
+	if (all->len == 0) {
+		free(ends);
+		return;
+	}
+	if ((sp->cur_fd < 0 || sp->cur_size + all->len > SPOOL_SEG_MAX) && seg_roll(sp) < 0) {
+		const char *why = errno_full(errno) ? spool_err_full : "cannot create a segment";
+		for (size_t i = 0; i < n; i++)
+			if (msgs[i] != NULL && why_v[i] == NULL)
+				why_v[i] = why;
+		free(ends);
+		return;
+	}
+	int e = 0;
+	size_t done = seg_append(sp, all->p, all->len, &e);
+	if (done < all->len) {
+		/* Keep the whole frames, cut the torn one away: nothing may
+		 * follow a torn frame (readers stop there). */
+		size_t keep = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (msgs[i] == NULL || why_v[i] != NULL)
+				continue;
+			if (ends[i] <= done)
+				keep = ends[i];
+			else
+				why_v[i] = errno_full(e) ? spool_err_full : "spool write failed";
+		}
+		log_err("spool: %s/seg/%016" PRIx64 ": write: %s", sp->dir, sp->cur_seq, strerror(e));
+		if (ftruncate(sp->cur_fd, (off_t)(sp->cur_size + keep)) < 0) {
+			/* Cannot cut: never append after it again. */
+			log_err("spool: %s/seg/%016" PRIx64 ": truncate: %s", sp->dir, sp->cur_seq,
+				strerror(errno));
+			close(sp->cur_fd);
+			sp->cur_fd = -1;
+		}
+		done = keep;
+	}
+	sp->cur_size += done;
+	free(ends);
+}
+
+int
+spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+	      const char **err_r)
+{
+	for (size_t i = 0; i < n; i++) {
+		/* A message that cannot be published fails alone: the others
+		 * of the group are not its hostages. */
+		why_v[i] = msgs[i] == NULL ? "no message"
+			 : !msgs[i]->closed || msgs[i]->failed ? "message not closed" : NULL;
+	}
+	publish_spilled(sp, msgs, n, why_v);
+	struct buf all;
+	buf_init(&all, SIZE_MAX / 2);
+	publish_frames(sp, msgs, n, why_v, &all);
+	buf_free(&all);
+	int rc = 0;
+	/* ONE flush for the whole pass.  fdatasync suffices: the size
+	 * change it must carry is metadata needed to read the data. */
+	if (sp->cur_fd >= 0 && fdatasync(sp->cur_fd) < 0) {
+		log_err("spool: %s/seg/%016" PRIx64 ": fdatasync: %s", sp->dir, sp->cur_seq,
+			strerror(errno));
+		*err_r = "spool fdatasync failed";
+		/* After a failed flush the file's state is unknown: never
+		 * append to it again (the next pass starts a segment). */
+		close(sp->cur_fd);
+		sp->cur_fd = -1;
+		rc = -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i] == NULL)
+			continue;
+		if (rc < 0 || why_v[i] != NULL) {
+			spool_msg_abort(&msgs[i]);
+			continue;
+		}
+		buf_free(&msgs[i]->frame);
+		free(msgs[i]->wbuf);
+		free(msgs[i]);
+		msgs[i] = NULL;
+	}
+	return rc;
 }

@@ -70,14 +70,15 @@ _COUNT = re.compile(r"^(\d+) messages?$")
 
 def queue_ids(server):
     """Queue ids from `postern queue list`: one line per message (id
-    first), then a last line "N messages" whose N must match."""
+    first) with its recipients' lines indented under it, then a last line
+    "N messages" whose N must match."""
     r = server.queue("list")
     assert r.returncode == 0, "postern queue list failed: " + describe(r)
     lines = [l for l in r.stdout.decode(errors="replace").splitlines() if l.strip()]
     assert lines, "postern queue list printed nothing (expected a last line 'N messages')"
     m = _COUNT.match(lines[-1].strip())
     assert m, f"last line of postern queue list is not 'N messages': {lines[-1]!r}"
-    ids = [l.split()[0] for l in lines[:-1]]
+    ids = [l.split()[0] for l in lines[:-1] if not l.startswith(" ")]
     assert len(ids) == int(m.group(1)), f"queue list shows {len(ids)} ids but says {lines[-1]!r}"
     return ids
 

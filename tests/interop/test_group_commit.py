@@ -6,9 +6,13 @@ One message that could not be published used to answer 451 to every
 session of the group, including those whose messages were already in
 queue/ and fsync'd: their clients sent them again (duplicates).
 
-The failure here is real, not injected: the spool file of one session
-is removed from tmp/ while its DATA runs, so its rename into queue/
-fails.  The server is stopped (SIGSTOP) while the three clients send
+With spool v2 (spool.h) small messages stay in memory until the pass
+appends them all to a segment with one fdatasync; a message over 64 KiB
+spills to tmp/ during DATA and the pass renames it into msg/.  The
+failure here is real, not injected: the spill file of one session is
+removed from tmp/ while its DATA runs, so its rename into msg/ fails.
+The other sessions send a large message too (renamed fine) or, in the
+second test, a small one (inline in the segment).  The server is stopped (SIGSTOP) while the three clients send
 their final dot, so that it reads all three ends in one loop pass and
 commits them as one group."""
 import os
@@ -25,14 +29,20 @@ def tmp_files(server):
     return set(p.name for p in (server.spool / "tmp").iterdir())
 
 
+BIG = (b"z" * 98 + b"\r\n") * 800       # 80 KB: spilled to tmp/
+
+
 def start_message(server, n):
-    """A session in DATA with half its message sent; returns it and the
-    name of its spool file in tmp/."""
+    """A session in DATA with half its message sent (over 64 KiB, so it
+    is in tmp/); returns it and the name of its spool file in tmp/."""
     before = tmp_files(server)
     d = Dialogue(server.smtp)
     d.cmd("EHLO client.test")
     d.begin_data()
-    d.send(f"Subject: group {n}\r\n\r\nmessage {n}\r\n".encode())
+    d.send(f"Subject: group {n}\r\n\r\nmessage {n}\r\n".encode() + BIG)
+    deadline = time.monotonic() + 10
+    while len(tmp_files(server) - before) != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
     new = tmp_files(server) - before
     assert len(new) == 1, new
     return d, new.pop()
@@ -79,5 +89,47 @@ def test_one_failed_message_fails_alone(server):
     assert r[0].startswith(b"250 2.0.0 Ok: queued as "), r
     assert len(queue_ids(server)) == SESSIONS
     for d, _ in sessions:
+        assert d.one("QUIT") == b"221 2.0.0 Bye\r\n"
+        d.close()
+
+
+def start_small(server, n):
+    """A session in DATA with a small message half sent: in memory, no
+    file anywhere.  Returns it and its queue id (from the Received
+    header's id, known only at the 250: None here)."""
+    d = Dialogue(server.smtp)
+    d.cmd("EHLO client.test")
+    d.begin_data()
+    d.send(f"Subject: small {n}\r\n\r\nsmall message {n}\r\n".encode())
+    return d
+
+
+def test_failed_large_message_spares_small_ones_of_its_pass(server):
+    """Two small messages (inline in the segment) and one large one whose
+    spill file is gone end in the same loop pass: the small ones get 250
+    and are in the queue once each, the large one alone gets 451."""
+    big, big_name = start_message(server, 9)
+    smalls = [start_small(server, n) for n in range(2)]
+    os.unlink(server.spool / "tmp" / big_name)
+    pid = server.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_stopped(pid)
+        for d in [smalls[0], big, smalls[1]]:
+            d.send(b".\r\n")
+        time.sleep(0.2)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert big.reply() == [b"451 4.3.0 Error: queue file write error\r\n"]
+    ids = []
+    for d in smalls:
+        r = d.reply()
+        assert len(r) == 1 and r[0].startswith(b"250 2.0.0 Ok: queued as "), r
+        ids.append(r[0].split()[-1].decode())
+    assert queue_ids(server) == sorted(ids)
+    assert big_name not in queue_ids(server)
+    assert tmp_files(server) == set()
+    assert list((server.spool / "msg").iterdir()) == []
+    for d in smalls + [big]:
         assert d.one("QUIT") == b"221 2.0.0 Bye\r\n"
         d.close()

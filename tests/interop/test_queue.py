@@ -20,6 +20,9 @@ TIMEOUT = 20
 LINE = re.compile(r"^(?P<id>[0-9a-f]{20}) (?P<when>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<size>\d+) "
                   r"(?P<sender>\S+) (?P<user>\S+) (?P<rcpts>\S+)(?: TORN: (?P<torn>.+))?$")
 
+RCPT_LINE = re.compile(r"^  (?P<rcpt>\S+) (?P<state>pending|deferred|delivered|failed) attempts=(?P<attempts>\d+) "
+                       r"next=(?P<next>\S+) reply=(?P<reply>.+)$")
+
 
 # ---- helpers ----
 
@@ -31,6 +34,11 @@ def parse_list(r):
     assert m, f"last line is not 'N messages': {lines[-1]!r}"
     entries = []
     for line in lines[:-1]:
+        r = RCPT_LINE.match(line)
+        if r:
+            assert entries, f"a recipient line before any message: {line!r}"
+            entries[-1].setdefault("states", []).append(r.groupdict())
+            continue
         e = LINE.match(line)
         assert e, f"queue list line does not match the documented format: {line!r}"
         entries.append(e.groupdict())

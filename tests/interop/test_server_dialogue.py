@@ -5,6 +5,7 @@ included) for every reply code of issue 3, STARTTLS injection
 Every test ends by checking that the server still answers a new
 connection (the `alive` fixture), since a crash is the usual way such
 input goes wrong."""
+import clients
 import base64
 import socket
 import ssl
@@ -89,8 +90,8 @@ def plain(user=USER, password=PASSWORD):
 
 
 def queue_ids(server):
-    q = server.spool / "queue"
-    return sorted(p.name for p in q.iterdir()) if q.exists() else []
+    """The sorted queue ids `postern queue list` shows."""
+    return sorted(clients.queue_ids(server))
 
 
 def check_alive(server):

@@ -4,7 +4,7 @@ and kill -9 right after a 250 loses nothing."""
 import signal
 import time
 
-from conftest import started_server
+from conftest import USER, started_server
 from test_server_dialogue import HOST, Dialogue, client_ctx, plain, queue_ids
 
 
@@ -110,3 +110,22 @@ def test_kill_9_after_250_loses_nothing(server):
     text = shown.stdout.decode()
     assert "line 499 of the crash test" in text
     assert "torn" not in shown.stderr.decode()
+
+
+def test_sighup_lets_open_sessions_go_on(server, pki):
+    """A session open when the config is reloaded goes on in the old
+    network process as if nothing happened (no 421 for being idle), and a
+    message sent in it after the reload is queued; new sessions meanwhile
+    go to the new process."""
+    d = Dialogue(server.submissions, tls_ctx=client_ctx(pki))
+    d.cmd("EHLO client.test")
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded" in server.log_text(), "the reload line")
+    wait_for(lambda: "took over" in server.log_text(), "the old process letting go")
+    assert d.one("NOOP") == b"250 2.0.0 Ok\r\n"
+    assert d.one("AUTH PLAIN " + plain()) == b"235 2.7.0 Authentication successful\r\n"
+    assert d.one(f"MAIL FROM:<{USER}>").startswith(b"250 ")
+    d.close()
+    fresh = Dialogue(server.submissions, tls_ctx=client_ctx(pki))
+    assert fresh.cmd("EHLO client.test")[-1].startswith(b"250 ")
+    fresh.close()

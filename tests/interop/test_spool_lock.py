@@ -9,6 +9,7 @@ transactions go on.  The lock dies with its holder: after a stop, or a
 SIGKILL, the next server starts and cleans what was left in tmp/."""
 import os
 import signal
+import time
 import subprocess
 
 from conftest import POSTERN, PosternServer, USER, PASSWORD, postern, started_server
@@ -23,12 +24,16 @@ def tmp_files(server):
 
 def half_message(server):
     """A session on the smtp port in the middle of DATA: its spool file
-    is in tmp/.  Returns the dialogue."""
+    is in tmp/ (over 64 KiB, so the spool has spilled it from memory to
+    tmp/).  Returns the dialogue."""
     before = tmp_files(server)
     d = Dialogue(server.smtp)
     d.cmd("EHLO client.test")
     d.begin_data()
-    d.send(b"Subject: in flight\r\n\r\nfirst half\r\n")
+    d.send(b"Subject: in flight\r\n\r\nfirst half\r\n" + (b"y" * 98 + b"\r\n") * 800)
+    deadline = time.monotonic() + 10
+    while len(tmp_files(server)) != len(before) + 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(tmp_files(server)) == len(before) + 1, tmp_files(server)
     return d
 

@@ -1,6 +1,8 @@
-/* test_spool.c - the spool: round trip of every envelope field, group
- * publish, abort, clean-up of tmp/ at start, and a file cut at every
- * byte offset always reported torn, never listed as whole. */
+/* test_spool.c - the spool (v2, spool.h): round trip of every envelope
+ * field, group publish, abort, clean-up of tmp/ at start, a segment cut
+ * at every byte offset never listed as whole, the record codec split at
+ * every byte, checksum damage, the state journal (replay, torn tail,
+ * compaction) and content handed out in chunks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "server/spool.h"
+#include "util/records.h"
 
 struct fixture {
 	char dir[64];
@@ -73,8 +76,13 @@ teardown(void **state)
 	unlink(p);
 	snprintf(p, sizeof p, "%s/tmp", f->spool);
 	rm_files(p);
-	snprintf(p, sizeof p, "%s/queue", f->spool);
-	rm_files(p);
+	const char *subs[] = { "queue", "seg", "msg" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s/%s", f->spool, subs[i]);
+		rm_files(p);
+	}
+	snprintf(p, sizeof p, "%s/state", f->spool);
+	unlink(p);
 	rmdir(f->spool);
 	rmdir(f->dir);
 	free(f);
@@ -241,15 +249,20 @@ test_minimal_envelope_and_order(void **state)
 	assert_int_equal(spool_entry_get(f->sp, "../../etc/passwd", &e, &err), 0);
 }
 
-/* Starts n messages of 18 bytes each, not yet closed. */
+/* Starts n messages of 18 bytes each, not yet closed; those whose bit
+ * is set in big get 70 000 bytes more, so they spill to tmp/. */
 static void
-start_msgs(struct fixture *f, struct spool_msg **m, char (*ids)[SPOOL_ID_MAX], size_t n)
+start_msgs(struct fixture *f, struct spool_msg **m, char (*ids)[SPOOL_ID_MAX], size_t n, unsigned big)
 {
 	const char *why = NULL;
+	static uint8_t pad[70000];
+	memset(pad, 'x', sizeof pad);
 	for (size_t i = 0; i < n; i++) {
 		m[i] = spool_msg_new(f->sp, ids[i], &why);
 		assert_non_null(m[i]);
 		assert_int_equal(spool_msg_write(m[i], "Subject: x\r\n\r\nhi\r\n", 18), 0);
+		if (big & (1u << i))
+			assert_int_equal(spool_msg_write(m[i], pad, sizeof pad), 0);
 	}
 }
 
@@ -260,10 +273,11 @@ test_group_publish_and_abort(void **state)
 	struct spool_msg *m[3];
 	char ids[3][SPOOL_ID_MAX];
 	const char *why = NULL;
-	start_msgs(f, m, ids, 3);
+	start_msgs(f, m, ids, 3, 4);
 	assert_string_not_equal(ids[0], ids[1]);
 	assert_string_not_equal(ids[1], ids[2]);
-	assert_int_equal(count_files(f, "tmp"), 3);
+	/* small messages stay in memory; the big one spilled */
+	assert_int_equal(count_files(f, "tmp"), 1);
 	/* the third is dropped: nothing of it may remain */
 	spool_msg_abort(&m[2]);
 	assert_null(m[2]);
@@ -303,8 +317,8 @@ test_restart_cleans_tmp(void **state)
 	struct fixture *f = *state;
 	char id[SPOOL_ID_MAX];
 	const char *why = NULL;
-	struct spool_msg *m = spool_msg_new(f->sp, id, &why);
-	assert_int_equal(spool_msg_write(m, "abc", 3), 0);
+	struct spool_msg *m = NULL;
+	start_msgs(f, &m, (char (*)[SPOOL_ID_MAX])id, 1, 1);
 	assert_int_equal(spool_msg_close(m, &full_env, &why), 0);
 	assert_int_equal(count_files(f, "tmp"), 1);
 	/* a reader (postern queue) leaves tmp/ alone */
@@ -352,21 +366,33 @@ spit(const char *path, const uint8_t *p, size_t n)
 	fclose(fp);
 }
 
-/* Lists the one file and tells whether it is torn. */
+/* Lists the segment: whether the message id is there whole, and the
+ * torn entry's reason, if any. */
 static bool
-list_torn(struct fixture *f, const char *id, char *why, size_t whysz)
+list_whole(struct fixture *f, const char *id, char *why, size_t whysz)
 {
 	struct spool_entry *v = NULL;
 	char *err = NULL;
-	assert_int_equal(spool_list(f->sp, &v, &err), 1);
-	assert_string_equal(v[0].id, id);
-	bool torn = v[0].torn;
-	if (torn) {
-		assert_non_null(v[0].torn_why);
-		snprintf(why, whysz, "%s", v[0].torn_why);
+	long n = spool_list(f->sp, &v, &err);
+	assert_true(n >= 0);
+	bool whole = false;
+	why[0] = '\0';
+	for (long i = 0; i < n; i++) {
+		if (v[i].torn) {
+			assert_non_null(v[i].torn_why);
+			snprintf(why, whysz, "%s", v[i].torn_why);
+		} else if (strcmp(v[i].id, id) == 0) {
+			whole = true;
+		}
 	}
-	spool_entries_free(v, 1);
-	return torn;
+	spool_entries_free(v, (size_t)n);
+	return whole;
+}
+
+static void
+seg_path(struct fixture *f, char *path, size_t n)
+{
+	snprintf(path, n, "%s/seg/0000000000000001", f->spool);
 }
 
 static void
@@ -377,14 +403,16 @@ test_truncated_at_every_offset(void **state)
 	static const char body[] = "Subject: cut\r\n\r\n..line\r\nend\r\n";
 	put_msg(f, &full_env, (const uint8_t *)body, sizeof body - 1, id);
 	char path[256];
-	snprintf(path, sizeof path, "%s/queue/%s", f->spool, id);
+	seg_path(f, path, sizeof path);
 	size_t len;
 	uint8_t *whole = slurp(path, &len);
 	char why[256];
 	for (size_t cut = 0; cut < len; cut++) {
 		spit(path, whole, cut);
-		if (!list_torn(f, id, why, sizeof why))
-			fail_msg("file cut at %zu of %zu bytes was listed as whole", cut, len);
+		if (list_whole(f, id, why, sizeof why))
+			fail_msg("segment cut at %zu of %zu bytes listed the message as whole", cut, len);
+		if (cut > 0 && strstr(why, "torn frame") == NULL)
+			fail_msg("segment cut at %zu: '%s'", cut, why);
 		size_t n;
 		int rc;
 		free(read_content(f, id, &n, &rc));
@@ -392,28 +420,81 @@ test_truncated_at_every_offset(void **state)
 		assert_int_equal(n, 0);	/* not even a part of it is handed on */
 	}
 	spit(path, whole, len);
-	assert_false(list_torn(f, id, why, sizeof why));
+	assert_true(list_whole(f, id, why, sizeof why));
+	assert_string_equal(why, "");
 
-	/* bytes after END */
-	uint8_t *more = malloc(len + 1);
+	/* foreign bytes after the frame: reported, the message kept */
+	uint8_t *more = malloc(len + 16);
 	memcpy(more, whole, len);
-	more[len] = 'C';
-	spit(path, more, len + 1);
-	assert_true(list_torn(f, id, why, sizeof why));
-	assert_non_null(strstr(why, "after END"));
-	/* an unknown record type */
-	memcpy(more, whole, len);
-	more[6] = 'Q';	/* the first record after the 6-byte version record */
-	spit(path, more, len);
-	assert_true(list_torn(f, id, why, sizeof why));
-	assert_non_null(strstr(why, "unknown record type"));
-	/* a changed content length: the size record no longer matches */
-	memcpy(more, whole, len);
-	more[10]--;
-	spit(path, more, len);
-	assert_true(list_torn(f, id, why, sizeof why));
+	memcpy(more + len, "From junk\r\n", 11);
+	spit(path, more, len + 11);
+	assert_true(list_whole(f, id, why, sizeof why));
+	assert_non_null(strstr(why, "bad magic"));
+	/* any byte changed inside the frame: checksum mismatch, never whole */
+	for (size_t at = 4; at < len; at += 7) {
+		memcpy(more, whole, len);
+		more[at] ^= 0x20;
+		spit(path, more, len);
+		if (list_whole(f, id, why, sizeof why))
+			fail_msg("byte %zu changed: listed as whole", at);
+	}
 	free(more);
 	free(whole);
+}
+
+/* The codec alone: a frame split at every byte is REC_SHORT until whole;
+ * every flipped bit is caught; CRC32C matches its check value. */
+static void
+test_records_codec(void **state)
+{
+	(void)state;
+	assert_int_equal(rec_crc32c(0, "123456789", 9), 0xe3069283);
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	size_t at;
+	assert_int_equal(rec_frame_begin(&b, &at), 0);
+	assert_int_equal(rec_field_str(&b, 'Q', "0123456789abcdef0123"), 0);
+	assert_int_equal(rec_field_u64(&b, 'A', 1700000000), 0);
+	assert_int_equal(rec_field(&b, 'C', "\0\1\2 content", 12), 0);
+	rec_frame_end(&b, at, "TEST");
+	const uint8_t *pl;
+	size_t pn, fl;
+	const char *why;
+	for (size_t cut = 0; cut < b.len; cut++)
+		assert_int_equal(rec_frame_parse(b.p, cut, "TEST", 1 << 20, &pl, &pn, &fl, &why), REC_SHORT);
+	assert_int_equal(rec_frame_parse(b.p, b.len, "TEST", 1 << 20, &pl, &pn, &fl, &why), REC_OK);
+	assert_int_equal(fl, b.len);
+	assert_int_equal(rec_frame_parse(b.p, b.len, "XXXX", 1 << 20, &pl, &pn, &fl, &why), REC_BAD);
+	assert_int_equal(rec_frame_parse(b.p, b.len, "TEST", 8, &pl, &pn, &fl, &why), REC_BAD);
+	for (size_t bit = 4 * 8; bit < b.len * 8; bit++) {
+		b.p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		int rc = rec_frame_parse(b.p, b.len, "TEST", 1 << 20, &pl, &pn, &fl, &why);
+		if (rc == REC_OK)
+			fail_msg("bit %zu flipped: frame still whole", bit);
+		b.p[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	/* fields */
+	struct rec_iter it;
+	uint8_t t;
+	const uint8_t *v;
+	size_t vn;
+	assert_int_equal(rec_frame_parse(b.p, b.len, "TEST", 1 << 20, &pl, &pn, &fl, &why), REC_OK);
+	rec_iter_init(&it, pl, pn);
+	assert_int_equal(rec_next(&it, &t, &v, &vn), 1);
+	assert_int_equal(t, 'Q');
+	assert_int_equal(rec_next(&it, &t, &v, &vn), 1);
+	uint64_t x;
+	assert_int_equal(rec_u64(v, vn, &x), 0);
+	assert_int_equal(x, 1700000000);
+	assert_int_equal(rec_next(&it, &t, &v, &vn), 1);
+	assert_int_equal(vn, 12);
+	assert_int_equal(rec_next(&it, &t, &v, &vn), 0);
+	rec_iter_init(&it, pl, pn - 1);	/* a field cut short */
+	int rc;
+	while ((rc = rec_next(&it, &t, &v, &vn)) == 1)
+		;
+	assert_int_equal(rc, REC_BAD);
+	buf_free(&b);
 }
 
 /* Issue 12 item 3: one message of a group that cannot be renamed into
@@ -426,7 +507,7 @@ test_publish_one_fails_alone(void **state)
 	struct spool_msg *m[3];
 	char ids[3][SPOOL_ID_MAX];
 	const char *why = NULL;
-	start_msgs(f, m, ids, 3);
+	start_msgs(f, m, ids, 3, 2);	/* the second one spills to tmp/ */
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(spool_msg_close(m[i], &full_env, &why), 0);
 	char p[200];
@@ -459,8 +540,9 @@ test_lock_one_writer(void **state)
 	struct fixture *f = *state;
 	char id[SPOOL_ID_MAX], want[160];
 	const char *why = NULL;
-	struct spool_msg *m = spool_msg_new(f->sp, id, &why);
-	assert_non_null(m);
+	struct spool_msg *m = NULL;
+	(void)why;
+	start_msgs(f, &m, (char (*)[SPOOL_ID_MAX])id, 1, 1);
 	char *err = NULL;
 	assert_int_equal(spool_lock(f->spool, &err), -1);
 	snprintf(want, sizeof want, "spool %s is in use by another postern serve, pid %ld", f->spool,
@@ -519,6 +601,126 @@ test_lock_symlink_refused(void **state)
 	rmdir(other);
 }
 
+/* Delivery state: marks survive, a torn journal tail is ignored and cut
+ * at the next start, compaction keeps the states of queued messages, and
+ * a segment whose messages are all done is removed. */
+static void
+test_state_journal(void **state)
+{
+	struct fixture *f = *state;
+	char ids[3][SPOOL_ID_MAX];
+	for (int i = 0; i < 3; i++)
+		put_msg(f, &full_env, (const uint8_t *)"x\r\n", 3, ids[i]);
+	struct spool_mark marks[] = {
+		{ .id = ids[0], .rcpt = 0, .state = SPOOL_DELIVERED, .attempts = 1, .last_reply = "250 ok" },
+		{ .id = ids[0], .rcpt = 1, .state = SPOOL_DEFERRED, .attempts = 2, .next_try = 1800000000,
+		  .last_reply = "451 4.7.1 try later" },
+		{ .id = ids[0], .rcpt = 2, .state = SPOOL_FAILED, .attempts = 1, .last_reply = "550 no" },
+		{ .id = ids[1], .rcpt = 0, .state = SPOOL_DELIVERED },
+		{ .id = ids[1], .rcpt = 1, .state = SPOOL_FAILED },
+		{ .id = ids[1], .rcpt = 2, .state = SPOOL_DELIVERED },
+	};
+	char *err = NULL;
+	assert_int_equal(spool_mark(f->sp, marks, 6, &err), 0);
+	assert_int_equal(spool_delete(f->sp, ids[2], &err), 0);
+	/* a torn tail: half of a frame that would deliver rcpt 1 */
+	struct buf b;
+	buf_init(&b, 4096);
+	size_t at;
+	rec_frame_begin(&b, &at);
+	rec_field_str(&b, 'Q', ids[0]);
+	rec_field_str(&b, 'N', "1");
+	rec_field_str(&b, 'S', "D");
+	rec_frame_end(&b, at, "PSJ2");
+	char path[200];
+	snprintf(path, sizeof path, "%s/state", f->spool);
+	int fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b.p, b.len - 3), (ssize_t)(b.len - 3));
+	close(fd);
+	buf_free(&b);
+	for (int round = 0; round < 2; round++) {
+		struct spool_entry *v = NULL;
+		assert_int_equal(spool_list(f->sp, &v, &err), 1);
+		assert_string_equal(v[0].id, ids[0]);
+		assert_int_equal(v[0].rcpt[0].state, SPOOL_DELIVERED);
+		assert_int_equal(v[0].rcpt[1].state, SPOOL_DEFERRED);
+		assert_int_equal(v[0].rcpt[1].attempts, 2);
+		assert_int_equal(v[0].rcpt[1].next_try, 1800000000);
+		assert_string_equal(v[0].rcpt[1].last_reply, "451 4.7.1 try later");
+		assert_int_equal(v[0].rcpt[2].state, SPOOL_FAILED);
+		spool_entries_free(v, 1);
+		/* a restart: gc cuts the tail and compacts the journal */
+		spool_free(&f->sp);
+		f->sp = spool_open(f->spool, f->lock, &err);
+		assert_non_null(f->sp);
+	}
+	assert_int_equal(count_files(f, "seg"), 1);	/* ids[0] still queued */
+	struct spool_mark last = { .id = ids[0], .rcpt = 1, .state = SPOOL_DELIVERED, .attempts = 3 };
+	assert_int_equal(spool_mark(f->sp, &last, 1, &err), 0);
+	struct spool_entry *v = NULL;
+	assert_int_equal(spool_list(f->sp, &v, &err), 0);
+	spool_entries_free(v, 0);
+	spool_free(&f->sp);
+	f->sp = spool_open(f->spool, f->lock, &err);
+	assert_non_null(f->sp);
+	assert_int_equal(count_files(f, "seg"), 0);	/* all done: removed */
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);		/* nothing left to remember */
+}
+
+struct chunk_seen {
+	size_t total, max, calls;
+};
+
+static int
+chunk_cb(void *arg, const void *p, size_t n)
+{
+	struct chunk_seen *c = arg;
+	(void)p;
+	c->total += n;
+	c->calls++;
+	if (n > c->max)
+		c->max = n;
+	return 0;
+}
+
+/* A large message comes back in chunks of at most 64 KiB; a damaged
+ * content file is refused before the first chunk. */
+static void
+test_content_in_chunks(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 1000000;
+	uint8_t *content = malloc(len);
+	memset(content, 'a', len);
+	char id[SPOOL_ID_MAX];
+	put_msg(f, &full_env, content, len, id);
+	free(content);
+	assert_int_equal(count_files(f, "msg"), 1);
+	struct spool_entry *e = NULL;
+	char *err = NULL;
+	assert_int_equal(spool_entry_get(f->sp, id, &e, &err), 1);
+	struct chunk_seen c = { 0 };
+	assert_int_equal(spool_content(f->sp, e, chunk_cb, &c, &err), 0);
+	assert_int_equal(c.total, len);
+	assert_true(c.max <= 65536);
+	assert_true(c.calls >= len / 65536);
+	/* one byte changed in msg/ID */
+	char path[200];
+	snprintf(path, sizeof path, "%s/msg/%s", f->spool, id);
+	int fd = open(path, O_WRONLY);
+	assert_int_equal(pwrite(fd, "b", 1, 500000), 1);
+	close(fd);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(spool_content(f->sp, e, chunk_cb, &c, &err), -1);
+	assert_non_null(strstr(err, "checksum mismatch"));
+	free(err);
+	assert_int_equal(c.calls, 0);
+	spool_entries_free(e, 1);
+}
+
 int
 main(void)
 {
@@ -531,6 +733,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_publish_one_fails_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_one_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_symlink_refused, setup, teardown),
+		cmocka_unit_test(test_records_codec),
+		cmocka_unit_test_setup_teardown(test_state_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content_in_chunks, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
