@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "ipc/auth_proto.h"
@@ -94,7 +93,6 @@ auth_fail_later(struct session *s, uint32_t delay_ms)
 		return;
 	}
 	sess_set_state(s, ST_AUTH_WAIT);
-	bufferevent_disable(s->bev, EV_READ);
 	evtimer_add(s->auth_delay, &tv);
 }
 
@@ -177,7 +175,6 @@ static void
 auth_wait(struct session *s)
 {
 	sess_set_state(s, ST_AUTH_WAIT);
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 /* Sends the first message (ir == NULL: none) or the next one. */

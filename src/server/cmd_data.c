@@ -55,7 +55,6 @@ cmd_data(struct session *s, struct span arg)
 	smtp_data_init(&s->data, s->cfg->max_message_size);
 	sess_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	sess_set_state(s, ST_DATA);
-	sess_set_timeout(s, s->cfg->data_timeout);
 }
 
 /* The reply for content the reader refused; false when there is none. */
@@ -114,7 +113,6 @@ data_end(struct session *s)
 {
 	const char *why = NULL;
 	sess_set_state(s, ST_CMD);
-	sess_set_timeout(s, s->cfg->command_timeout);
 	if (data_refuse(s) || data_from_refuse(s)) {
 		sess_txn_reset(s);
 		return;
@@ -140,7 +138,6 @@ data_end(struct session *s)
 	buf_free(&s->dbuf);
 	/* 250 only once the group commit has the file on disk. */
 	sess_set_state(s, ST_COMMIT);
-	bufferevent_disable(s->bev, EV_READ);
 	server_commit_enqueue(s->srv, s);
 }
 

@@ -21,21 +21,44 @@
 #include "sasl/sasl.h"
 #include "util/log.h"
 
-static const char *const state_name[] = {
-	[ST_HANDSHAKE] = "handshake", [ST_CMD] = "command", [ST_AUTH] = "auth",
-	[ST_AUTH_WAIT] = "auth-wait", [ST_DATA] = "data", [ST_COMMIT] = "commit",
-	[ST_CLOSING] = "closing",
+/* Which of the session's timeouts (read and write alike) a state runs
+ * under.  RFC 5321 4.5.3.2 gives a server one per phase. */
+enum sess_timeout {
+	TO_KEEP,	/* the previous state's stays: the last reply gets the time the client had */
+	TO_HANDSHAKE,	/* tls_handshake_timeout */
+	TO_COMMAND,	/* command_timeout */
+	TO_DATA,	/* data_timeout */
 };
-static_assert(sizeof state_name / sizeof *state_name == ST__COUNT, "state_name");
 
-void
-sess_set_state(struct session *s, enum sess_state to)
+/* One row per state, applied by sess_set_state() alone.  reads: the
+ * session takes input in that state unless something else paused it
+ * (the output backpressure, out_blocked, wins).  While reading is off
+ * the read timeout does not run; the write timeout always does. */
+static const struct sess_state_def {
+	const char *name;
+	bool reads;
+	enum sess_timeout timeout;
+} sess_states[] = {
+	[ST_HANDSHAKE] = { "handshake", true, TO_HANDSHAKE },
+	[ST_CMD] = { "command", true, TO_COMMAND },
+	[ST_AUTH] = { "auth", true, TO_COMMAND },
+	[ST_AUTH_WAIT] = { "auth-wait", false, TO_COMMAND },
+	[ST_DATA] = { "data", true, TO_DATA },
+	[ST_COMMIT] = { "commit", false, TO_COMMAND },
+	[ST_CLOSING] = { "closing", false, TO_KEEP },
+};
+static_assert(sizeof sess_states / sizeof *sess_states == ST__COUNT, "sess_states");
+
+static const char *
+state_name(enum sess_state st)
 {
-	log_debug("session=%016" PRIx64 " %s -> %s", s->id, state_name[s->state], state_name[to]);
-	s->state = to;
+	return sess_states[st].name;
 }
 
-void
+/* Sets the read and write timeouts of s->bev (and of the plain
+ * bufferevent under a STARTTLS filter) to secs.  Setting them restarts
+ * the timers that run. */
+static void
 sess_set_timeout(struct session *s, unsigned secs)
 {
 	struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
@@ -45,6 +68,60 @@ sess_set_timeout(struct session *s, unsigned secs)
 	 * that stopped reading. */
 	if (s->raw != NULL)
 		bufferevent_set_timeouts(s->raw, &tv, &tv);
+}
+
+static unsigned
+sess_timeout_secs(const struct session *s, enum sess_timeout t)
+{
+	switch (t) {
+	case TO_HANDSHAKE:
+		return s->cfg->tls_handshake_timeout;
+	case TO_DATA:
+		return s->cfg->data_timeout;
+	case TO_KEEP:
+	case TO_COMMAND:
+		break;
+	}
+	return s->cfg->command_timeout;
+}
+
+/* Reading on or off as s's state and the backpressure say.  Only a
+ * change is applied: enabling a bufferevent that reads already would
+ * restart its read timeout. */
+static void
+sess_apply_reading(struct session *s)
+{
+	bool want = sess_states[s->state].reads && !s->out_blocked;
+	bool on = (bufferevent_get_enabled(s->bev) & EV_READ) != 0;
+	if (want && !on)
+		bufferevent_enable(s->bev, EV_READ);
+	else if (!want && on)
+		bufferevent_disable(s->bev, EV_READ);
+}
+
+/* Applies s's row to s->bev: its timeout (restarting the timers) unless
+ * TO_KEEP, and reading. */
+static void
+sess_apply_state(struct session *s)
+{
+	enum sess_timeout t = sess_states[s->state].timeout;
+	if (t != TO_KEEP)
+		sess_set_timeout(s, sess_timeout_secs(s, t));
+	sess_apply_reading(s);
+}
+
+void
+sess_set_state(struct session *s, enum sess_state to)
+{
+	log_debug("session=%016" PRIx64 " %s -> %s", s->id, state_name(s->state), state_name(to));
+	enum sess_timeout was = sess_states[s->state].timeout;
+	s->state = to;
+	/* The same timeout goes on running: a command does not restart
+	 * the clock of a client that is slow to read its replies. */
+	enum sess_timeout t = sess_states[to].timeout;
+	if (t != TO_KEEP && t != was)
+		sess_set_timeout(s, sess_timeout_secs(s, t));
+	sess_apply_reading(s);
 }
 
 /* Finds the next line in the input.  Returns its length including the
@@ -305,7 +382,7 @@ sess_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * Free the session now, or it holds its fd and its
 		 * connection slot for good. */
 		log_info("session=%016" PRIx64 " write timeout client=%s state=%s pending=%zu",
-			 s->id, s->addr, state_name[s->state], sess_output_pending(s));
+			 s->id, s->addr, state_name(s->state), sess_output_pending(s));
 		server_bury(s->srv, s);
 		return;
 	}
@@ -313,26 +390,25 @@ sess_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* RFC 5321 4.5.3.2: the server may close after its timeout;
 		 * 421 tells the client why. */
 		log_info("session=%016" PRIx64 " timeout client=%s state=%s", s->id, s->addr,
-			 state_name[s->state]);
-		bufferevent_disable(bev, EV_READ);
+			 state_name(s->state));
 		sess_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
 		sess_close(s);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR)
 		log_debug("session=%016" PRIx64 " connection error state=%s", s->id,
-			  state_name[s->state]);
+			  state_name(s->state));
 	server_bury(s->srv, s);
 }
 
 void
-sess_attach(struct session *s, struct bufferevent *bev, unsigned timeout)
+sess_attach(struct session *s, struct bufferevent *bev)
 {
 	s->bev = bev;
 	bufferevent_setcb(bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
 	bufferevent_setwatermark(bev, EV_READ, 0, SESS_INPUT_MAX);
-	sess_set_timeout(s, timeout);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	sess_apply_state(s);
+	bufferevent_enable(bev, EV_WRITE);
 }
 
 void
@@ -340,9 +416,9 @@ sess_resume(struct session *s)
 {
 	if (s->state == ST_CLOSING)
 		return;
-	unsigned t = s->state == ST_DATA ? s->cfg->data_timeout : s->cfg->command_timeout;
-	sess_set_timeout(s, t);
-	bufferevent_enable(s->bev, EV_READ);
+	/* The client's time starts again from here (after an AUTH answer,
+	 * a commit, drained output). */
+	sess_apply_state(s);
 	sess_process(s);
 }
 
@@ -352,7 +428,6 @@ sess_close(struct session *s)
 	if (s->state == ST_CLOSING)
 		return;
 	sess_set_state(s, ST_CLOSING);
-	bufferevent_disable(s->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		sess_flushed(s);
 	/* else sess_write_cb buries it once the reply is written; the
@@ -481,7 +556,7 @@ session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t 
 		return true;
 	}
 	s->state = ST_CMD;
-	sess_attach(s, bev, s->cfg->command_timeout);
+	sess_attach(s, bev);
 	sess_greet(s);
 	return true;
 }
@@ -528,7 +603,6 @@ sess_tls_ready(struct session *s)
 {
 	sess_trim_soon(s->srv);
 	sess_set_state(s, ST_CMD);
-	sess_set_timeout(s, s->cfg->command_timeout);
 	if (!s->greeted)
 		sess_greet(s);
 	sess_process(s);

@@ -64,6 +64,8 @@ struct sasl_mech;
  * enough that the socket has replies to send while we make more. */
 #define SESS_OUTPUT_LOW 8192
 
+/* Whether each state reads and which timeout it runs under: one row
+ * each in session.c's sess_states[]. */
 enum sess_state {
 	ST_HANDSHAKE,	/* TLS handshake running (implicit TLS or STARTTLS) */
 	ST_CMD,		/* waiting for a command */
@@ -139,12 +141,16 @@ struct session {
 bool session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t salen,
 		    enum listen_role role);
 void session_free(struct session **sp);
+/* Moves s to state to and applies that state's row (session.c
+ * sess_states[]): reading on or off (off anyway while the output is
+ * blocked), and its timeout, set only when it differs from the one
+ * running.  s->bev must be attached. */
 void sess_set_state(struct session *s, enum sess_state to);
-/* Attaches bev (plain, TLS socket or TLS filter) with our callbacks. */
-void sess_attach(struct session *s, struct bufferevent *bev, unsigned timeout);
-/* Sets the read and write timeouts of s->bev (seconds). */
-void sess_set_timeout(struct session *s, unsigned secs);
-/* Starts reading again and handles input that is already buffered. */
+/* Attaches bev (plain, TLS socket or TLS filter) with our callbacks and
+ * the current state's reading and timeout. */
+void sess_attach(struct session *s, struct bufferevent *bev);
+/* Reads again if the state reads, with its timeout started anew, and
+ * handles input that is already buffered.  No-op when closing. */
 void sess_resume(struct session *s);
 /* Stops reading; the reply already queued is flushed, then freed. */
 void sess_close(struct session *s);

@@ -126,8 +126,8 @@ tls_start(struct session *s, int fd)
 	 * encrypted reply (tls_unfilter). */
 	if (fd < 0)
 		s->raw = s->bev;
+	sess_attach(s, bev);
 	sess_set_state(s, ST_HANDSHAKE);
-	sess_attach(s, bev, s->cfg->tls_handshake_timeout);
 	return 0;
 }
 

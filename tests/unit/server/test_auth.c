@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -383,6 +384,70 @@ test_right_password_skips_throttle(void **state)
 			    "235 2.7.0 Authentication successful\r\n");
 }
 
+static bool
+reading(const struct session *s)
+{
+	return (bufferevent_get_enabled(s->bev) & EV_READ) != 0;
+}
+
+/* Each state's row (session.c sess_states[]) alone decides whether the
+ * session reads: no caller turns reading on or off by hand.  A session
+ * waiting for the auth process reads nothing, reads the response after
+ * the 334, and the output backpressure keeps reading off whatever the
+ * row says. */
+static void
+test_state_rows_reading(void **state)
+{
+	struct fx *f = *state;
+	greet(f);
+	struct session *s = TAILQ_FIRST(&f->srv->sessions);
+	assert_non_null(s);
+	assert_int_equal(s->state, ST_CMD);
+	assert_true(reading(s));
+	/* a wrong password: the 535 waits for the failure delay (at least
+	 * 500 ms, a timer), without reading */
+	fake_status = SASL_CRED_BADPASS;
+	size_t n = strlen("AUTH PLAIN " PLAIN_IR "\r\n");
+	assert_int_equal(send(f->cfd, "AUTH PLAIN " PLAIN_IR "\r\n", n, 0), (ssize_t)n);
+	for (int round = 0; round < 1000 && s->state == ST_CMD; round++) {
+		struct pollfd pfd = { .fd = f->cfd, .events = 0 };
+		(void)poll(&pfd, 1, 1);
+		(void)event_base_loop(f->srv->base, EVLOOP_NONBLOCK);
+	}
+	assert_int_equal(s->state, ST_AUTH_WAIT);
+	assert_false(reading(s));
+	assert_string_equal(reply(f), "535 5.7.8 Authentication credentials invalid\r\n");
+	assert_int_equal(s->state, ST_CMD);
+	assert_true(reading(s));
+	/* the response after a 334 is read */
+	assert_string_equal(cmd(f, "AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+	assert_int_equal(s->state, ST_AUTH);
+	assert_true(reading(s));
+	assert_string_equal(cmd(f, "*\r\n"), "501 5.0.0 Authentication cancelled\r\n");
+	assert_int_equal(s->state, ST_CMD);
+	assert_true(reading(s));
+
+	/* every row, in turn */
+	static const bool reads[ST__COUNT] = {
+		[ST_HANDSHAKE] = true, [ST_CMD] = true, [ST_AUTH] = true, [ST_AUTH_WAIT] = false,
+		[ST_DATA] = true, [ST_COMMIT] = false, [ST_CLOSING] = false,
+	};
+	for (int st = 0; st < ST__COUNT; st++) {
+		sess_set_state(s, (enum sess_state)st);
+		assert_int_equal(reading(s), reads[st]);
+		sess_set_state(s, ST_CMD);
+		assert_true(reading(s));
+	}
+	/* output full: a reading state does not turn reading back on */
+	sess_set_state(s, ST_AUTH_WAIT);
+	s->out_blocked = true;
+	sess_set_state(s, ST_AUTH);
+	assert_false(reading(s));
+	s->out_blocked = false;
+	sess_set_state(s, ST_CMD);
+	assert_true(reading(s));
+}
+
 int
 main(void)
 {
@@ -392,6 +457,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_and_unknown_535, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_right_password_skips_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_process_lost_454, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_rows_reading, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
