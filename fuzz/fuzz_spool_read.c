@@ -1,9 +1,12 @@
-/* fuzz_spool_read.c - the spool's record reader (spool_entry_get and
- * spool_read_content over a queue file whose bytes are the fuzz input):
+/* fuzz_spool_read.c - the spool's reader of spool v1 files, which
+ * spool v2 still lists and delivers after an upgrade (spool_entry_get
+ * and spool_read_content over a queue/ID file whose bytes are the fuzz
+ * input; fuzz_spool_frame.c has spool v2's segments):
  * torn or foreign files must be reported, never crash the reader, and a
  * torn message's content is never handed on. */
 #include "fuzz.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -43,10 +46,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sp = lock >= 0 ? spool_open(top, lock, &err) : NULL;
 		if (sp == NULL)
 			abort();
+		/* spool v1 files: spool v2 still reads queue/ID (upgrades) */
+		char q[300];
+		(void)snprintf(q, sizeof q, "%s/queue", top);
+		if (mkdir(q, 0700) < 0 && errno != EEXIST)
+			abort();
 		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		(void)atexit(cleanup);
 	}
-	char path[128];
+	char path[320];
 	(void)snprintf(path, sizeof path, "%s/queue/%s", top, id);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || (size > 0 && write(fd, data, size) != (ssize_t)size))
