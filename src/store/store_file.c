@@ -317,6 +317,8 @@ store_file_answer(void *impl, const struct sasl_cred_request *req, struct sasl_c
 		else
 			store_file_scram_copy(req->kind == SASL_CRED_SCRAM_SHA1 ? &u->sha1 : &u->sha256, a);
 		return;
+	case SASL_CRED_OAUTH_TOKEN:	/* tokens are checked by a token verifier */
+		break;
 	}
 	a->status = SASL_CRED_TEMPFAIL;	/* a kind this backend does not know */
 }
@@ -330,6 +332,8 @@ store_file_supports(const void *impl, enum sasl_cred_kind kind)
 	case SASL_CRED_SCRAM_SHA1:
 	case SASL_CRED_SCRAM_SHA256:
 		return true;
+	case SASL_CRED_OAUTH_TOKEN:
+		break;
 	}
 	return false;
 }

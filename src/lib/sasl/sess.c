@@ -77,6 +77,7 @@ sasl_sess_free(struct sasl_sess **sp)
 	sasl_str_wipe_free(&s->password);
 	sasl_str_wipe_free(&s->hostname);
 	sasl_str_wipe_free(&s->test_nonce);
+	sasl_str_wipe_free(&s->peer_error);
 	if (s->fake_key != NULL) {
 		OPENSSL_cleanse(s->fake_key, s->fake_key_len);
 		free(s->fake_key);
@@ -141,6 +142,12 @@ const char *
 sasl_sess_authzid(const struct sasl_sess *s)
 {
 	return s->authzid;
+}
+
+const char *
+sasl_sess_peer_error(const struct sasl_sess *s)
+{
+	return s->peer_error;
 }
 
 void
