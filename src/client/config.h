@@ -73,6 +73,17 @@ struct client_account {
 	char *user;
 	char *password;		/* wiped on free */
 	char *passwordeval;
+	/* OAuth (auth oauthbearer|xoauth2 without password/passwordeval):
+	 * postern's own token file, filled by `postern oauth login`. */
+	char *oauth_provider;	/* "microsoft" or "google": endpoint presets */
+	char *oauth_flow;	/* "device" (default) or "pkce" */
+	char *oauth_client_id;
+	char *oauth_client_secret;	/* wiped on free */
+	char *oauth_scope;	/* NULL: the provider's SMTP scope */
+	char *oauth_token_endpoint;
+	char *oauth_device_endpoint;
+	char *oauth_authorize_endpoint;
+	char *oauth_token_file;	/* NULL: ~/.local/state/postern/oauth-ACCOUNT.json */
 
 	char *from;
 	bool allow_from_override;	/* default on: -f wins over from */

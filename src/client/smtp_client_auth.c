@@ -301,7 +301,11 @@ smtp_client_auth_reply(struct smtp_client *c, const struct smtp_reply *r)
 		break;
 	}
 	/* 535 and anything else: stop.  Trying other mechanisms with the
-	 * same wrong credentials only feeds the server's failure counters. */
+	 * same wrong credentials only feeds the server's failure counters.
+	 * OAUTHBEARER/XOAUTH2: the error status the server sent before
+	 * (RFC 7628 JSON) says why; `postern probe` explains it. */
+	const char *status = c->sasl != NULL ? sasl_sess_peer_error(c->sasl) : NULL;
 	smtp_client_fail(c, r->code / 100 == 4 ? SMTP_FAIL_AUTH_TEMP : SMTP_FAIL_AUTH, r, name,
-			 "authentication failed for %s with %s", c->o.user, name);
+			 "authentication failed for %s with %s%s%s", c->o.user, name,
+			 status ? "; the server's error status: " : "", status ? status : "");
 }

@@ -302,6 +302,10 @@ sasl_oauth_client_step(struct sasl_sess *s, const struct sasl_oauth_client_form 
 	}
 	sasl_str_wipe_free(&s->peer_error);
 	s->peer_error = strndup(in != NULL ? (const char *)in : "", inlen);	/* stops at a NUL */
+	/* The caller shows it: no control characters from the peer. */
+	for (char *p = s->peer_error; p != NULL && *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
 	st->st = OAUTH_ANSWERED;
 	if (f->answer >= 0 && buf_addch(out, (char)f->answer) != BUF_OK) {
 		*why_r = "output buffer too small";
