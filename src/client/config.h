@@ -177,7 +177,9 @@ struct smtp_client_opts;
  * *pw_r until the session is freed, then client_account_pw_free(pw_r).
  * o borrows a's strings too.  Returns 0, or -1 with *err_r malloc'd
  * ("FILE:LINE: no password for USER at HOST ...", or the lookup's error;
- * NULL when out of memory). */
+ * NULL when out of memory), or -2 when the account's OAuth token file
+ * has no usable token (the provider's error and the fix in *err_r:
+ * exit with EX_NOPERM). */
 int client_account_opts(const struct client_account *a, struct smtp_client_opts *o, char **pw_r,
 			char **err_r);
 /* Wipes and frees a password from client_account_opts(); NULL-safe; sets *pw = NULL. */
