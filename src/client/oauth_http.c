@@ -88,6 +88,11 @@ oauth_http_error(const json_t *answer, long status)
 	/* Microsoft's description starts with the AADSTS code and runs on
 	 * for lines (trace ids): the first line says it. */
 	size_t dlen = d ? strcspn(d, "\r\n") : 0;
-	return str_printf("%s%s%.*s (HTTP %ld)", e ? e : "error", d ? ": " : "", (int)dlen,
-			  d ? d : "", status);
+	char *s = str_printf("%.100s%s%.*s (HTTP %ld)", e ? e : "error", d ? ": " : "",
+			     (int)(dlen < 400 ? dlen : 400), d ? d : "", status);
+	/* The provider's text goes to a terminal: no control characters. */
+	for (char *p = s; p != NULL && *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
 }
