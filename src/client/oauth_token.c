@@ -206,7 +206,7 @@ oauth_tokens_take(struct oauth_tokens *t, const json_t *answer, time_t now, char
 	}
 	const json_t *in = json_object_get(answer, "expires_in");
 	json_int_t secs = json_is_integer(in) ? json_integer_value(in) : 3600;
-	t->expires_at = now + (time_t)(secs > 0 && secs < 86400 * 366 ? secs : 3600);
+	t->expires_at = now + (time_t)(secs > 0 && secs < (json_int_t)86400 * 366 ? secs : 3600);
 	return 0;
 }
 

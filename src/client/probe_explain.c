@@ -36,13 +36,17 @@ static const struct {
 const char *
 probe_explain_reply(const char *summary)
 {
-	int code = 0, n = 0;
-	char status[16] = "";
-	if (sscanf(summary, "%3d %15[0-9.]%n", &code, status, &n) != 2)
+	/* "NNN X.Y.Z" then a space or the end: the status token whole. */
+	size_t slen = strspn(summary + (strlen(summary) >= 4 ? 4 : 0), "0123456789.");
+	if (strlen(summary) < 5 || summary[3] != ' ')
 		return NULL;
-	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-		if (known[i].code == code && strcmp(known[i].status, status) == 0)
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+		char code[4];
+		(void)snprintf(code, sizeof code, "%03d", known[i].code);
+		if (strncmp(summary, code, 3) == 0 && strlen(known[i].status) == slen
+		    && strncmp(summary + 4, known[i].status, slen) == 0)
 			return known[i].text;
+	}
 	return NULL;
 }
 
