@@ -37,14 +37,15 @@ const char *
 probe_explain_reply(const char *summary)
 {
 	/* "NNN X.Y.Z" then a space or the end: the status token whole. */
-	size_t slen = strspn(summary + (strlen(summary) >= 4 ? 4 : 0), "0123456789.");
 	if (strlen(summary) < 5 || summary[3] != ' ')
 		return NULL;
+	const char *st = summary + 4;
+	size_t slen = strspn(st, "0123456789.");
 	for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
 		char code[4];
 		(void)snprintf(code, sizeof code, "%03d", known[i].code);
 		if (strncmp(summary, code, 3) == 0 && strlen(known[i].status) == slen
-		    && strncmp(summary + 4, known[i].status, slen) == 0)
+		    && strncmp(st, known[i].status, slen) == 0)
 			return known[i].text;
 	}
 	return NULL;
