@@ -42,7 +42,15 @@ fuzz_sasl_answer(struct sasl_sess *s)
 	FUZZ_CHECK(r->authcid != NULL);
 	struct sasl_cred_answer a;
 	memset(&a, 0, sizeof a);
-	if (strcmp(r->authcid, FUZZ_USER) != 0) {
+	if (r->kind == SASL_CRED_OAUTH_TOKEN) {
+		/* A verifier judges the token alone and names its user;
+		 * the mechanism compares that with the claimed one. */
+		bool same = r->password_len == strlen(FUZZ_PASS) &&
+			    memcmp(r->password, FUZZ_PASS, r->password_len) == 0;
+		a.status = same ? SASL_CRED_OK : SASL_CRED_BADPASS;
+		memcpy(a.token_user, FUZZ_USER, sizeof FUZZ_USER);
+		memcpy(a.oauth_scope, "smtp", 5);
+	} else if (strcmp(r->authcid, FUZZ_USER) != 0) {
 		a.status = SASL_CRED_NOUSER;
 	} else if (r->kind == SASL_CRED_PASSWORD) {
 		bool same = r->password_len == strlen(FUZZ_PASS) &&

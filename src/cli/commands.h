@@ -9,5 +9,6 @@ int cmd_passwd(int argc, char **argv);	/* src/store/passwd_cmd.c */
 int cmd_send(int argc, char **argv);	/* src/client/send_cmd.c */
 int cmd_probe(int argc, char **argv);	/* src/client/probe_cmd.c */
 int cmd_outbox(int argc, char **argv);	/* src/client/outbox_cmd.c */
+int cmd_oauth(int argc, char **argv);	/* src/client/oauth_cmd.c */
 
 #endif

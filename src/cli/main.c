@@ -16,6 +16,7 @@ static const struct {
 	{ "send", cmd_send, "send [-C FILE] [-a ACCOUNT] [-f FROM] [-t] [-i] [-v] [RCPT ...]" },
 	{ "probe", cmd_probe, "probe [--tls|--starttls] [--user U] [--password-file F] [--auth MECH|all] [--tls-trust-file F | --insecure] HOST[:PORT]" },
 	{ "outbox", cmd_outbox, "outbox [-C FILE] list | flush | delete ID" },
+	{ "oauth", cmd_oauth, "oauth [-C FILE] login|status [-a ACCOUNT]" },
 };
 
 static void

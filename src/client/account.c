@@ -6,6 +6,7 @@
 
 
 #include "client/config.h"
+#include "client/oauth.h"
 #include "client/smtp_client.h"
 #include "sasl/sasl.h"
 #include "util/str.h"
@@ -54,6 +55,16 @@ client_account_opts(const struct client_account *a, struct smtp_client_opts *o, 
 	*err_r = NULL;
 	if (client_account_auth(a) == CLIENT_AUTH_OFF) {
 		fill_opts(a, NULL, o);
+		return 0;
+	}
+	/* auth oauthbearer/xoauth2 without password or passwordeval: the
+	 * token file `postern oauth login` filled, refreshed if need be.
+	 * Failing that is the provider refusing us (EX_NOPERM), not a
+	 * configuration error. */
+	if (oauth_account_uses_file(a)) {
+		if (oauth_access_token(a, pw_r, err_r) != 0)
+			return -2;
+		fill_opts(a, *pw_r, o);
 		return 0;
 	}
 	if (client_account_password(a, pw_r, err_r) != 0)

@@ -200,7 +200,7 @@ parse_line(struct parser *ps, char *line, bool in_eval, char **why_r)
 	}
 	if (strcmp(cmd, "account") == 0)
 		return start_account(ps, arg, why_r);
-	if (strcmp(cmd, "password") == 0)
+	if (strcmp(cmd, "password") == 0 || strcmp(cmd, "oauth_client_secret") == 0)
 		ps->has_password = true;
 	char *note = NULL;
 	rc = client_key_set(ps->cur, cmd, arg, why_r, &note);

@@ -73,6 +73,17 @@ struct client_account {
 	char *user;
 	char *password;		/* wiped on free */
 	char *passwordeval;
+	/* OAuth (auth oauthbearer|xoauth2 without password/passwordeval):
+	 * postern's own token file, filled by `postern oauth login`. */
+	char *oauth_provider;	/* "microsoft" or "google": endpoint presets */
+	char *oauth_flow;	/* "device" (default) or "pkce" */
+	char *oauth_client_id;
+	char *oauth_client_secret;	/* wiped on free */
+	char *oauth_scope;	/* NULL: the provider's SMTP scope */
+	char *oauth_token_endpoint;
+	char *oauth_device_endpoint;
+	char *oauth_authorize_endpoint;
+	char *oauth_token_file;	/* NULL: ~/.local/state/postern/oauth-ACCOUNT.json */
 
 	char *from;
 	bool allow_from_override;	/* default on: -f wins over from */
@@ -166,7 +177,9 @@ struct smtp_client_opts;
  * *pw_r until the session is freed, then str_wipe_free(pw_r).
  * o borrows a's strings too.  Returns 0, or -1 with *err_r malloc'd
  * ("FILE:LINE: no password for USER at HOST ...", or the lookup's error;
- * NULL when out of memory). */
+ * NULL when out of memory), or -2 when the account's OAuth token file
+ * has no usable token (the provider's error and the fix in *err_r:
+ * exit with EX_NOPERM). */
 int client_account_opts(const struct client_account *a, struct smtp_client_opts *o, char **pw_r,
 			char **err_r);
 

@@ -37,6 +37,13 @@ static const struct field_desc fields[F__COUNT] = {
 	[F_AUTH] = FIELD_VAL(auth), [F_AUTH_MECH] = FIELD_STR(auth_mech),
 	[F_USER] = FIELD_STR(user), [F_PASSWORD] = FIELD_STR(password),
 	[F_PWEVAL] = FIELD_STR(passwordeval), [F_FROM] = FIELD_STR(from),
+	[F_OAUTH_PROVIDER] = FIELD_STR(oauth_provider), [F_OAUTH_FLOW] = FIELD_STR(oauth_flow),
+	[F_OAUTH_CLIENT_ID] = FIELD_STR(oauth_client_id),
+	[F_OAUTH_CLIENT_SECRET] = FIELD_STR(oauth_client_secret),
+	[F_OAUTH_SCOPE] = FIELD_STR(oauth_scope), [F_OAUTH_TOKEN_EP] = FIELD_STR(oauth_token_endpoint),
+	[F_OAUTH_DEVICE_EP] = FIELD_STR(oauth_device_endpoint),
+	[F_OAUTH_AUTHORIZE_EP] = FIELD_STR(oauth_authorize_endpoint),
+	[F_OAUTH_TOKEN_FILE] = FIELD_STR(oauth_token_file),
 	[F_FROM_OVERRIDE] = FIELD_VAL(allow_from_override), [F_AUTO_FROM] = FIELD_VAL(auto_from),
 	[F_MAILDOMAIN] = FIELD_STR(maildomain), [F_FROM_HEADER] = FIELD_VAL(set_from_header),
 	[F_DATE_HEADER] = FIELD_VAL(set_date_header), [F_REMOVE_BCC] = FIELD_VAL(remove_bcc_headers),
@@ -296,6 +303,29 @@ k_auth(struct client_account *a, const struct key *k, const char *v, char **why_
 	return set_str(a, F_AUTH_MECH, mech);
 }
 
+/* oauth_provider microsoft|google, oauth_flow device|pkce. */
+static int
+k_oauth_word(struct client_account *a, const struct key *k, const char *v, char **why_r)
+{
+	bool provider = k->f == F_OAUTH_PROVIDER;
+	const char *a1 = provider ? "microsoft" : "device", *a2 = provider ? "google" : "pkce";
+	if (strcmp(v, a1) != 0 && strcmp(v, a2) != 0)
+		return bad_arg(k, v, provider ? "microsoft or google" : "device or pkce", why_r);
+	return set_str(a, k->f, v);
+}
+
+/* An endpoint: https://, or http:// to a loopback address only (a
+ * test server; a secret never crosses a network unencrypted). */
+static int
+k_url(struct client_account *a, const struct key *k, const char *v, char **why_r)
+{
+	bool ok = strncmp(v, "https://", 8) == 0 || strncmp(v, "http://127.0.0.1:", 17) == 0
+		  || strncmp(v, "http://[::1]:", 13) == 0 || strncmp(v, "http://localhost:", 17) == 0;
+	if (!ok || strpbrk(v, " \t\r\n") != NULL)
+		return bad_arg(k, v, "an https:// URL (http:// only to 127.0.0.1)", why_r);
+	return set_str(a, k->f, v);
+}
+
 int
 client_parse_fingerprint(const char *s, uint8_t out[32])
 {
@@ -533,6 +563,15 @@ static const struct key keys[] = {
 	{ "user", k_str, F_USER, NULL },
 	{ "password", k_str, F_PASSWORD, NULL },
 	{ "passwordeval", k_str, F_PWEVAL, NULL },
+	{ "oauth_provider", k_oauth_word, F_OAUTH_PROVIDER, NULL },
+	{ "oauth_flow", k_oauth_word, F_OAUTH_FLOW, NULL },
+	{ "oauth_client_id", k_str, F_OAUTH_CLIENT_ID, NULL },
+	{ "oauth_client_secret", k_str, F_OAUTH_CLIENT_SECRET, NULL },
+	{ "oauth_scope", k_str, F_OAUTH_SCOPE, NULL },
+	{ "oauth_token_endpoint", k_url, F_OAUTH_TOKEN_EP, NULL },
+	{ "oauth_device_endpoint", k_url, F_OAUTH_DEVICE_EP, NULL },
+	{ "oauth_authorize_endpoint", k_url, F_OAUTH_AUTHORIZE_EP, NULL },
+	{ "oauth_token_file", k_path, F_OAUTH_TOKEN_FILE, NULL },
 	{ "from", k_str, F_FROM, NULL },
 	{ "allow_from_override", k_bool, F_FROM_OVERRIDE, NULL },
 	{ "auto_from", k_bool, F_AUTO_FROM, NULL },

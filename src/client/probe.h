@@ -65,4 +65,15 @@ int probe_format_tls(const struct smtp_tls_info *ti, struct buf *out);
  * each starting with prefix. Returns a buf_rc. */
 int probe_format_cert(X509 *x, const char *prefix, struct buf *out);
 
+/* probe_explain.c: what a provider's reply means, from its reply code
+ * and enhanced status code (550 5.7.30, 535 5.7.139, 535 5.7.3, 534
+ * 5.7.9); summary is smtp_reply_summary()'s "CODE X.Y.Z text".  A
+ * static sentence, or NULL when the reply is not one we explain. */
+const char *probe_explain_reply(const char *summary);
+/* An OAUTHBEARER/XOAUTH2 error challenge (base64 JSON, RFC 7628 3.2.2):
+ * appends one "-- ..." line explaining status, scope and
+ * openid-configuration.  1 when appended, 0 when it is not such a
+ * status, -1 when out cannot hold it. */
+int probe_explain_oauth_status(const char *b64, size_t n, struct buf *out);
+
 #endif

@@ -81,6 +81,16 @@ on_transcript(void *arg, const struct smtp_line *l)
 	if (probe_format_line(&r->pm, l, &b) == BUF_OK)
 		emit(&b);
 	buf_wipe_free(&b);
+	/* A token mechanism's challenge is the server's error status. */
+	const struct sasl_mech *m = l->mech ? sasl_mech_find(l->mech, strlen(l->mech)) : NULL;
+	if (l->dir == SMTP_DIR_SERVER && (l->flags & SMTP_LINE_SASL) && m != NULL
+	    && sasl_mech_uses_token(m) && l->payload_off < l->len) {
+		buf_init(&b, PROBE_OUT_MAX);
+		if (probe_explain_oauth_status(l->text + l->payload_off, l->len - l->payload_off,
+					       &b) == 1)
+			emit(&b);
+		buf_free(&b);
+	}
 }
 
 static void
@@ -115,6 +125,9 @@ on_auth(void *arg, const char *mech, bool ok, const struct smtp_reply *rep)
 	struct probe_run *r = arg;
 	smtp_reply_summary(rep, r->auth_reply, sizeof r->auth_reply);
 	printf("-- AUTH %s: %s\n", mech, ok ? "accepted" : "not accepted");
+	const char *why = ok ? NULL : probe_explain_reply(r->auth_reply);
+	if (why != NULL)
+		printf("-- what this reply means: %s\n", why);
 }
 
 static void

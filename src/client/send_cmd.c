@@ -374,10 +374,18 @@ deliver(const struct send_args *a, const struct client_config *cfg,
 	r->queued = false;
 	char *pw = NULL, *err = NULL;
 	struct smtp_client_opts o;
-	if (client_account_opts(acct, &o, &pw, &err) != 0) {
+	int orc = client_account_opts(acct, &o, &pw, &err);
+	if (orc == -2 && err != NULL && acct->queue == CLIENT_QUEUE_ON_FAILURE) {
+		/* The token can be renewed (oauth login) and the mail sent later. */
+		r->queued = true;
+		int qrc = queue_it(acct, cfg, m, inp, err);
+		free(err);
+		return qrc;
+	}
+	if (orc != 0) {
 		(void)fprintf(stderr, "%s: %s\n", prog, err ? err : "cannot get the password");
 		free(err);
-		return EX_CONFIG;
+		return orc == -2 ? EX_NOPERM : EX_CONFIG;
 	}
 	*r = (struct run){ .args = a, .msg = *m };
 	int rc = run_session(&o, r);

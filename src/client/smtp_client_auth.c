@@ -48,7 +48,9 @@ smtp_client_pick_mechs(const struct smtp_ehlo *caps, bool encrypted,
 	bool dropped = false;
 	for (size_t i = 0; i < sasl_mech_count() && n < max; i++) {
 		const struct sasl_mech *m = sasl_mech_at(i);
-		if (!smtp_ehlo_offers_mech(caps, sasl_mech_name(m)))
+		/* A token mechanism is used only when configured: the
+		 * password is not a token. */
+		if (!smtp_ehlo_offers_mech(caps, sasl_mech_name(m)) || sasl_mech_uses_token(m))
 			continue;
 		if (sasl_mech_sends_password(m) && !encrypted) {
 			dropped = true;
@@ -299,7 +301,11 @@ smtp_client_auth_reply(struct smtp_client *c, const struct smtp_reply *r)
 		break;
 	}
 	/* 535 and anything else: stop.  Trying other mechanisms with the
-	 * same wrong credentials only feeds the server's failure counters. */
+	 * same wrong credentials only feeds the server's failure counters.
+	 * OAUTHBEARER/XOAUTH2: the error status the server sent before
+	 * (RFC 7628 JSON) says why; `postern probe` explains it. */
+	const char *status = c->sasl != NULL ? sasl_sess_peer_error(c->sasl) : NULL;
 	smtp_client_fail(c, r->code / 100 == 4 ? SMTP_FAIL_AUTH_TEMP : SMTP_FAIL_AUTH, r, name,
-			 "authentication failed for %s with %s", c->o.user, name);
+			 "authentication failed for %s with %s%s%s", c->o.user, name,
+			 status ? "; the server's error status: " : "", status ? status : "");
 }

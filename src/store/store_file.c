@@ -381,6 +381,9 @@ store_file_begin(void *impl, const struct sasl_cred_request *req, struct sasl_cr
 		else
 			store_file_scram_copy(req->kind == SASL_CRED_SCRAM_SHA1 ? &u->sha1 : &u->sha256, a);
 		return NULL;
+	case SASL_CRED_OAUTH_TOKEN:	/* tokens are checked by a token verifier */
+		a->status = SASL_CRED_NOSECRET;
+		return NULL;
 	}
 	a->status = SASL_CRED_TEMPFAIL;	/* a kind this backend does not know */
 	return NULL;
@@ -395,6 +398,8 @@ store_file_supports(const void *impl, enum sasl_cred_kind kind)
 	case SASL_CRED_SCRAM_SHA1:
 	case SASL_CRED_SCRAM_SHA256:
 		return true;
+	case SASL_CRED_OAUTH_TOKEN:
+		break;
 	}
 	return false;
 }

@@ -13,6 +13,8 @@ static const struct sasl_mech *const sasl_registry[] = {
 	&sasl_scram_sha256_mech,
 	&sasl_scram_sha1_mech,
 	&sasl_cram_md5_mech,
+	&sasl_oauthbearer_mech,
+	&sasl_xoauth2_mech,
 	&sasl_plain_mech,
 	&sasl_login_mech,
 };
@@ -77,6 +79,12 @@ sasl_mech_cred_kind(const struct sasl_mech *m)
 	return m->cred_kind;
 }
 
+bool
+sasl_mech_uses_token(const struct sasl_mech *m)
+{
+	return (m->flags & SASL_MECH_USES_TOKEN) != 0;
+}
+
 /* ---- the mechanisms (policy lives in these flags) ---- */
 
 const struct sasl_mech sasl_scram_sha256_mech = {
@@ -118,4 +126,25 @@ const struct sasl_mech sasl_login_mech = {
 	.client_start = sasl_login_client_start, .client_step = sasl_login_client_step,
 	.client_free = sasl_login_client_free, .server_start = sasl_login_server_start,
 	.server_step = sasl_login_server_step, .server_free = sasl_login_server_free,
+};
+
+/* RFC 7628: a bearer token is as good as a password to whoever reads
+ * it, hence TLS only; ranked above PLAIN because a token is scoped and
+ * expires.  OAUTHBEARER is the standard, XOAUTH2 its older Google form. */
+const struct sasl_mech sasl_oauthbearer_mech = {
+	.name = "OAUTHBEARER",
+	.flags = SASL_MECH_SENDS_PASSWORD | SASL_MECH_CLIENT_FIRST | SASL_MECH_USES_TOKEN,
+	.strength = 26, .cred_kind = SASL_CRED_OAUTH_TOKEN,
+	.client_start = sasl_oauthbearer_client_start, .client_step = sasl_oauthbearer_client_step,
+	.client_free = sasl_oauth_free, .server_start = sasl_oauthbearer_server_start,
+	.server_step = sasl_oauthbearer_server_step, .server_free = sasl_oauth_free,
+};
+
+const struct sasl_mech sasl_xoauth2_mech = {
+	.name = "XOAUTH2",
+	.flags = SASL_MECH_SENDS_PASSWORD | SASL_MECH_CLIENT_FIRST | SASL_MECH_USES_TOKEN,
+	.strength = 25, .cred_kind = SASL_CRED_OAUTH_TOKEN,
+	.client_start = sasl_xoauth2_client_start, .client_step = sasl_xoauth2_client_step,
+	.client_free = sasl_oauth_free, .server_start = sasl_xoauth2_server_start,
+	.server_step = sasl_xoauth2_server_step, .server_free = sasl_oauth_free,
 };

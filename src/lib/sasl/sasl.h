@@ -64,6 +64,10 @@ enum sasl_cred_kind {
 	SASL_CRED_CRAM_MD5,	/* HMAC-MD5 inner/outer states of the secret */
 	SASL_CRED_SCRAM_SHA1,	/* salt, iterations, StoredKey, ServerKey */
 	SASL_CRED_SCRAM_SHA256,
+	SASL_CRED_OAUTH_TOKEN,	/* verify a bearer token (OAUTHBEARER, XOAUTH2):
+				 * request.authcid is the user the message names
+				 * ("" when none), request.password the token;
+				 * the answer names the token's user */
 };
 
 /* ---- the registry, strongest first ---- */
@@ -83,12 +87,16 @@ bool sasl_mech_client_first(const struct sasl_mech *m);
  * is server-first but accepts the user name as initial response. */
 bool sasl_mech_forbids_initial(const struct sasl_mech *m);
 enum sasl_cred_kind sasl_mech_cred_kind(const struct sasl_mech *m);
+/* Carries a bearer token, not a password (OAUTHBEARER, XOAUTH2): a
+ * client uses it only when configured to, never by preference. */
+bool sasl_mech_uses_token(const struct sasl_mech *m);
 
 /* ---- sessions ---- */
 
 struct sasl_client_params {
 	const char *authcid;	/* user name, UTF-8 */
-	const char *password;	/* copied; the copy is wiped on free */
+	const char *password;	/* copied; the copy is wiped on free; the
+				 * access token for OAUTHBEARER/XOAUTH2 */
 	const char *authzid;	/* NULL or "" for none */
 };
 
@@ -125,6 +133,10 @@ const struct sasl_mech *sasl_sess_mech(const struct sasl_sess *s);
 const char *sasl_sess_authcid(const struct sasl_sess *s);
 /* Server: the requested authorization identity, NULL when none. */
 const char *sasl_sess_authzid(const struct sasl_sess *s);
+/* Client: the error the server sent instead of a verdict (OAUTHBEARER
+ * and XOAUTH2: the RFC 7628 JSON status, as received), for the caller
+ * to show or decode; NULL when none came. */
+const char *sasl_sess_peer_error(const struct sasl_sess *s);
 
 /* Tests only: use this nonce (SCRAM client nonce / server nonce part,
  * CRAM-MD5 challenge text) instead of a random one. Copied. */
@@ -135,14 +147,16 @@ void sasl_sess_set_test_nonce(struct sasl_sess *s, const char *nonce);
 struct sasl_cred_request {
 	enum sasl_cred_kind kind;
 	const char *authcid;		/* user name after SASLprep */
-	const uint8_t *password;	/* SASL_CRED_PASSWORD only; borrowed */
+	const uint8_t *password;	/* SASL_CRED_PASSWORD: the password;
+					 * SASL_CRED_OAUTH_TOKEN: the token; borrowed */
 	size_t password_len;
 };
 
 enum sasl_cred_status {
 	SASL_CRED_OK,
 	SASL_CRED_NOUSER,	/* unknown user (SCRAM then fails with a fake salt) */
-	SASL_CRED_BADPASS,	/* SASL_CRED_PASSWORD: the password is wrong */
+	SASL_CRED_BADPASS,	/* SASL_CRED_PASSWORD: the password is wrong;
+				 * SASL_CRED_OAUTH_TOKEN: the token is not valid */
 	SASL_CRED_TEMPFAIL,	/* the store could not be read */
 	SASL_CRED_NOSECRET,	/* user exists but has no secret of this kind */
 };
@@ -159,6 +173,13 @@ struct sasl_cred_answer {
 	uint8_t stored_key[SASL_KEY_MAX];
 	uint8_t server_key[SASL_KEY_MAX];
 	size_t key_len;			/* 20 (SHA-1) or 32 (SHA-256) */
+	/* SASL_CRED_OAUTH_TOKEN, OK: the user the token was issued to. */
+	char token_user[SASL_NAME_MAX + 1];
+	/* SASL_CRED_OAUTH_TOKEN, BADPASS: the RFC 7628 section 3.2.2 error
+	 * fields ("" for absent; status "" means "invalid_token"). */
+	char oauth_status[32];
+	char oauth_scope[256];
+	char oauth_openid_config[256];
 };
 
 /* Valid while the session is in SASL_NEED_CRED. */

@@ -33,6 +33,7 @@ struct sasl_sess {
 	char *password;		/* client copy; PLAIN/LOGIN server: prepared */
 	char *hostname;		/* server */
 	char *test_nonce;
+	char *peer_error;	/* client: the server's error message (OAUTHBEARER) */
 	uint8_t *fake_key;	/* server: copy of params->fake_salt_key */
 	size_t fake_key_len;
 	unsigned fake_iter;	/* server: never 0 */
@@ -86,5 +87,11 @@ sasl_free_fn sasl_cram_md5_client_free, sasl_cram_md5_server_free;
 sasl_start_fn sasl_scram_client_start, sasl_scram_server_start;
 sasl_step_fn sasl_scram_client_step, sasl_scram_server_step;
 sasl_free_fn sasl_scram_client_free, sasl_scram_server_free;
+sasl_start_fn sasl_oauthbearer_client_start, sasl_oauthbearer_server_start;
+sasl_step_fn sasl_oauthbearer_client_step, sasl_oauthbearer_server_step;
+sasl_start_fn sasl_xoauth2_client_start, sasl_xoauth2_server_start;
+sasl_step_fn sasl_xoauth2_client_step, sasl_xoauth2_server_step;
+/* oauth_common.c: one state and one free for both token mechanisms. */
+sasl_free_fn sasl_oauth_free;
 
 #endif

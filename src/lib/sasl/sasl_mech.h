@@ -12,6 +12,7 @@ enum sasl_mech_flag {
 	SASL_MECH_SENDS_PASSWORD = 1 << 0,	/* plaintext on the wire: TLS only */
 	SASL_MECH_CLIENT_FIRST = 1 << 1,	/* has an initial response */
 	SASL_MECH_FORBIDS_INITIAL = 1 << 2,	/* an initial response is an error */
+	SASL_MECH_USES_TOKEN = 1 << 3,		/* a bearer token, not a password */
 };
 
 /* Each side's start allocates s->state (0, or -1 on allocation failure);
@@ -41,5 +42,7 @@ extern const struct sasl_mech sasl_login_mech;
 extern const struct sasl_mech sasl_cram_md5_mech;
 extern const struct sasl_mech sasl_scram_sha1_mech;
 extern const struct sasl_mech sasl_scram_sha256_mech;
+extern const struct sasl_mech sasl_oauthbearer_mech;
+extern const struct sasl_mech sasl_xoauth2_mech;
 
 #endif

@@ -71,6 +71,7 @@ sasl_sess_free(struct sasl_sess **sp)
 	str_wipe_free(&s->password);
 	str_wipe_free(&s->hostname);
 	str_wipe_free(&s->test_nonce);
+	str_wipe_free(&s->peer_error);
 	if (s->fake_key != NULL) {
 		OPENSSL_cleanse(s->fake_key, s->fake_key_len);
 		free(s->fake_key);
@@ -135,6 +136,12 @@ const char *
 sasl_sess_authzid(const struct sasl_sess *s)
 {
 	return s->authzid;
+}
+
+const char *
+sasl_sess_peer_error(const struct sasl_sess *s)
+{
+	return s->peer_error;
 }
 
 void

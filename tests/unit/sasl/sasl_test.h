@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -50,7 +51,14 @@ t_answer(struct sasl_sess *s, const char *user, const char *password)
 	struct sasl_cred_answer a;
 	memset(&a, 0, sizeof a);
 	const char *why = NULL;
-	if (strcmp(r->authcid, user) != 0) {
+	if (r->kind == SASL_CRED_OAUTH_TOKEN) {
+		/* A verifier judges the token alone ("password" is the
+		 * token) and names its user; the mechanism compares. */
+		bool same = r->password_len == strlen(password)
+			&& memcmp(r->password, password, r->password_len) == 0;
+		a.status = same ? SASL_CRED_OK : SASL_CRED_BADPASS;
+		(void)snprintf(a.token_user, sizeof a.token_user, "%s", user);
+	} else if (strcmp(r->authcid, user) != 0) {
 		a.status = SASL_CRED_NOUSER;
 	} else if (r->kind == SASL_CRED_PASSWORD) {
 		bool same = r->password_len == strlen(password)

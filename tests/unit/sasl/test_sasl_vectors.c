@@ -15,20 +15,26 @@ test_registry(void **state)
 {
 	(void)state;
 	static const char *const order[] = { "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5",
-					     "PLAIN", "LOGIN" };
-	assert_int_equal(sasl_mech_count(), 5);
-	for (size_t i = 0; i < 5; i++) {
+					     "OAUTHBEARER", "XOAUTH2", "PLAIN", "LOGIN" };
+	assert_int_equal(sasl_mech_count(), 7);
+	for (size_t i = 0; i < 7; i++) {
 		assert_string_equal(sasl_mech_name(sasl_mech_at(i)), order[i]);
 		if (i > 0)
 			assert_true(sasl_mech_strength(sasl_mech_at(i - 1))
 				    > sasl_mech_strength(sasl_mech_at(i)));
 	}
-	assert_ptr_equal(sasl_mech_find("plain", 5), sasl_mech_at(3));
+	assert_ptr_equal(sasl_mech_find("plain", 5), sasl_mech_at(5));
 	assert_ptr_equal(sasl_mech_find("Scram-Sha-1", 11), sasl_mech_at(1));
 	assert_null(sasl_mech_find("PLAINX", 6));
 	assert_null(sasl_mech_find("PLAI", 4));
 	assert_null(sasl_mech_find("SCRAM-SHA-1-PLUS", 16));
-	assert_ptr_equal(sasl_mech_find("PLAINX", 5), sasl_mech_at(3));	/* length given */
+	assert_ptr_equal(sasl_mech_find("PLAINX", 5), sasl_mech_at(5));	/* length given */
+	assert_true(sasl_mech_sends_password(sasl_mech_find("OAUTHBEARER", 11)));
+	assert_true(sasl_mech_sends_password(sasl_mech_find("XOAUTH2", 7)));
+	assert_true(sasl_mech_uses_token(sasl_mech_find("XOAUTH2", 7)));
+	assert_false(sasl_mech_uses_token(sasl_mech_find("PLAIN", 5)));
+	assert_int_equal(sasl_mech_cred_kind(sasl_mech_find("OAUTHBEARER", 11)),
+			 SASL_CRED_OAUTH_TOKEN);
 	assert_true(sasl_mech_sends_password(sasl_mech_find("PLAIN", 5)));
 	assert_true(sasl_mech_sends_password(sasl_mech_find("LOGIN", 5)));
 	assert_false(sasl_mech_sends_password(sasl_mech_find("CRAM-MD5", 8)));
