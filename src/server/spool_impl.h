@@ -93,6 +93,9 @@ typedef int (*spool_seg_fn)(void *arg, struct spool_entry *e);
 int spool_seg_scan(struct spool *sp, spool_seg_fn fn, void *arg, char **err_r);
 /* The same for segment seq only; returns 1 when fn asked to stop. */
 int spool_seg_scan_one(struct spool *sp, uint64_t seq, spool_seg_fn fn, void *arg);
+/* The envelope string a record or field type fills (spool v1 records
+ * and spool v2 frame fields share the types), or NULL (spool_read.c). */
+const char **spool_env_slot(struct spool_envelope *env, uint8_t type);
 /* Parses one message frame's payload into e (pure: for fuzzing).
  * Returns 0, or -1 with e->torn set. */
 int spool_frame_decode(const uint8_t *p, size_t n, struct spool_entry *e);

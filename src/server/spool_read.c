@@ -120,9 +120,8 @@ rd_decimal(struct rd *r, const char *s, uint64_t *v_r, char type)
 	return 0;
 }
 
-/* The envelope field a record type fills, or NULL. */
-static const char **
-rd_slot(struct spool_envelope *env, uint8_t type)
+const char **
+spool_env_slot(struct spool_envelope *env, uint8_t type)
 {
 	switch (type) {
 	case REC_FROM: return &env->mail_from;
@@ -155,7 +154,7 @@ rd_add_rcpt(struct spool_envelope *env, char *s)
 static int
 rd_envelope(struct rd *r, struct spool_entry *e, uint8_t type, off_t at, uint32_t len)
 {
-	const char **slot = rd_slot(&e->env, type);
+	const char **slot = spool_env_slot(&e->env, type);
 	if (slot == NULL && type != REC_RCPT && type != REC_ARRIVAL && type != REC_SIZE)
 		return rd_torn(r, "unknown record type 0x%02x", type);
 	if (len > 1024 * 16)

@@ -105,24 +105,6 @@ dec_str(const uint8_t *v, size_t n)
 	return s;
 }
 
-/* The envelope field a field type fills, or NULL. */
-static const char **
-dec_slot(struct spool_envelope *env, uint8_t type)
-{
-	switch (type) {
-	case REC_FROM: return &env->mail_from;
-	case REC_AUTH_PARAM: return &env->auth_param;
-	case REC_BODY: return &env->body;
-	case REC_AUTH_USER: return &env->auth_user;
-	case REC_AUTH_MECH: return &env->auth_mech;
-	case REC_CLIENT: return &env->client_addr;
-	case REC_HELO: return &env->helo;
-	case REC_TLS_VERSION: return &env->tls_version;
-	case REC_TLS_CIPHER: return &env->tls_cipher;
-	default: return NULL;
-	}
-}
-
 static int
 dec_rcpt(struct spool_entry *e, const uint8_t *v, size_t n)
 {
@@ -147,7 +129,7 @@ static int
 dec_field(struct spool_entry *e, struct dec *d, uint8_t t, const uint8_t *v, size_t n)
 {
 	uint64_t x = 0;
-	const char **slot = dec_slot(&e->env, t);
+	const char **slot = spool_env_slot(&e->env, t);
 	char tmp[SPOOL_ID_MAX];
 	if (d->end)
 		return dec_torn(e, "field after END");
