@@ -21,7 +21,7 @@ libcrypt-dev libidn-dev libcmocka-dev openssl libc-ares-dev libjansson-dev libcu
 TEST="python3 python3-pytest python3-pytest-xdist python3-pytest-timeout python3-aiosmtpd swaks libnet-ssleay-perl \
 libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl msmtp curl \
 gsasl emacs-nox postfix dovecot-core git git-email libmailtools-perl ca-certificates procps \
-fail2ban dnsmasq-base dovecot-lmtpd time python3-jwt python3-cryptography"
+fail2ban dnsmasq-base dovecot-lmtpd time python3-jwt python3-cryptography mutt"
 
 want="$BUILD"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST"

@@ -6,6 +6,13 @@ session was encrypted.
     with Upstream(starttls_ctx=ctx, dsn=True, auth=True) as up:
         up.port; up.messages[0].content; up.mail_lines[0]
 
+Scripted failures, for the delivery suites: data_replies is a list of
+replies the successive DATA commands get instead of 250 (then 250 again
+once it is used up; each try is logged in up.data_tries with its time
+and reply), rcpt_replies maps a recipient address to the reply its RCPT
+gets (a 550 refuses only that one).  host picks the loopback address
+(127.0.0.0/8: an MX host on port 25 of an address of its own).
+
 aiosmtpd refuses MAIL/RCPT parameters it does not know (AUTH=, RET=,
 ENVID=, NOTIFY=, ORCPT=) with 555; this server notes the line as it came
 and hands aiosmtpd the command without them.  dsn=True adds "DSN" to
@@ -14,6 +21,8 @@ client passes AUTH= on.  decode_data=True drops 8BITMIME from EHLO.
 """
 import dataclasses
 import re
+import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -41,7 +50,17 @@ class _Handler:
             responses.insert(-1, "250-DSN")
         return responses
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.up.rcpt_replies.get(address)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
     async def handle_DATA(self, server, session, envelope):
+        scripted = self.up.next_data_reply()
+        if scripted is not None:
+            return scripted
         content = envelope.original_content or b""
         if not self.up.keep_content:
             content = len(content)
@@ -67,7 +86,7 @@ def _never(server, session, envelope, mechanism, auth_data):
 class _Controller(Controller):
     def __init__(self, up, **kw):
         self.up = up
-        super().__init__(_Handler(up), hostname="127.0.0.1", port=up.port, **kw)
+        super().__init__(_Handler(up), hostname=up.host, port=up.port, **kw)
 
     def factory(self):
         # SIZE advertised (100 MB: above every test message)
@@ -80,13 +99,26 @@ class _Controller(Controller):
 
 class Upstream:
     def __init__(self, starttls_ctx=None, dsn=False, auth=False, decode_data=False,
-                 keep_content=True):
-        self.port = free_port()
+                 keep_content=True, host="127.0.0.1", port=None, data_replies=(),
+                 rcpt_replies=None):
+        self.host = host
+        self.port = port or free_port(host)
+        self.data_replies = list(data_replies)
+        self.rcpt_replies = dict(rcpt_replies or {})
+        self.data_tries = []            # (time.time(), reply) per DATA
+        self._lock = threading.Lock()
         self.starttls_ctx = starttls_ctx
         self.dsn, self.auth, self.decode_data = dsn, auth, decode_data
         self.keep_content = keep_content
         self.messages, self.mail_lines, self.rcpt_lines = [], [], []
         self.ctl = _Controller(self)
+
+    def next_data_reply(self):
+        """The scripted reply for this DATA, or None for 250; logs the try."""
+        with self._lock:
+            reply = self.data_replies.pop(0) if self.data_replies else None
+            self.data_tries.append((time.time(), reply or "250"))
+        return reply
 
     def __enter__(self):
         self.ctl.start()

@@ -26,6 +26,7 @@ mechanism it offers.
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -274,6 +275,20 @@ class PostfixDovecot:
         r = run(["postqueue", "-c", str(self.conf), "-j"], timeout=30)
         assert r.returncode == 0, r.stderr.decode()
         return [json.loads(line) for line in r.stdout.decode().splitlines() if line.strip()]
+
+    def smtpd_auth(self):
+        """{queue_id: {"sasl_method", "sasl_username"[, "sasl_sender"]}}
+        from smtpd's "QUEUEID: client=..., sasl_method=M,
+        sasl_username=U, sasl_sender=S" log lines: who authenticated
+        for each accepted message, and the AUTH= value of its MAIL FROM
+        (sasl_sender, absent for AUTH=<> or no AUTH= at all)."""
+        p = self.dir / "postfix.log"
+        text = p.read_text(errors="replace") if p.exists() else ""
+        out = {}
+        for m in re.finditer(r"/smtpd\[\d+\]: ([0-9A-F]+): client=[^,\n]*((?:, \w+=[^,\n]*)*)$",
+                             text, re.M):
+            out[m[1]] = dict(kv.split("=", 1) for kv in m[2].split(", ")[1:])
+        return out
 
     def messages_to(self, rcpt):
         return [m for m in self.queue()
