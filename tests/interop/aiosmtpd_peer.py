@@ -38,6 +38,7 @@ class Received:
     rcpts: list
     content: bytes
     tls: bool
+    at: float = 0.0             # time.time() of the 250
 
 
 class _Handler:
@@ -65,7 +66,7 @@ class _Handler:
         if not self.up.keep_content:
             content = len(content)
         self.up.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), content,
-                                         session.ssl is not None))
+                                         session.ssl is not None, time.time()))
         return "250 2.0.0 Ok: queued"
 
 

@@ -8,11 +8,14 @@ Maildir read back by a real mail reader (mutt, on a pseudo-terminal).
     kill_tree(server.proc.pid)           # SIGKILL parent, net, auth, runner by pid
     mutt_messages(maildir_path)          # [bytes], each message as mutt pipes it
 """
+import contextlib
 import dataclasses
 import os
+import pathlib
 import pty
 import re
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -236,3 +239,63 @@ def ps(pids):
     r = subprocess.run(["ps", "-o", "pid,ppid,user,comm,args", "-p", ",".join(map(str, pids))],
                        capture_output=True, text=True, timeout=10)
     return r.stdout
+
+
+# ---- what arrived ----
+
+FAST_RETRY = "retry_first = 2s\nretry_max = 4s\n"
+
+
+def received_id(content):
+    """The queue id postern wrote into its Received header ("... with
+    ESMTPSA id ID"), or None."""
+    text = content.decode(errors="replace") if isinstance(content, bytes) else content
+    m = re.search(r"\(postern\) with \w+ id (\S+?);?\s", text)
+    return m[1] if m else None
+
+
+def dsn_parts(raw):
+    """A delivery status notification parsed with Python's email package:
+    (message, [per-recipient field dicts], original headers text).
+    Asserts the RFC 3464 shape: multipart/report;
+    report-type=delivery-status with a message/delivery-status part."""
+    import email
+    import email.policy
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+    assert msg.get_param("report-type") == "delivery-status", msg["Content-Type"]
+    status = [p for p in msg.walk() if p.get_content_type() == "message/delivery-status"]
+    assert len(status) == 1, [p.get_content_type() for p in msg.walk()]
+    # The delivery-status body is a list of header blocks: the per-message
+    # one first, then one per recipient.
+    payload = status[0].get_payload()
+    blocks = [dict((k.lower(), str(v)) for k, v in b.items()) for b in payload]
+    per_rcpt = [b for b in blocks if "final-recipient" in b]
+    orig = [p for p in msg.walk()
+            if p.get_content_type() in ("text/rfc822-headers", "message/rfc822")]
+    orig_text = orig[0].as_string() if orig else ""
+    return msg, per_rcpt, orig_text
+
+
+# ---- files the unprivileged queue runner reads ----
+
+@contextlib.contextmanager
+def runner_dir(owner="nobody"):
+    """A fresh folder (mode 0755, under /tmp) that the queue runner,
+    running as `user = nobody`, can reach: pytest's tmp_path is private
+    to root.  Removed afterwards."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="postern-dlv-"))
+    try:
+        d.chmod(0o755)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def runner_file(d, name, text, owner="nobody", mode=0o600):
+    """A file in d that only owner (the runner's user) and root read."""
+    p = pathlib.Path(d) / name
+    p.write_text(text)
+    shutil.chown(p, owner)
+    p.chmod(mode)
+    return p

@@ -1,0 +1,134 @@
+"""Postfix as postern's smarthost (issue 14, "What it must show"):
+Postfix requires SASL AUTH (through Dovecot) after STARTTLS on its
+submission port; postern's queue runner relays to it with
+relay_tls = required (certificate checked against the test CA) and
+relay_credentials.
+
+- 50 messages submitted to `postern serve` by swaks (25, STARTTLS, AUTH
+  PLAIN) and curl (25, implicit TLS) all reach Postfix (kept on its hold
+  queue, counted with postqueue -j, read with postcat), each once and
+  whole; Postfix's log shows for each the AUTH postern did
+  (sasl_username= the relay user) and the AUTH= parameter of its MAIL
+  FROM (sasl_sender= alice, who submitted it to postern).
+- A wrong relay password: Postfix answers 535; the message stays
+  deferred in postern's queue with that reply in `postern queue list`,
+  and nothing reaches Postfix."""
+import uuid
+
+import pytest
+
+from conftest import USER, started_server
+from delivery import (FAST_RETRY, curl_submit, mark_message, queue_states, queue_text,
+                      runner_dir, runner_file, swaks_submit, wait_until)
+from peers import PostfixDovecot
+
+RELAY_USER = "relay@postern.test"
+RELAY_PASSWORD = "relay pass 7Qx"
+N = 50
+
+
+@pytest.fixture(scope="module")
+def smarthost(pki):
+    pd = PostfixDovecot(pki, users={RELAY_USER: RELAY_PASSWORD})
+    try:
+        pd.start()
+    except Exception:
+        pd.stop()
+        print(pd.log_text())
+        pd.cleanup()
+        raise
+    yield pd
+    pd.stop()
+    pd.cleanup()
+
+
+@pytest.fixture
+def relaying(tmp_path, pki, smarthost):
+    """Starts a postern whose relay is the smarthost, with the given
+    relay password; yields a function."""
+    started = []
+    with runner_dir() as pub:
+        def start(password):
+            creds = runner_file(pub, "relay.creds", f"{RELAY_USER} {password}\n")
+            ca = runner_file(pub, "ca.pem", pki.ca.read_text(), mode=0o644)
+            extra = (f"relay_host = [{smarthost.host}]:{smarthost.submission}\n"
+                     f"relay_tls = required\nrelay_tls_trust_file = {ca}\n"
+                     f"relay_credentials = {creds}\n" + FAST_RETRY)
+            s = started_server(tmp_path / "postern", pki, extra)
+            started.append(s)
+            return s
+        yield start
+        for s in started:
+            s.stop()
+
+
+def test_50_messages_relayed_with_auth(relaying, smarthost):
+    server = relaying(RELAY_PASSWORD)
+    tag = uuid.uuid4().hex[:10]
+    rcpt = f"rcpt-{tag}@example.org"
+    marks = [f"pf-{tag}-{i:02d}" for i in range(N)]
+    for i, mark in enumerate(marks):
+        submit = swaks_submit if i % 2 == 0 else curl_submit
+        r = submit(server, USER, [rcpt], mark_message(mark, USER, rcpt))
+        assert r.returncode == 0, (submit.__name__, r.stdout.decode(errors="replace"),
+                                   r.stderr.decode(errors="replace"))
+    wait_until(lambda: len(smarthost.messages_to(rcpt)) >= N, 180,
+               f"{N} messages on Postfix's queue",
+               show=lambda: queue_text(server) + server.log_text()[-4000:]
+               + smarthost.log_text()[-4000:])
+    wait_until(lambda: not queue_states(server), 60, "postern's queue to empty",
+               show=lambda: queue_text(server))
+    got = smarthost.messages_to(rcpt)
+    assert len(got) == N, f"{len(got)} messages at Postfix, sent {N}"
+    seen = {}
+    for m in got:
+        assert m["sender"] == USER
+        text = smarthost.message(m["queue_id"])
+        [mark] = [k for k in marks if f"Subject: {k}\n" in text]
+        assert f"end of {mark}\n" in text and "\n.leading dot\n" in text, text[-500:]
+        assert "(postern) with ESMTPSA id" in text    # postern's own Received line
+        seen[mark] = m["queue_id"]
+    assert sorted(seen) == sorted(marks), "a message twice, another missing"
+    auth = smarthost.smtpd_auth()
+    for mark, qid in seen.items():
+        a = auth.get(qid)
+        assert a, f"no smtpd client= line for {qid} ({mark}):\n{smarthost.log_text()[-3000:]}"
+        assert a.get("sasl_username") == RELAY_USER, a
+        assert a.get("sasl_method"), a
+        # RFC 4954 section 5: AUTH=<alice> on MAIL FROM, the identity that
+        # submitted the message to postern
+        assert a.get("sasl_sender") == USER, a
+    methods = {auth[q]["sasl_method"] for q in seen.values()}
+    print(f"\nPostfix logged sasl_method={methods} sasl_username={RELAY_USER} "
+          f"sasl_sender={USER} for all {N} messages")
+    # STARTTLS before AUTH: Postfix's port refuses AUTH in clear anyway
+    # (smtpd_tls_auth_only); the log shows the TLS session per connection
+    assert "Anonymous TLS connection established" in smarthost.log_text() or \
+        "TLS connection established" in smarthost.log_text()
+
+
+def test_wrong_relay_password_stays_deferred_with_535(relaying, smarthost):
+    server = relaying("not the password")
+    tag = uuid.uuid4().hex[:10]
+    rcpt = f"rcpt-{tag}@example.org"
+    r = swaks_submit(server, USER, [rcpt], mark_message("wrongpw-" + tag, USER, rcpt))
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+
+    def deferred():
+        for e in queue_states(server).values():
+            st = e.rcpts.get(rcpt)
+            if st and st.state == "deferred" and st.attempts >= 1 and st.reply != "-":
+                return st
+        return None
+    st = wait_until(deferred, 60, "the recipient deferred with a reply",
+                    show=lambda: queue_text(server) + server.log_text()[-3000:])
+    assert st.reply.startswith("535"), st
+    assert "5.7.8" in st.reply, st
+    assert st.next != "-", st
+    assert not smarthost.messages_to(rcpt)
+    assert "authentication failed" in smarthost.log_text()
+    # still there after another try: an AUTH failure is never a bounce
+    wait_until(lambda: (deferred() or st).attempts >= 2, 30, "a second attempt",
+               show=lambda: queue_text(server))
+    assert deferred() is not None, queue_text(server)
+    assert not smarthost.messages_to(rcpt)

@@ -1,0 +1,160 @@
+"""Delivery to an aiosmtpd upstream (the relay_host route) that fails on
+purpose (issue 14, "What it must show"):
+
+- 451 twice, then 250: the message arrives on the third try; between the
+  tries `postern queue list` shows the recipient deferred, the attempt
+  count, the remote reply and a next try that moves further out
+  (exponential back-off: retry_first 2 s, then 4 s, with at most 1/4
+  jitter downwards);
+- 550 for one recipient at RCPT: the other recipient gets the message,
+  and one bounce goes to the sender (MAIL FROM:<>, through the same
+  relay) whose RFC 3464 report names that recipient and the remote
+  reply, and no one else;
+- 554 after DATA: a bounce naming both recipients, then nothing is
+  left queued.
+
+The submitting user alice@example.test may use alice@elsewhere.test as
+envelope sender (sender_login_map), so that the bounce leaves through
+the relay and the upstream sees it."""
+import datetime
+import time
+import uuid
+
+from aiosmtpd_peer import Upstream
+from conftest import USER, started_server
+from delivery import (FAST_RETRY, dsn_parts, mark_message, queue_states, queue_text,
+                      swaks_submit, wait_until)
+
+SENDER = "alice@elsewhere.test"
+
+
+def relay_server(tmp_path, pki, up):
+    (tmp_path / "senders").write_text(f"{USER} {USER} {SENDER}\n")
+    extra = (f"relay_host = [{up.host}]:{up.port}\nrelay_tls = none\n"
+             f"sender_login_map = file:{tmp_path / 'senders'}\n" + FAST_RETRY)
+    return started_server(tmp_path / "postern", pki, extra)
+
+
+def submit(server, rcpts, mark):
+    r = swaks_submit(server, SENDER, rcpts, mark_message(mark, SENDER, rcpts[0]))
+    assert r.returncode == 0, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def iso(t):
+    return datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def only_entry(server):
+    states = queue_states(server)
+    return next(iter(states.values())) if len(states) == 1 else None
+
+
+def test_451_twice_then_250_with_backoff(tmp_path, pki):
+    rcpt = f"bob-{uuid.uuid4().hex[:8]}@elsewhere.test"
+    busy = "451 4.3.0 Upstream busy, try again later"
+    with Upstream(data_replies=[busy, busy]) as up:
+        server = relay_server(tmp_path, pki, up)
+        try:
+            mark = "retry-" + uuid.uuid4().hex
+            submit(server, [rcpt], mark)
+            seen = []           # (attempts, next, reply) as queue list showed them
+
+            def deferred(n):
+                def check():
+                    e = only_entry(server)
+                    st = e and e.rcpts.get(rcpt)
+                    if st and st.state == "deferred" and st.attempts == n:
+                        seen.append((st.attempts, st.next, st.reply, time.time()))
+                        return True
+                    return False
+                return check
+            wait_until(deferred(1), 60, "the first deferral in queue list",
+                       show=lambda: queue_text(server) + server.log_text()[-3000:])
+            wait_until(deferred(2), 60, "the second deferral in queue list",
+                       show=lambda: queue_text(server) + server.log_text()[-3000:])
+            wait_until(lambda: up.messages, 60, "the third try to deliver",
+                       show=lambda: queue_text(server) + server.log_text()[-3000:])
+            wait_until(lambda: not queue_states(server) or all(
+                s.state == "delivered" for e in queue_states(server).values()
+                for s in e.rcpts.values()), 30, "the recipient marked delivered",
+                show=lambda: queue_text(server))
+        finally:
+            server.stop()
+        log = server.log_text()
+    print(f"\nqueue list after each deferral: {seen}\nupstream tries: {up.data_tries}")
+    assert [t[1] for t in up.data_tries] == [busy, busy, "250"]
+    [msg] = up.messages
+    assert msg.rcpts == [rcpt] and msg.mail_from == SENDER
+    assert mark.encode() in msg.content
+    # the remote reply and a next try in the future, as queue list showed them
+    for attempts, nxt, reply, _ in seen:
+        assert reply.startswith("451 4.3.0 Upstream busy"), seen
+        assert nxt != "-", seen
+    # back-off grows: next try after the 1st failure 2 s out (jitter: 1.5-2 s),
+    # after the 2nd 4 s (3-4 s); whole seconds in the list, so +-1
+    t1, t2 = up.data_tries[0][0], up.data_tries[1][0]
+    wait1, wait2 = iso(seen[0][1]) - t1, iso(seen[1][1]) - t2
+    assert 0.5 <= wait1 <= 3, (wait1, seen, up.data_tries)
+    assert 2 <= wait2 <= 5, (wait2, seen, up.data_tries)
+    gaps = [b[0] - a[0] for a, b in zip(up.data_tries, up.data_tries[1:])]
+    assert gaps[0] >= 1.4 and gaps[1] >= 2.9, gaps
+    assert gaps[1] > gaps[0], gaps
+    # a log line per attempt naming the route, the remote host and its reply
+    assert log.count("451 4.3.0 Upstream busy") >= 2, log[-3000:]
+
+
+def test_550_one_recipient_bounces_to_sender(tmp_path, pki):
+    tag = uuid.uuid4().hex[:8]
+    good, gone = f"good-{tag}@elsewhere.test", f"gone-{tag}@elsewhere.test"
+    refusal = f"550 5.1.1 <{gone}>: Recipient address rejected: User unknown"
+    with Upstream(rcpt_replies={gone: refusal}) as up:
+        server = relay_server(tmp_path, pki, up)
+        try:
+            mark = "bounce-" + uuid.uuid4().hex
+            submit(server, [good, gone], mark)
+            wait_until(lambda: len(up.messages) >= 2, 60, "the message and the bounce upstream",
+                       show=lambda: queue_text(server) + server.log_text()[-3000:])
+            wait_until(lambda: not queue_states(server), 30, "an empty queue",
+                       show=lambda: queue_text(server))
+            time.sleep(1)       # a second bounce would come now
+        finally:
+            server.stop()
+    by_sender = {}
+    for m in up.messages:
+        by_sender.setdefault(m.mail_from, []).append(m)
+    [delivered] = by_sender[SENDER]
+    assert delivered.rcpts == [good], "the refused recipient must not be in the delivery"
+    assert mark.encode() in delivered.content
+    [bounce] = by_sender.get("<>", by_sender.get("", []))
+    assert bounce.rcpts == [SENDER]
+    msg, per_rcpt, orig = dsn_parts(bounce.content)
+    assert [r["final-recipient"] for r in per_rcpt] == [f"rfc822; {gone}"], per_rcpt
+    assert per_rcpt[0]["action"] == "failed"
+    assert per_rcpt[0]["status"] == "5.1.1"
+    assert per_rcpt[0]["diagnostic-code"] == f"smtp; {refusal}"
+    assert good not in str(per_rcpt)
+    assert mark in orig, orig[:2000]
+
+
+def test_554_after_data_bounces_every_recipient_once(tmp_path, pki):
+    tag = uuid.uuid4().hex[:8]
+    rcpts = [f"one-{tag}@elsewhere.test", f"two-{tag}@elsewhere.test"]
+    refusal = "554 5.6.0 Message content rejected"
+    with Upstream(data_replies=[refusal]) as up:
+        server = relay_server(tmp_path, pki, up)
+        try:
+            submit(server, rcpts, "refused-" + tag)
+            wait_until(lambda: up.messages, 60, "the bounce upstream",
+                       show=lambda: queue_text(server) + server.log_text()[-3000:])
+            wait_until(lambda: not queue_states(server), 30, "an empty queue",
+                       show=lambda: queue_text(server))
+            time.sleep(1)
+        finally:
+            server.stop()
+    assert [t[1] for t in up.data_tries] == [refusal, "250"], up.data_tries
+    [bounce] = up.messages
+    assert bounce.rcpts == [SENDER]
+    _, per_rcpt, _ = dsn_parts(bounce.content)
+    assert sorted(r["final-recipient"] for r in per_rcpt) == [f"rfc822; {r}" for r in rcpts]
+    assert {r["diagnostic-code"] for r in per_rcpt} == {f"smtp; {refusal}"}
