@@ -23,6 +23,7 @@ needs {SCRAM-SHA-256} or plaintext).  The secret is a test constant in a
 throw-away folder; a real deployment would store one hashed scheme per
 mechanism it offers.
 """
+import contextlib
 import json
 import os
 import pathlib
@@ -301,11 +302,11 @@ class PostfixDovecot:
         return r.stdout.decode(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def postfix_dovecot(pki):
-    """A started Postfix+Dovecot pair shared by a test session (each test
-    uses its own recipient address to find its mail)."""
-    pd = PostfixDovecot(pki)
+@contextlib.contextmanager
+def started_postfix_dovecot(pki, users=None):
+    """A started PostfixDovecot (its logs printed if it fails to start),
+    stopped and removed afterwards."""
+    pd = PostfixDovecot(pki, users)
     try:
         pd.start()
     except Exception:
@@ -313,6 +314,16 @@ def postfix_dovecot(pki):
         print(pd.log_text())
         pd.cleanup()
         raise
-    yield pd
-    pd.stop()
-    pd.cleanup()
+    try:
+        yield pd
+    finally:
+        pd.stop()
+        pd.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postfix_dovecot(pki):
+    """A started Postfix+Dovecot pair shared by a test session (each test
+    uses its own recipient address to find its mail)."""
+    with started_postfix_dovecot(pki) as pd:
+        yield pd

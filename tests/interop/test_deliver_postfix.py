@@ -20,7 +20,7 @@ import pytest
 from conftest import USER, started_server
 from delivery import (FAST_RETRY, curl_submit, mark_message, queue_states, queue_text,
                       runner_dir, runner_file, swaks_submit, wait_until)
-from peers import PostfixDovecot
+from peers import started_postfix_dovecot
 
 RELAY_USER = "relay@postern.test"
 RELAY_PASSWORD = "relay pass 7Qx"
@@ -29,17 +29,8 @@ N = 50
 
 @pytest.fixture(scope="module")
 def smarthost(pki):
-    pd = PostfixDovecot(pki, users={RELAY_USER: RELAY_PASSWORD})
-    try:
-        pd.start()
-    except Exception:
-        pd.stop()
-        print(pd.log_text())
-        pd.cleanup()
-        raise
-    yield pd
-    pd.stop()
-    pd.cleanup()
+    with started_postfix_dovecot(pki, users={RELAY_USER: RELAY_PASSWORD}) as pd:
+        yield pd
 
 
 @pytest.fixture
