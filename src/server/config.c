@@ -185,6 +185,21 @@ set_auth_workers(struct conf_ctx *x, void *obj, const char *v)
 	return 0;
 }
 
+/* retry_first, retry_max, max_queue_lifetime, delay_warning_time:
+ * deliver/retry.c parses them; the whole is checked in check_whole(). */
+static int
+set_retry(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct config *c = obj;
+	const struct conf_entry *e = conf_ctx_entry(x);
+	char *err = NULL;
+	if (e == NULL || retry_policy_set(&c->retry, e->key, v, &err) == 1)
+		return 0;
+	int rc = conf_fail(x, "%s", err ? err : "out of memory");
+	free(err);
+	return rc;
+}
+
 /* ---- the keys ----
  *
  * One row per key (util/conf.h has the kinds and what each checks).  A
@@ -298,6 +313,26 @@ static const struct conf_key config_keys[] = {
 	 * subnet to two workers' worth of CPU. */
 	{ "auth_client_inflight", CONF_COUNT, F(auth_client_inflight), "2", NULL, NULL, 0,
 	  "expensive checks in flight per client /24 or /64" },
+	/* The queue runner (issue 14, src/server/runner.c): back-off and
+	 * lifetime (deliver/retry.h has the defaults and why), how many
+	 * deliveries at once, and the control socket of `postern queue`. */
+	{ "retry_first", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry, 0,
+	  "first back-off after a temporary failure (default 5m)" },
+	{ "retry_max", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry, 0,
+	  "longest back-off (default 1h)" },
+	{ "max_queue_lifetime", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry,
+	  0, "give up and bounce after this long (default 5d)" },
+	{ "delay_warning_time", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry,
+	  0, "accepted; the delay warning DSN is not sent yet (default 4h, 0: never)" },
+	/* Postfix's default_destination_concurrency_limit is 20 in total
+	 * per transport; 4 per destination keeps us polite to one relay
+	 * while one slow MX does not hold the whole queue. */
+	{ "max_deliveries", CONF_COUNT, F(max_deliveries), "20", NULL, NULL, 0,
+	  "outgoing deliveries at once" },
+	{ "max_deliveries_per_destination", CONF_COUNT, F(max_deliveries_per_destination), "4", NULL,
+	  NULL, 0, "outgoing deliveries at once to one destination" },
+	{ "control_socket", CONF_PATH, F(control_socket), NULL, NULL, NULL, CONF_RESTART,
+	  "UNIX socket of `postern queue` (default SPOOL/control.sock)" },
 	/* Keys of the delivery issue (DESIGN.md): accepted now so that one
 	 * config file serves both versions; nothing reads them yet. */
 	{ "relay_host", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
@@ -331,6 +366,7 @@ set_defaults(struct config *c, char **err_r)
 	struct throttle_limits lim;
 	throttle_limits_default(&lim);
 	c->throttle = lim;
+	retry_policy_default(&c->retry);
 	if (c->hostname == NULL || c->user == NULL) {
 		*err_r = strdup("out of memory");
 		return -1;
@@ -338,10 +374,31 @@ set_defaults(struct config *c, char **err_r)
 	return conf_defaults(config_keys, sizeof config_keys / sizeof *config_keys, c, err_r);
 }
 
+/* The queue runner's keys as a whole; fills in control_socket's
+ * default.  Returns NULL or a malloc'd message. */
+static char *
+check_runner(struct config *c)
+{
+	char *err = NULL, *why = retry_policy_check(&c->retry);
+	if (why != NULL) {
+		(void)!asprintf(&err, "%s: %s", c->path, why);
+		free(why);
+		return err;
+	}
+	if (c->max_deliveries_per_destination > c->max_deliveries)
+		c->max_deliveries_per_destination = c->max_deliveries;
+	if (c->control_socket == NULL && c->spool != NULL &&
+	    asprintf(&c->control_socket, "%s/control.sock", c->spool) < 0) {
+		c->control_socket = NULL;
+		return strdup("out of memory");
+	}
+	return NULL;
+}
+
 /* Checks that need the whole file: which keys go together.  A command
  * that reads the file for one key asks only for it. */
 static char *
-check_whole(const struct config *c, enum config_need need)
+check_whole(struct config *c, enum config_need need)
 {
 	char *err = NULL;
 	bool needs_tls = false;
@@ -359,6 +416,8 @@ check_whole(const struct config *c, enum config_need need)
 	else if (needs_tls && c->tls_certificate == NULL)
 		(void)!asprintf(&err, "%s: submission listeners need tls_certificate and tls_key",
 				c->path);
+	if (err == NULL)
+		err = check_runner(c);
 	return err;
 }
 
@@ -419,6 +478,7 @@ config_free(struct config **cp)
 	free(c->local_domains);
 	free(c->sender_login_map);
 	free(c->user);
+	free(c->control_socket);
 	free(c);
 	*cp = NULL;
 }
