@@ -35,6 +35,9 @@ struct gc {
 	struct idvec live;	/* messages of the segments kept: their states stay */
 	struct idvec refs;	/* msg/ files a kept segment refers to */
 	bool oom;
+	/* spool_gc_live: which segments may go; NULL: every done one */
+	bool (*may_remove)(void *arg, uint64_t seq);
+	void *arg;
 };
 
 static void
@@ -91,7 +94,8 @@ gc_seg_end(struct gc *g)
 {
 	char name[SPOOL_SEQ_LEN + 1];
 	struct spool *sp = g->sp;
-	bool current = sp->cur_fd >= 0 && g->seq == sp->cur_seq;
+	bool current = (sp->cur_fd >= 0 && g->seq == sp->cur_seq) ||
+		       (g->may_remove != NULL && !g->may_remove(g->arg, g->seq));
 	if (g->seg_done && !current) {
 		for (size_t i = 0; i < g->ext.n; i++)
 			if (unlinkat(sp->msgfd, g->ext.v[i], 0) < 0 && errno != ENOENT)
@@ -167,11 +171,14 @@ gc_keep(void *arg, const char *id)
 	return g->sp->queuefd >= 0 && faccessat(g->sp->queuefd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int
-spool_gc(struct spool *sp, char **err_r)
+static int
+gc_run(struct gc *gp, char **err_r)
 {
-	struct gc g = { .sp = sp };
-	gc_tmp(sp);
+	struct gc g = *gp;
+	struct spool *sp = g.sp;
+	bool live = g.may_remove != NULL;
+	if (!live)
+		gc_tmp(sp);
 	g.st = spool_states_load(sp, true, err_r);
 	if (g.st == NULL)
 		return -1;
@@ -192,7 +199,8 @@ spool_gc(struct spool *sp, char **err_r)
 			log_warn("spool: %s: fsync: %s", sp->dir, strerror(errno));
 		if (nseg > 0 && sp->cur_seq < segs[nseg - 1])
 			sp->cur_seq = segs[nseg - 1];
-		gc_orphans(&g);
+		if (!live)
+			gc_orphans(&g);
 		if (g.live.n > 0)
 			qsort(g.live.v, g.live.n, sizeof *g.live.v, id_cmp);
 		if (g.oom) {
@@ -210,4 +218,19 @@ spool_gc(struct spool *sp, char **err_r)
 	free(g.refs.v);
 	spool_states_free(&g.st);
 	return rc;
+}
+
+int
+spool_gc(struct spool *sp, char **err_r)
+{
+	struct gc g = { .sp = sp };
+	return gc_run(&g, err_r);
+}
+
+int
+spool_gc_live(struct spool *sp, bool (*may_remove)(void *arg, uint64_t seq), void *arg,
+	      char **err_r)
+{
+	struct gc g = { .sp = sp, .may_remove = may_remove, .arg = arg };
+	return gc_run(&g, err_r);
 }
