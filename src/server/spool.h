@@ -137,6 +137,10 @@ int spool_lock(const char *dir, char **err_r);
  * may do: lock_fd must come from spool_lock(dir) (checked).  Returns
  * NULL with *err_r malloc'd. */
 struct spool *spool_open(const char *dir, int lock_fd, char **err_r);
+/* A second writer of a spool a server holds (the queue runner, which
+ * publishes bounces in segments of its own): as spool_open() but runs
+ * no gc (the first writer may be writing tmp/ and msg/). */
+struct spool *spool_open_second(const char *dir, int lock_fd, char **err_r);
 /* For `serve --check`: whether dir can be the spool, found without
  * touching it (a running server may hold it): a folder, or missing with
  * a folder to create it in.  Returns 0, or -1 with *err_r malloc'd. */
