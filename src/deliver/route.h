@@ -112,6 +112,12 @@ int route_set_relay_credentials(struct route_conf *rc, const char *value, const 
 int route_set_relay_tls_trust_file(struct route_conf *rc, const char *value, const char *dir,
 				   char **err_r);
 int route_set_dns_resolver(struct route_conf *rc, const char *value, char **err_r);
+/* Reads a relay_credentials file: its first line is "USER PASSWORD"
+ * (the password is the rest of the line after the blanks that follow
+ * USER, so it may hold blanks).  Returns 0 with *user_r and *pass_r
+ * malloc'd (wipe them: str_wipe_free), or -1 with *err_r naming the file
+ * (never the password). */
+int route_read_credentials(const char *path, char **user_r, char **pass_r, char **err_r);
 /* Frees the owned strings; leaves rc zeroed (defaults: no relay, relay_tls
  * required, port 25). */
 void route_conf_clear(struct route_conf *rc);
