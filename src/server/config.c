@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sasl/sasl.h"
+#include "server/config_route.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/conf.h"
@@ -313,6 +314,7 @@ static const struct conf_key config_keys[] = {
 	 * subnet to two workers' worth of CPU. */
 	{ "auth_client_inflight", CONF_COUNT, F(auth_client_inflight), "2", NULL, NULL, 0,
 	  "expensive checks in flight per client /24 or /64" },
+<<<<<<< HEAD
 	/* The queue runner (issue 14, src/server/runner.c): back-off and
 	 * lifetime (deliver/retry.h has the defaults and why), how many
 	 * deliveries at once, and the control socket of `postern queue`. */
@@ -339,6 +341,22 @@ static const struct conf_key config_keys[] = {
 	{ "relay_tls", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
 	{ "relay_credentials", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
 	{ "local_delivery", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
+=======
+	/* Routes and transports (issue 14 item 3, deliver/route.h): checked
+	 * here, FILE:LINE on error; read by the queue runner. */
+	{ "relay_host", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_host, 0, "[HOST]:PORT (no MX lookup) or HOST[:PORT] (its MX); else MX" },
+	{ "relay_tls", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_tls, 0, "required (default) | opportunistic | none" },
+	{ "relay_credentials", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_credentials, 0, "file with \"USER PASSWORD\", or oauth:TOKENFILE" },
+	{ "relay_tls_trust_file", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_tls_trust_file, 0, "CA file for the relay's certificate; default system" },
+	{ "local_delivery", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_local_delivery, 0, "maildir:PATH (%u %d) | lmtp:HOST:PORT | lmtp:unix:PATH" },
+	{ "dns_resolver", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_dns_resolver, 0, "IP[:PORT],... for MX lookups; default /etc/resolv.conf" },
+>>>>>>> i14-transport
 };
 
 #undef F
@@ -361,6 +379,7 @@ set_defaults(struct config *c, char **err_r)
 	host[sizeof host - 1] = '\0';
 	c->hostname = strdup(host);
 	c->user = strdup("postern");
+	route_conf_init(&c->route);
 	/* Through a copy: handing &c->throttle to another file makes gcc
 	 * 12 -fanalyzer forget what c holds (a false leak of a listen text). */
 	struct throttle_limits lim;
@@ -442,6 +461,9 @@ config_load_for(const char *path, enum config_need need, char **err_r)
 		rc = conf_apply(&conf, config_keys, sizeof config_keys / sizeof *config_keys, c, 0,
 				err_r);
 	conf_free(&conf);
+	/* route.h: the routes read these two through the route_conf */
+	c->route.local_domains = c->local_domains;
+	c->route.helo_name = c->hostname;
 	if (rc == 0)
 		*err_r = check_whole(c, need);
 	if (rc < 0 || *err_r != NULL) {
@@ -478,7 +500,11 @@ config_free(struct config **cp)
 	free(c->local_domains);
 	free(c->sender_login_map);
 	free(c->user);
+<<<<<<< HEAD
 	free(c->control_socket);
+=======
+	route_conf_clear(&c->route);
+>>>>>>> i14-transport
 	free(c);
 	*cp = NULL;
 }

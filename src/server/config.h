@@ -15,6 +15,7 @@
 
 #include "auth/throttle.h"
 #include "deliver/retry.h"
+#include "deliver/route.h"
 #include "util/log.h"
 
 struct sasl_mech;
@@ -77,6 +78,10 @@ struct config {
 	unsigned max_deliveries;	/* outgoing deliveries at once */
 	unsigned max_deliveries_per_destination;
 	char *control_socket;		/* absolute; default SPOOL/control.sock */
+	/* Routes and transports (issue 14 item 3): relay_*, local_delivery,
+	 * dns_resolver; its local_domains and helo_name point at the fields
+	 * above. */
+	struct route_conf route;
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd
