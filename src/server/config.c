@@ -314,7 +314,6 @@ static const struct conf_key config_keys[] = {
 	 * subnet to two workers' worth of CPU. */
 	{ "auth_client_inflight", CONF_COUNT, F(auth_client_inflight), "2", NULL, NULL, 0,
 	  "expensive checks in flight per client /24 or /64" },
-<<<<<<< HEAD
 	/* The queue runner (issue 14, src/server/runner.c): back-off and
 	 * lifetime (deliver/retry.h has the defaults and why), how many
 	 * deliveries at once, and the control socket of `postern queue`. */
@@ -335,13 +334,6 @@ static const struct conf_key config_keys[] = {
 	  NULL, 0, "outgoing deliveries at once to one destination" },
 	{ "control_socket", CONF_PATH, F(control_socket), NULL, NULL, NULL, CONF_RESTART,
 	  "UNIX socket of `postern queue` (default SPOOL/control.sock)" },
-	/* Keys of the delivery issue (DESIGN.md): accepted now so that one
-	 * config file serves both versions; nothing reads them yet. */
-	{ "relay_host", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
-	{ "relay_tls", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
-	{ "relay_credentials", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
-	{ "local_delivery", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
-=======
 	/* Routes and transports (issue 14 item 3, deliver/route.h): checked
 	 * here, FILE:LINE on error; read by the queue runner. */
 	{ "relay_host", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
@@ -356,7 +348,6 @@ static const struct conf_key config_keys[] = {
 	  config_set_local_delivery, 0, "maildir:PATH (%u %d) | lmtp:HOST:PORT | lmtp:unix:PATH" },
 	{ "dns_resolver", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
 	  config_set_dns_resolver, 0, "IP[:PORT],... for MX lookups; default /etc/resolv.conf" },
->>>>>>> i14-transport
 };
 
 #undef F
@@ -500,11 +491,8 @@ config_free(struct config **cp)
 	free(c->local_domains);
 	free(c->sender_login_map);
 	free(c->user);
-<<<<<<< HEAD
 	free(c->control_socket);
-=======
 	route_conf_clear(&c->route);
->>>>>>> i14-transport
 	free(c);
 	*cp = NULL;
 }
