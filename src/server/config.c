@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sasl/sasl.h"
+#include "server/config_route.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/conf.h"
@@ -185,6 +186,21 @@ set_auth_workers(struct conf_ctx *x, void *obj, const char *v)
 	return 0;
 }
 
+/* retry_first, retry_max, max_queue_lifetime, delay_warning_time:
+ * deliver/retry.c parses them; the whole is checked in check_whole(). */
+static int
+set_retry(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct config *c = obj;
+	const struct conf_entry *e = conf_ctx_entry(x);
+	char *err = NULL;
+	if (e == NULL || retry_policy_set(&c->retry, e->key, v, &err) == 1)
+		return 0;
+	int rc = conf_fail(x, "%s", err ? err : "out of memory");
+	free(err);
+	return rc;
+}
+
 /* ---- the keys ----
  *
  * One row per key (util/conf.h has the kinds and what each checks).  A
@@ -298,12 +314,40 @@ static const struct conf_key config_keys[] = {
 	 * subnet to two workers' worth of CPU. */
 	{ "auth_client_inflight", CONF_COUNT, F(auth_client_inflight), "2", NULL, NULL, 0,
 	  "expensive checks in flight per client /24 or /64" },
-	/* Keys of the delivery issue (DESIGN.md): accepted now so that one
-	 * config file serves both versions; nothing reads them yet. */
-	{ "relay_host", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
-	{ "relay_tls", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
-	{ "relay_credentials", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
-	{ "local_delivery", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
+	/* The queue runner (issue 14, src/server/runner.c): back-off and
+	 * lifetime (deliver/retry.h has the defaults and why), how many
+	 * deliveries at once, and the control socket of `postern queue`. */
+	{ "retry_first", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry, 0,
+	  "first back-off after a temporary failure (default 5m)" },
+	{ "retry_max", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry, 0,
+	  "longest back-off (default 1h)" },
+	{ "max_queue_lifetime", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry,
+	  0, "give up and bounce after this long (default 5d)" },
+	{ "delay_warning_time", CONF_CUSTOM, offsetof(struct config, retry), 0, NULL, NULL, set_retry,
+	  0, "accepted; the delay warning DSN is not sent yet (default 4h, 0: never)" },
+	/* Postfix's default_destination_concurrency_limit is 20 in total
+	 * per transport; 4 per destination keeps us polite to one relay
+	 * while one slow MX does not hold the whole queue. */
+	{ "max_deliveries", CONF_COUNT, F(max_deliveries), "20", NULL, NULL, 0,
+	  "outgoing deliveries at once" },
+	{ "max_deliveries_per_destination", CONF_COUNT, F(max_deliveries_per_destination), "4", NULL,
+	  NULL, 0, "outgoing deliveries at once to one destination" },
+	{ "control_socket", CONF_PATH, F(control_socket), NULL, NULL, NULL, CONF_RESTART,
+	  "UNIX socket of `postern queue` (default SPOOL/control.sock)" },
+	/* Routes and transports (issue 14 item 3, deliver/route.h): checked
+	 * here, FILE:LINE on error; read by the queue runner. */
+	{ "relay_host", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_host, 0, "[HOST]:PORT (no MX lookup) or HOST[:PORT] (its MX); else MX" },
+	{ "relay_tls", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_tls, 0, "required (default) | opportunistic | none" },
+	{ "relay_credentials", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_credentials, 0, "file with \"USER PASSWORD\", or oauth:TOKENFILE" },
+	{ "relay_tls_trust_file", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_relay_tls_trust_file, 0, "CA file for the relay's certificate; default system" },
+	{ "local_delivery", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_local_delivery, 0, "maildir:PATH (%u %d) | lmtp:HOST:PORT | lmtp:unix:PATH" },
+	{ "dns_resolver", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
+	  config_set_dns_resolver, 0, "IP[:PORT],... for MX lookups; default /etc/resolv.conf" },
 };
 
 #undef F
@@ -326,11 +370,13 @@ set_defaults(struct config *c, char **err_r)
 	host[sizeof host - 1] = '\0';
 	c->hostname = strdup(host);
 	c->user = strdup("postern");
+	route_conf_init(&c->route);
 	/* Through a copy: handing &c->throttle to another file makes gcc
 	 * 12 -fanalyzer forget what c holds (a false leak of a listen text). */
 	struct throttle_limits lim;
 	throttle_limits_default(&lim);
 	c->throttle = lim;
+	retry_policy_default(&c->retry);
 	if (c->hostname == NULL || c->user == NULL) {
 		*err_r = strdup("out of memory");
 		return -1;
@@ -338,10 +384,31 @@ set_defaults(struct config *c, char **err_r)
 	return conf_defaults(config_keys, sizeof config_keys / sizeof *config_keys, c, err_r);
 }
 
+/* The queue runner's keys as a whole; fills in control_socket's
+ * default.  Returns NULL or a malloc'd message. */
+static char *
+check_runner(struct config *c)
+{
+	char *err = NULL, *why = retry_policy_check(&c->retry);
+	if (why != NULL) {
+		(void)!asprintf(&err, "%s: %s", c->path, why);
+		free(why);
+		return err;
+	}
+	if (c->max_deliveries_per_destination > c->max_deliveries)
+		c->max_deliveries_per_destination = c->max_deliveries;
+	if (c->control_socket == NULL && c->spool != NULL &&
+	    asprintf(&c->control_socket, "%s/control.sock", c->spool) < 0) {
+		c->control_socket = NULL;
+		return strdup("out of memory");
+	}
+	return NULL;
+}
+
 /* Checks that need the whole file: which keys go together.  A command
  * that reads the file for one key asks only for it. */
 static char *
-check_whole(const struct config *c, enum config_need need)
+check_whole(struct config *c, enum config_need need)
 {
 	char *err = NULL;
 	bool needs_tls = false;
@@ -359,6 +426,8 @@ check_whole(const struct config *c, enum config_need need)
 	else if (needs_tls && c->tls_certificate == NULL)
 		(void)!asprintf(&err, "%s: submission listeners need tls_certificate and tls_key",
 				c->path);
+	if (err == NULL)
+		err = check_runner(c);
 	return err;
 }
 
@@ -383,6 +452,9 @@ config_load_for(const char *path, enum config_need need, char **err_r)
 		rc = conf_apply(&conf, config_keys, sizeof config_keys / sizeof *config_keys, c, 0,
 				err_r);
 	conf_free(&conf);
+	/* route.h: the routes read these two through the route_conf */
+	c->route.local_domains = c->local_domains;
+	c->route.helo_name = c->hostname;
 	if (rc == 0)
 		*err_r = check_whole(c, need);
 	if (rc < 0 || *err_r != NULL) {
@@ -419,6 +491,8 @@ config_free(struct config **cp)
 	free(c->local_domains);
 	free(c->sender_login_map);
 	free(c->user);
+	free(c->control_socket);
+	route_conf_clear(&c->route);
 	free(c);
 	*cp = NULL;
 }

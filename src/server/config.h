@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 
 #include "auth/throttle.h"
+#include "deliver/retry.h"
+#include "deliver/route.h"
 #include "util/log.h"
 
 struct sasl_mech;
@@ -70,6 +72,16 @@ struct config {
 	unsigned user_line;		/* its line in the file, 0 for the default */
 	unsigned auth_workers;		/* password-check threads; 0: one per CPU */
 	unsigned auth_client_inflight;	/* expensive checks per client /24 or /64 */
+	/* The queue runner (issue 14: src/server/runner.c). */
+	struct retry_policy retry;	/* retry_first, retry_max, max_queue_lifetime,
+					 * delay_warning_time */
+	unsigned max_deliveries;	/* outgoing deliveries at once */
+	unsigned max_deliveries_per_destination;
+	char *control_socket;		/* absolute; default SPOOL/control.sock */
+	/* Routes and transports (issue 14 item 3): relay_*, local_delivery,
+	 * dns_resolver; its local_domains and helo_name point at the fields
+	 * above. */
+	struct route_conf route;
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

@@ -68,6 +68,7 @@ queue_cmd_state(char state)
 	case SPOOL_DELIVERED: return "delivered";
 	case SPOOL_DEFERRED: return "deferred";
 	case SPOOL_FAILED: return "failed";
+	case SPOOL_BOUNCING: return "failed,bouncing";
 	default: return "pending";
 	}
 }

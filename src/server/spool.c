@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,8 +87,23 @@ spool_subdir(struct spool *sp, const char *name, bool create, bool must, int *fd
 	return 0;
 }
 
+/* The newest segment's number, so that a writer that runs no gc
+ * starts past it. */
+static void
+spool_seq_init(struct spool *sp)
+{
+	uint64_t *segs = NULL;
+	char *err = NULL;
+	long n = spool_seg_list(sp, &segs, &err);
+	if (n > 0)
+		sp->cur_seq = segs[n - 1];
+	if (n >= 0)
+		free(segs);
+	free(err);
+}
+
 static struct spool *
-spool_open_mode(const char *dir, bool writer, int lock_fd, char **err_r)
+spool_open_mode(const char *dir, bool writer, int lock_fd, bool gc, char **err_r)
 {
 	struct spool *sp = calloc(1, sizeof *sp);
 	if (sp == NULL || (sp->dir = strdup(dir)) == NULL) {
@@ -125,8 +141,10 @@ spool_open_mode(const char *dir, bool writer, int lock_fd, char **err_r)
 			*err_r = spool_errf("%s: fsync: %s", dir, strerror(errno));
 			goto fail;
 		}
-		if (spool_gc(sp, err_r) < 0)
+		if (gc && spool_gc(sp, err_r) < 0)
 			goto fail;
+		if (!gc)
+			spool_seq_init(sp);
 	}
 	return sp;
 fail:
@@ -170,13 +188,19 @@ spool_check(const char *dir, char **err_r)
 struct spool *
 spool_open(const char *dir, int lock_fd, char **err_r)
 {
-	return spool_open_mode(dir, true, lock_fd, err_r);
+	return spool_open_mode(dir, true, lock_fd, true, err_r);
+}
+
+struct spool *
+spool_open_second(const char *dir, int lock_fd, char **err_r)
+{
+	return spool_open_mode(dir, true, lock_fd, false, err_r);
 }
 
 struct spool *
 spool_open_existing(const char *dir, char **err_r)
 {
-	return spool_open_mode(dir, false, -1, err_r);
+	return spool_open_mode(dir, false, -1, false, err_r);
 }
 
 void
@@ -373,8 +397,17 @@ spool_msg_abort(struct spool_msg **mp)
 
 /* ---- the group commit ---- */
 
+/* How many taken sequence numbers seg_roll() skips: another writer (a
+ * network process started by a reload, the queue runner's bounces)
+ * made the next ones. */
+#define SEG_ROLL_TRIES 64
+
 /* Makes a new segment the current one: created, and seg/ fsync'd so
- * that its name survives a crash. */
+ * that its name survives a crash.  The writer holds a shared flock on
+ * its current segment: the queue runner's spool_gc_live() removes a
+ * done segment only under an exclusive one, so never one a writer may
+ * still append to; a segment removed between our create and our flock
+ * (it was empty, hence "done") is seen by its link count, and skipped. */
 static int
 seg_roll(struct spool *sp)
 {
@@ -382,9 +415,20 @@ seg_roll(struct spool *sp)
 	if (sp->cur_fd >= 0)
 		close(sp->cur_fd);
 	sp->cur_fd = -1;
-	sp->cur_seq++;
-	(void)snprintf(name, sizeof name, "%016" PRIx64, sp->cur_seq);
-	int fd = openat(sp->segfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = -1;
+	for (int i = 0; i < SEG_ROLL_TRIES && fd < 0; i++) {
+		sp->cur_seq++;
+		(void)snprintf(name, sizeof name, "%016" PRIx64, sp->cur_seq);
+		fd = openat(sp->segfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+		struct stat st;
+		if (fd >= 0 && (flock(fd, LOCK_SH) < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0)) {
+			close(fd);
+			fd = -1;
+			errno = EEXIST;
+		}
+	}
 	if (fd < 0 || fsync(sp->segfd) < 0) {
 		int e = errno;
 		log_err("spool: %s/seg/%s: create: %s", sp->dir, name, strerror(e));

@@ -29,8 +29,8 @@
  *	then either 'C' content (inline, small messages) or 'X' the CRC32C
  *	of msg/ID's content (8 hex digits), and 'E' END, last.
  * A state frame, magic "PSJ2": 'Q' id, 'N' recipient index, 'S' state
- * (P pending, D delivered, Z deferred, F failed, X the whole message
- * deleted: no 'N'), 'A' attempts, 'W' next try (seconds since 1970),
+ * (P pending, D delivered, Z deferred, F failed, B failed with its
+ * bounce not yet delivered, X the whole message deleted: no 'N'), 'A' attempts, 'W' next try (seconds since 1970),
  * 'R' last reply.  The last frame for (id, index) wins; no frame means
  * pending.
  *
@@ -137,6 +137,10 @@ int spool_lock(const char *dir, char **err_r);
  * may do: lock_fd must come from spool_lock(dir) (checked).  Returns
  * NULL with *err_r malloc'd. */
 struct spool *spool_open(const char *dir, int lock_fd, char **err_r);
+/* A second writer of a spool a server holds (the queue runner, which
+ * publishes bounces in segments of its own): as spool_open() but runs
+ * no gc (the first writer may be writing tmp/ and msg/). */
+struct spool *spool_open_second(const char *dir, int lock_fd, char **err_r);
 /* For `serve --check`: whether dir can be the spool, found without
  * touching it (a running server may hold it): a folder, or missing with
  * a folder to create it in.  Returns 0, or -1 with *err_r malloc'd. */
@@ -173,6 +177,14 @@ int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const cha
 		  const char **err_r);
 /* Drops an unfinished message (and its spill file).  NULL-safe. */
 void spool_msg_abort(struct spool_msg **mp);
+/* The queue runner's housekeeping while the network process writes:
+ * removes done segments for which may_remove(arg, seq) says yes (the
+ * runner refuses a segment a network process may still append to) and
+ * compacts the journal; tmp/ and msg/ files are left alone (a network
+ * process may be writing them).  Only the journal's one writer may call
+ * it.  Returns 0, or -1 with *err_r malloc'd. */
+int spool_gc_live(struct spool *sp, bool (*may_remove)(void *arg, uint64_t seq), void *arg,
+		  char **err_r);
 /* The lock holder's housekeeping (spool_open runs it): empties tmp/,
  * removes segments whose messages are all done and msg/ files no frame
  * references, then compacts the state journal.  Never call it while
@@ -187,6 +199,10 @@ enum spool_rstate {
 	SPOOL_DELIVERED = 'D',
 	SPOOL_DEFERRED = 'Z',
 	SPOOL_FAILED = 'F',
+	/* Failed, and the sender's bounce for it is still to be delivered:
+	 * attempts and next_try are then the bounce's, last_reply stays the
+	 * recipient's failure (the runner's bounce design, above). */
+	SPOOL_BOUNCING = 'B',
 };
 
 struct spool_rcpt_state {

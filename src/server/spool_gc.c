@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/spool_impl.h"
@@ -35,6 +37,10 @@ struct gc {
 	struct idvec live;	/* messages of the segments kept: their states stay */
 	struct idvec refs;	/* msg/ files a kept segment refers to */
 	bool oom;
+	/* spool_gc_live: which segments may go; NULL: every done one */
+	bool (*may_remove)(void *arg, uint64_t seq);
+	void *arg;
+	off_t seg_size;		/* live: the segment's size before it was read */
 };
 
 static void
@@ -85,18 +91,39 @@ gc_tmp(struct spool *sp)
 	closedir(d);
 }
 
+/* Live gc: an exclusive flock on segment name, which no writer holds
+ * (each holds a shared one on its current segment, spool.c seg_roll),
+ * and the segment has not grown since it was read: then no one appends
+ * to it again.  Returns the locked descriptor, or -1: keep it. */
+static int
+gc_seg_lock(struct gc *g, const char *name)
+{
+	int fd = openat(g->sp->segfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	    st.st_size == g->seg_size)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 /* The segment g->seq has been read whole: remove it when done. */
 static void
 gc_seg_end(struct gc *g)
 {
 	char name[SPOOL_SEQ_LEN + 1];
 	struct spool *sp = g->sp;
-	bool current = sp->cur_fd >= 0 && g->seq == sp->cur_seq;
-	if (g->seg_done && !current) {
+	bool current = (sp->cur_fd >= 0 && g->seq == sp->cur_seq) ||
+		       (g->may_remove != NULL && !g->may_remove(g->arg, g->seq));
+	(void)snprintf(name, sizeof name, "%016" PRIx64, g->seq);
+	int lock = -1;
+	if (g->seg_done && !current && g->may_remove != NULL)
+		lock = gc_seg_lock(g, name);
+	if (g->seg_done && !current && (g->may_remove == NULL || lock >= 0)) {
 		for (size_t i = 0; i < g->ext.n; i++)
 			if (unlinkat(sp->msgfd, g->ext.v[i], 0) < 0 && errno != ENOENT)
 				log_warn("spool: %s/msg/%s: unlink: %s", sp->dir, g->ext.v[i], strerror(errno));
-		(void)snprintf(name, sizeof name, "%016" PRIx64, g->seq);
 		if (unlinkat(sp->segfd, name, 0) < 0)
 			log_warn("spool: %s/seg/%s: unlink: %s", sp->dir, name, strerror(errno));
 		else
@@ -110,8 +137,23 @@ gc_seg_end(struct gc *g)
 		for (size_t i = 0; i < g->ids.n; i++)
 			gc_push(g, &g->live, g->ids.v[i]);
 	}
+	if (lock >= 0)
+		close(lock);		/* after the unlink: see seg_roll() */
 	g->ext.n = 0;
 	g->ids.n = 0;
+}
+
+/* Live gc: the size of segment g->seq before it is read (-1: unknown,
+ * then it is kept). */
+static off_t
+gc_seg_size(struct gc *g)
+{
+	char name[SPOOL_SEQ_LEN + 1];
+	struct stat st;
+	(void)snprintf(name, sizeof name, "%016" PRIx64, g->seq);
+	if (g->may_remove == NULL || fstatat(g->sp->segfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	return st.st_size;
 }
 
 static int
@@ -167,11 +209,14 @@ gc_keep(void *arg, const char *id)
 	return g->sp->queuefd >= 0 && faccessat(g->sp->queuefd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int
-spool_gc(struct spool *sp, char **err_r)
+static int
+gc_run(struct gc *gp, char **err_r)
 {
-	struct gc g = { .sp = sp };
-	gc_tmp(sp);
+	struct gc g = *gp;
+	struct spool *sp = g.sp;
+	bool live = g.may_remove != NULL;
+	if (!live)
+		gc_tmp(sp);
 	g.st = spool_states_load(sp, true, err_r);
 	if (g.st == NULL)
 		return -1;
@@ -183,6 +228,7 @@ spool_gc(struct spool *sp, char **err_r)
 		g.seq = segs[i];
 		g.seg_done = true;
 		g.seg_torn = false;
+		g.seg_size = gc_seg_size(&g);
 		(void)spool_seg_scan_one(sp, segs[i], gc_entry, &g);
 		gc_seg_end(&g);
 	}
@@ -192,7 +238,8 @@ spool_gc(struct spool *sp, char **err_r)
 			log_warn("spool: %s: fsync: %s", sp->dir, strerror(errno));
 		if (nseg > 0 && sp->cur_seq < segs[nseg - 1])
 			sp->cur_seq = segs[nseg - 1];
-		gc_orphans(&g);
+		if (!live)
+			gc_orphans(&g);
 		if (g.live.n > 0)
 			qsort(g.live.v, g.live.n, sizeof *g.live.v, id_cmp);
 		if (g.oom) {
@@ -210,4 +257,19 @@ spool_gc(struct spool *sp, char **err_r)
 	free(g.refs.v);
 	spool_states_free(&g.st);
 	return rc;
+}
+
+int
+spool_gc(struct spool *sp, char **err_r)
+{
+	struct gc g = { .sp = sp };
+	return gc_run(&g, err_r);
+}
+
+int
+spool_gc_live(struct spool *sp, bool (*may_remove)(void *arg, uint64_t seq), void *arg,
+	      char **err_r)
+{
+	struct gc g = { .sp = sp, .may_remove = may_remove, .arg = arg };
+	return gc_run(&g, err_r);
 }

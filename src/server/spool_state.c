@@ -78,7 +78,7 @@ st_decode(const uint8_t *p, size_t n, struct st_rec *r)
 				r->next_try = (time_t)x;
 		}
 	}
-	if (!spool_id_valid(r->id) || strchr("PDZFX", r->state) == NULL || r->state == '\0' ||
+	if (!spool_id_valid(r->id) || strchr("PDZFBX", r->state) == NULL || r->state == '\0' ||
 	    (r->state == 'X') != (r->idx == ST_WHOLE)) {
 		free(r->reply);
 		r->reply = NULL;
@@ -306,7 +306,7 @@ spool_mark(struct spool *sp, const struct spool_mark *v, size_t n, char **err_r)
 	buf_init(&b, SIZE_MAX / 2);
 	for (size_t i = 0; i < n; i++) {
 		bool whole = v[i].state == 'X';
-		if (!spool_id_valid(v[i].id) || strchr("PDZFX", v[i].state) == NULL || v[i].state == '\0' ||
+		if (!spool_id_valid(v[i].id) || strchr("PDZFBX", v[i].state) == NULL || v[i].state == '\0' ||
 		    st_frame(&b, v[i].id, whole ? ST_WHOLE : (uint32_t)v[i].rcpt, v[i].state, v[i].attempts,
 			     v[i].next_try, v[i].last_reply) < 0) {
 			buf_free(&b);
