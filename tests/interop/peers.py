@@ -109,7 +109,7 @@ smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = private/auth
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
-smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = {rcpt_checks}permit_sasl_authenticated, reject
 # Everything accepted waits on the hold queue: visible, never delivered.
 smtpd_data_restrictions = check_client_access static:HOLD
 smtpd_client_connection_rate_limit = 0
@@ -156,11 +156,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 class PostfixDovecot:
     """Postfix (smtpd with STARTTLS on `submission`, implicit TLS on
     `submissions`, no TLS required on `plain`) authenticating through
-    Dovecot, in a private folder.  users maps user -> password."""
+    Dovecot, in a private folder.  users maps user -> password;
+    refuse maps recipient address -> the reply its RCPT gets
+    ("550 5.1.1 User unknown"), even from an authenticated client."""
 
-    def __init__(self, pki, users=None):
+    def __init__(self, pki, users=None, refuse=None):
         self.pki = pki
         self.users = dict(users or {USER: PASSWORD})
+        self.refuse = dict(refuse or {})
         # Our own folder (mode 0755): Postfix's unprivileged daemons and
         # Dovecot's auth user must be able to reach the files in it, and
         # pytest's tmp_path is private to root.
@@ -193,7 +196,13 @@ class PostfixDovecot:
             lines.append(f"{u}:{{PLAIN}}{p}\n")
         (d / "users").write_text("".join(lines))
         os.chmod(d / "users", 0o644)
-        fmt = dict(d=d, queue=self.queue_dir, tag=self.tag,
+        checks = ""
+        if self.refuse:
+            for a, reply in self.refuse.items():
+                assert not set(a + reply) & set("{},="), (a, reply)
+            table = ", ".join(f"{{ {a} = {reply} }}" for a, reply in self.refuse.items())
+            checks = f"check_recipient_access inline:{{ {table} }}, "
+        fmt = dict(d=d, queue=self.queue_dir, tag=self.tag, rcpt_checks=checks,
                    port_starttls=f"{self.host}:{self.submission}",
                    port_tls=f"{self.host}:{self.submissions}",
                    port_plain=f"{self.host}:{self.plain}")
@@ -303,10 +312,10 @@ class PostfixDovecot:
 
 
 @contextlib.contextmanager
-def started_postfix_dovecot(pki, users=None):
+def started_postfix_dovecot(pki, users=None, refuse=None):
     """A started PostfixDovecot (its logs printed if it fails to start),
     stopped and removed afterwards."""
-    pd = PostfixDovecot(pki, users)
+    pd = PostfixDovecot(pki, users, refuse)
     try:
         pd.start()
     except Exception:

@@ -12,7 +12,12 @@ relay_credentials.
   FROM (sasl_sender= alice, who submitted it to postern).
 - A wrong relay password: Postfix answers 535; the message stays
   deferred in postern's queue with that reply in `postern queue list`,
-  and nothing reaches Postfix."""
+  and nothing reaches Postfix.
+- Postfix refuses one recipient (550 at RCPT): postern's bounce goes
+  back through Postfix with MAIL FROM:<> and AUTH=<> (postern has no
+  submitter for its own report: Postfix logs no sasl_sender for it),
+  naming that recipient and Postfix's reply; the other recipient gets
+  the message with AUTH=<alice>."""
 import uuid
 
 import pytest
@@ -25,11 +30,15 @@ from peers import started_postfix_dovecot
 RELAY_USER = "relay@postern.test"
 RELAY_PASSWORD = "relay pass 7Qx"
 N = 50
+GONE = "gone@example.org"
+GONE_REPLY = "550 5.1.1 User unknown here"    # the access map's answer
+OTHER_SENDER = "alice@elsewhere.test"      # alice may use it (sender_login_map)
 
 
 @pytest.fixture(scope="module")
 def smarthost(pki):
-    with started_postfix_dovecot(pki, users={RELAY_USER: RELAY_PASSWORD}) as pd:
+    with started_postfix_dovecot(pki, users={RELAY_USER: RELAY_PASSWORD},
+                                 refuse={GONE: GONE_REPLY}) as pd:
         yield pd
 
 
@@ -42,9 +51,11 @@ def relaying(tmp_path, pki, smarthost):
         def start(password):
             creds = runner_file(pub, "relay.creds", f"{RELAY_USER} {password}\n")
             ca = runner_file(pub, "ca.pem", pki.ca.read_text(), mode=0o644)
+            (tmp_path / "senders").write_text(f"{USER} {USER} {OTHER_SENDER}\n")
             extra = (f"relay_host = [{smarthost.host}]:{smarthost.submission}\n"
                      f"relay_tls = required\nrelay_tls_trust_file = {ca}\n"
-                     f"relay_credentials = {creds}\n" + FAST_RETRY)
+                     f"relay_credentials = {creds}\n"
+                     f"sender_login_map = file:{tmp_path / 'senders'}\n" + FAST_RETRY)
             s = started_server(tmp_path / "postern", pki, extra)
             started.append(s)
             return s
@@ -123,3 +134,31 @@ def test_wrong_relay_password_stays_deferred_with_535(relaying, smarthost):
                show=lambda: queue_text(server))
     assert deferred() is not None, queue_text(server)
     assert not smarthost.messages_to(rcpt)
+
+
+def test_refused_recipient_bounce_relayed_with_null_auth(relaying, smarthost):
+    server = relaying(RELAY_PASSWORD)
+    tag = uuid.uuid4().hex[:10]
+    ok = f"ok-{tag}@example.org"
+    mark = "pfbounce-" + tag
+    r = swaks_submit(server, OTHER_SENDER, [ok, GONE], mark_message(mark, OTHER_SENDER, ok))
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    wait_until(lambda: smarthost.messages_to(ok) and smarthost.messages_to(OTHER_SENDER), 60,
+               "the message and the bounce at Postfix",
+               show=lambda: queue_text(server) + server.log_text()[-3000:])
+    wait_until(lambda: not queue_states(server), 30, "postern's queue to empty",
+               show=lambda: queue_text(server))
+    [m] = smarthost.messages_to(ok)
+    bounces = [b for b in smarthost.messages_to(OTHER_SENDER) if b["sender"] == ""]
+    assert len(bounces) == 1, smarthost.messages_to(OTHER_SENDER)
+    auth = smarthost.smtpd_auth()
+    assert auth[m["queue_id"]].get("sasl_sender") == USER, auth[m["queue_id"]]
+    b = auth[bounces[0]["queue_id"]]
+    assert b.get("sasl_username") == RELAY_USER, b
+    assert "sasl_sender" not in b, f"AUTH=<> expected for postern's own bounce: {b}"
+    text = smarthost.message(bounces[0]["queue_id"])
+    assert f"Final-Recipient: rfc822; {GONE}" in text, text[-3000:]
+    # Postfix words it "550 5.1.1 <gone@...>: Recipient address rejected: User unknown here"
+    assert "Diagnostic-Code: smtp; 550 5.1.1" in text and "User unknown here" in text, text[-3000:]
+    assert f"rfc822; {ok}" not in text
+    assert f"Subject: {mark}" in text
