@@ -34,6 +34,7 @@
 
 #include "cli/commands.h"
 #include "server/config.h"
+#include "server/runner_impl.h"
 #include "server/spool.h"
 #include "util/conf.h"
 
@@ -75,45 +76,47 @@ queue_cmd_state(char state)
 
 /* "  RCPT STATE attempts=N next=TIME|- reply=TEXT|-" */
 static void
-queue_cmd_rcpt_line(const char *rcpt, const struct spool_rcpt_state *st)
+queue_cmd_rcpt_line(FILE *f, const char *rcpt, const struct spool_rcpt_state *st)
 {
 	char when[32] = "-";
 	if (st->next_try > 0)
 		queue_cmd_time(when, st->next_try);
-	(void)fputs("  ", stdout);
-	queue_cmd_put(stdout, rcpt);
-	(void)printf(" %s attempts=%u next=%s reply=", queue_cmd_state(st->state), st->attempts, when);
-	queue_cmd_put(stdout, st->last_reply != NULL && st->last_reply[0] ? st->last_reply : "-");
-	(void)fputc('\n', stdout);
+	(void)fputs("  ", f);
+	queue_cmd_put(f, rcpt);
+	(void)fprintf(f, " %s attempts=%u next=%s reply=", queue_cmd_state(st->state), st->attempts, when);
+	queue_cmd_put(f, st->last_reply != NULL && st->last_reply[0] ? st->last_reply : "-");
+	(void)fputc('\n', f);
 }
 
-static void
-queue_cmd_list_line(const struct spool_entry *e)
+/* The lines of one message (runner_impl.h: the runner answers `list`
+ * over the control socket with them too). */
+void
+queue_fmt_entry(FILE *f, const struct spool_entry *e)
 {
 	char when[32];
 	queue_cmd_time(when, e->env.arrival);
-	(void)printf("%s %s %zu ", e->id, when, e->size);
+	(void)fprintf(f, "%s %s %zu ", e->id, when, e->size);
 	if (e->env.mail_from == NULL)
-		(void)fputs("?", stdout);
+		(void)fputs("?", f);
 	else if (e->env.mail_from[0] == '\0')
-		(void)fputs("<>", stdout);
+		(void)fputs("<>", f);
 	else
-		queue_cmd_put(stdout, e->env.mail_from);
-	(void)fputc(' ', stdout);
-	queue_cmd_put(stdout, e->env.auth_user ? e->env.auth_user : "-");
-	(void)fputc(' ', stdout);
+		queue_cmd_put(f, e->env.mail_from);
+	(void)fputc(' ', f);
+	queue_cmd_put(f, e->env.auth_user ? e->env.auth_user : "-");
+	(void)fputc(' ', f);
 	for (size_t i = 0; i < e->env.nrcpt; i++) {
 		if (i > 0)
-			(void)fputc(',', stdout);
-		queue_cmd_put(stdout, e->env.rcpts[i]);
+			(void)fputc(',', f);
+		queue_cmd_put(f, e->env.rcpts[i]);
 	}
 	if (e->env.nrcpt == 0)
-		(void)fputs("?", stdout);
+		(void)fputs("?", f);
 	if (e->torn)
-		(void)printf(" TORN: %s", e->torn_why ? e->torn_why : "?");
-	(void)fputc('\n', stdout);
+		(void)fprintf(f, " TORN: %s", e->torn_why ? e->torn_why : "?");
+	(void)fputc('\n', f);
 	for (size_t i = 0; e->rcpt != NULL && !e->torn && i < e->env.nrcpt; i++)
-		queue_cmd_rcpt_line(e->env.rcpts[i], &e->rcpt[i]);
+		queue_cmd_rcpt_line(f, e->env.rcpts[i], &e->rcpt[i]);
 }
 
 static int
@@ -128,7 +131,7 @@ queue_cmd_list(struct spool *sp)
 		return 1;
 	}
 	for (long i = 0; i < n; i++)
-		queue_cmd_list_line(&v[i]);
+		queue_fmt_entry(stdout, &v[i]);
 	(void)printf("%ld message%s\n", n, n == 1 ? "" : "s");
 	spool_entries_free(v, (size_t)n);
 	return 0;
