@@ -386,8 +386,27 @@ runner_arm(struct runner *r, time_t next_due)
 		at = r->next_gc;
 	if (next_due != 0 && next_due < at)
 		at = next_due;
-	struct timeval tv = { .tv_sec = at > now ? at - now : 0, .tv_usec = 0 };
+	/* what is due now and not started waits for a slot: a finished
+	 * delivery kicks the next pass, so no busy loop here */
+	struct timeval tv = { .tv_sec = at > now ? at - now : 1, .tv_usec = 0 };
 	(void)evtimer_add(r->tick, &tv);
+}
+
+/* The earliest next_try of a deferred or bouncing recipient, 0: none. */
+static time_t
+runner_next_due(const struct runner *r)
+{
+	time_t next = 0;
+	for (size_t i = 0; i < r->nmsgs; i++) {
+		const struct rmsg *m = r->msgs[i];
+		for (size_t k = 0; !m->deleted && k < m->e.env.nrcpt; k++) {
+			const struct spool_rcpt_state *st = &m->e.rcpt[k];
+			bool waits = st->state == SPOOL_DEFERRED || st->state == SPOOL_BOUNCING;
+			if (waits && !m->busy[k] && (next == 0 || st->next_try < next))
+				next = st->next_try;
+		}
+	}
+	return next;
 }
 
 static void
@@ -406,7 +425,8 @@ runner_schedule(struct runner *r)
 			(void)rcpt_due(m, 0, now, &next);
 	}
 	runner_prune(r, false);
-	runner_arm(r, next);
+	(void)next;
+	runner_arm(r, runner_next_due(r));
 }
 
 static void
