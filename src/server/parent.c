@@ -39,6 +39,7 @@
 
 #include "auth/authd.h"
 #include "server/fdpass.h"
+#include "server/runner.h"
 #include "server/spool.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -73,8 +74,10 @@ struct parent {
 	sigset_t sigs;
 	struct child auth;
 	struct child net[PARENT_NETS_MAX];
-	int64_t auth_due, net_due;	/* restart times, 0: none */
-	int64_t auth_backoff, net_backoff;
+	struct child runner;		/* the queue runner (runner.h) */
+	int ctl_fd;			/* its control socket, listening; -1: none */
+	int64_t auth_due, net_due, runner_due;	/* restart times, 0: none */
+	int64_t auth_backoff, net_backoff, runner_backoff;
 	bool stopping;
 };
 
@@ -106,6 +109,8 @@ child_setup(struct parent *p, pid_t parent_pid, int keep_ctl)
 	close(p->sfd);
 	if (p->auth.ctl >= 0 && p->auth.ctl != keep_ctl)
 		close(p->auth.ctl);
+	if (p->ctl_fd >= 0 && p->ctl_fd != keep_ctl)
+		close(p->ctl_fd);		/* the runner's alone */
 	for (size_t i = 0; i < PARENT_NETS_MAX; i++)
 		if (p->net[i].pid > 0 && p->net[i].ctl != keep_ctl)
 			close(p->net[i].ctl);
@@ -238,6 +243,60 @@ parent_start_net(struct parent *p)
 		close(sp[0]);
 }
 
+/* The queue runner's life after fork: its own spool handle (opened
+ * before the drop: the path need not be reachable by `user`), drop,
+ * run, exit.  The listeners are not its business. */
+static void
+parent_runner_child(struct parent *p, pid_t parent_pid)
+{
+	log_init("postern proc=runner", p->gen->cfg->log_level, p->gen->cfg->log_syslog);
+	for (size_t i = 0; i < p->nlfds; i++)
+		close(p->lfds[i]);
+	char *err = NULL;
+	struct spool *sp = spool_open_second(p->gen->cfg->spool, p->spool_lock, &err);
+	if (sp == NULL || (p->drop && privdrop_to(p->uid, p->gid, &err) < 0)) {
+		log_err("runner: %s", err ? err : "cannot start");
+		_exit(1);
+	}
+	child_die_with_parent(parent_pid);
+	_exit(runner_main(p->gen->cfg, sp, p->ctl_fd));
+}
+
+/* Starts the queue runner; never two at once (each would deliver the
+ * same recipients): a reload stops the old one first (parent_reload). */
+static void
+parent_start_runner(struct parent *p)
+{
+	pid_t me = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		child_setup(p, me, p->ctl_fd);
+		parent_runner_child(p, me);
+	}
+	if (pid < 0) {
+		log_err("queue runner: fork: %s", strerror(errno));
+		p->runner_due = now_ms() + p->runner_backoff;
+		return;
+	}
+	p->runner = (struct child){ .pid = pid, .ctl = -1, .started = now_ms() };
+	log_info("queue runner %d started", (int)pid);
+}
+
+/* SIGTERM to the runner: it finishes its deliveries in flight within
+ * shutdown_grace; restart says whether a new one follows at once (a
+ * reload) or not (the server stops). */
+static void
+parent_stop_runner(struct parent *p, bool restart)
+{
+	if (p->runner.pid <= 0 || p->runner.draining)
+		return;
+	p->runner.draining = true;
+	p->runner.kill_at = now_ms() + ((int64_t)p->gen->cfg->shutdown_grace + PARENT_KILL_AFTER) * 1000;
+	if (restart)
+		p->runner_backoff = PARENT_BACKOFF_MIN;
+	(void)kill(p->runner.pid, SIGTERM);
+}
+
 /* Tells a network process to stop accepting and drain: SIGTERM when
  * the server stops (idle sessions get 421), SIGUSR1 when a new network
  * process took over after a reload (its sessions go on to their end,
@@ -274,6 +333,18 @@ parent_reap(struct parent *p)
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		int64_t now = now_ms();
+		if (pid == p->runner.pid) {
+			parent_log_exit("queue runner", pid, status);
+			int64_t lived = now - p->runner.started;
+			bool asked = p->runner.draining;
+			p->runner = (struct child){ .pid = 0, .ctl = -1 };
+			if (!p->stopping) {
+				p->runner_due = now + (asked ? PARENT_BACKOFF_MIN : p->runner_backoff);
+				if (!asked)
+					p->runner_backoff = backoff_next(p->runner_backoff, lived);
+			}
+			continue;
+		}
 		if (pid == p->auth.pid) {
 			parent_log_exit("auth process", pid, status);
 			close(p->auth.ctl);
@@ -308,8 +379,9 @@ parent_stop(struct parent *p, int sig)
 	if (p->stopping)
 		return;
 	p->stopping = true;
-	p->auth_due = p->net_due = 0;
-	log_info("signal %d: stopping the network processes", sig);
+	p->auth_due = p->net_due = p->runner_due = 0;
+	log_info("signal %d: stopping the network processes and the queue runner", sig);
+	parent_stop_runner(p, false);
 	for (size_t i = 0; i < PARENT_NETS_MAX; i++)
 		if (p->net[i].pid > 0 && !p->net[i].draining)
 			parent_drain(p, &p->net[i], SIGTERM);
@@ -365,6 +437,7 @@ parent_reload(struct parent *p)
 		parent_drain(p, cur, SIGUSR1);
 	if (p->auth.pid > 0)
 		(void)kill(p->auth.pid, SIGHUP);
+	parent_stop_runner(p, true);	/* restarted with the new config when it is gone */
 	log_info("reloaded %s", g->cfg->path);
 }
 
@@ -394,6 +467,15 @@ parent_timers(struct parent *p)
 		p->net_due = 0;
 		parent_start_net(p);
 	}
+	if (p->runner_due && now >= p->runner_due && p->runner.pid <= 0) {
+		p->runner_due = 0;
+		parent_start_runner(p);
+	}
+	if (p->runner.kill_at && now >= p->runner.kill_at) {
+		log_warn("queue runner %d outlived the grace period: killing it", (int)p->runner.pid);
+		(void)kill(p->runner.pid, SIGKILL);
+		p->runner.kill_at = 0;
+	}
 	bool nets = false;
 	for (size_t i = 0; i < PARENT_NETS_MAX; i++) {
 		struct child *n = &p->net[i];
@@ -417,8 +499,8 @@ parent_timers(struct parent *p)
 		(void)kill(p->auth.pid, SIGKILL);
 		p->auth.kill_at = 0;
 	}
-	int64_t due[] = { p->auth_due, p->net_due, p->auth.kill_at };
-	for (size_t i = 0; i < 3; i++)
+	int64_t due[] = { p->auth_due, p->net_due, p->auth.kill_at, p->runner_due, p->runner.kill_at };
+	for (size_t i = 0; i < sizeof due / sizeof *due; i++)
 		if (due[i] && (next < 0 || due[i] - now < next))
 			next = due[i] - now;
 	return next < 0 ? -1 : (int)(next < 0 ? 0 : next) + 1;
@@ -457,7 +539,7 @@ parent_loop(struct parent *p)
 			else
 				parent_stop(p, (int)si.ssi_signo);
 		}
-		bool any = p->auth.pid > 0;
+		bool any = p->auth.pid > 0 || p->runner.pid > 0;
 		for (size_t i = 0; i < PARENT_NETS_MAX; i++)
 			any |= p->net[i].pid > 0;
 		if (p->stopping && !any)
@@ -583,6 +665,9 @@ parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
 		return -1;
 	if (p->drop && parent_give_spool(p, err_r) < 0)
 		return -1;
+	p->ctl_fd = runner_ctl_listen(cfg->control_socket, p->drop, p->uid, p->gid, err_r);
+	if (p->ctl_fd < 0)
+		return -1;
 	p->lfds = listener_bind_all(cfg, err_r);
 	if (p->lfds == NULL)
 		return -1;
@@ -597,6 +682,10 @@ parent_free(struct parent *p)
 		close(p->lfds[i]);
 	free(p->lfds);
 	spool_free(&p->spool);
+	if (p->ctl_fd >= 0) {
+		close(p->ctl_fd);
+		(void)unlink(p->gen->cfg->control_socket);	/* before the lock goes */
+	}
 	if (p->spool_lock >= 0)
 		close(p->spool_lock);		/* the next server may start */
 	gen_unref(&p->gen);
@@ -609,7 +698,9 @@ int
 parent_run(struct config *cfg, bool check)
 {
 	struct parent p = { .sfd = -1, .spool_lock = -1, .auth = { .pid = 0, .ctl = -1 },
-			    .auth_backoff = PARENT_BACKOFF_MIN, .net_backoff = PARENT_BACKOFF_MIN };
+			    .runner = { .pid = 0, .ctl = -1 }, .ctl_fd = -1,
+			    .auth_backoff = PARENT_BACKOFF_MIN, .net_backoff = PARENT_BACKOFF_MIN,
+			    .runner_backoff = PARENT_BACKOFF_MIN };
 	for (size_t i = 0; i < PARENT_NETS_MAX; i++)
 		p.net[i].ctl = -1;
 	char *err = NULL;
@@ -642,6 +733,7 @@ parent_run(struct config *cfg, bool check)
 	}
 	parent_start_auth(&p);
 	parent_start_net(&p);
+	parent_start_runner(&p);
 	parent_loop(&p);
 	log_info("all processes stopped");
 	parent_free(&p);

@@ -16,8 +16,12 @@
  *	STATE is pending, delivered, deferred or failed; then "N messages".
  * show	the envelope as "key: value" lines, a blank line, the content.
  * delete	removes the message.
- * flush	delivery is not implemented yet: says so and exits 69
+ * flush	the running server's queue runner tries every deferred
+ *	recipient now; with no server running it says so and exits 69
  *	(EX_UNAVAILABLE), so that scripts do not take it for a success.
+ * list, delete and flush talk to the running server through its
+ * control socket (runner_ctl.c); with no server (no socket, or ECONNREFUSED)
+ * they work on the spool directly.
  * Exit codes: 0 ok, 1 error (message names the file or the id, or says
  * that standard output could not be written), 64 usage, 69 flush.
  *
@@ -26,14 +30,18 @@
  * full disk under `postern queue list > file` still fails.  Peer-supplied envelope strings are printed with
  * bytes outside 0x21..0x7e as \xNN, so no terminal escape gets through.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "server/config.h"
+#include "server/runner_impl.h"
 #include "server/spool.h"
 #include "util/conf.h"
 
@@ -75,45 +83,47 @@ queue_cmd_state(char state)
 
 /* "  RCPT STATE attempts=N next=TIME|- reply=TEXT|-" */
 static void
-queue_cmd_rcpt_line(const char *rcpt, const struct spool_rcpt_state *st)
+queue_cmd_rcpt_line(FILE *f, const char *rcpt, const struct spool_rcpt_state *st)
 {
 	char when[32] = "-";
 	if (st->next_try > 0)
 		queue_cmd_time(when, st->next_try);
-	(void)fputs("  ", stdout);
-	queue_cmd_put(stdout, rcpt);
-	(void)printf(" %s attempts=%u next=%s reply=", queue_cmd_state(st->state), st->attempts, when);
-	queue_cmd_put(stdout, st->last_reply != NULL && st->last_reply[0] ? st->last_reply : "-");
-	(void)fputc('\n', stdout);
+	(void)fputs("  ", f);
+	queue_cmd_put(f, rcpt);
+	(void)fprintf(f, " %s attempts=%u next=%s reply=", queue_cmd_state(st->state), st->attempts, when);
+	queue_cmd_put(f, st->last_reply != NULL && st->last_reply[0] ? st->last_reply : "-");
+	(void)fputc('\n', f);
 }
 
-static void
-queue_cmd_list_line(const struct spool_entry *e)
+/* The lines of one message (runner_impl.h: the runner answers `list`
+ * over the control socket with them too). */
+void
+queue_fmt_entry(FILE *f, const struct spool_entry *e)
 {
 	char when[32];
 	queue_cmd_time(when, e->env.arrival);
-	(void)printf("%s %s %zu ", e->id, when, e->size);
+	(void)fprintf(f, "%s %s %zu ", e->id, when, e->size);
 	if (e->env.mail_from == NULL)
-		(void)fputs("?", stdout);
+		(void)fputs("?", f);
 	else if (e->env.mail_from[0] == '\0')
-		(void)fputs("<>", stdout);
+		(void)fputs("<>", f);
 	else
-		queue_cmd_put(stdout, e->env.mail_from);
-	(void)fputc(' ', stdout);
-	queue_cmd_put(stdout, e->env.auth_user ? e->env.auth_user : "-");
-	(void)fputc(' ', stdout);
+		queue_cmd_put(f, e->env.mail_from);
+	(void)fputc(' ', f);
+	queue_cmd_put(f, e->env.auth_user ? e->env.auth_user : "-");
+	(void)fputc(' ', f);
 	for (size_t i = 0; i < e->env.nrcpt; i++) {
 		if (i > 0)
-			(void)fputc(',', stdout);
-		queue_cmd_put(stdout, e->env.rcpts[i]);
+			(void)fputc(',', f);
+		queue_cmd_put(f, e->env.rcpts[i]);
 	}
 	if (e->env.nrcpt == 0)
-		(void)fputs("?", stdout);
+		(void)fputs("?", f);
 	if (e->torn)
-		(void)printf(" TORN: %s", e->torn_why ? e->torn_why : "?");
-	(void)fputc('\n', stdout);
+		(void)fprintf(f, " TORN: %s", e->torn_why ? e->torn_why : "?");
+	(void)fputc('\n', f);
 	for (size_t i = 0; e->rcpt != NULL && !e->torn && i < e->env.nrcpt; i++)
-		queue_cmd_rcpt_line(e->env.rcpts[i], &e->rcpt[i]);
+		queue_cmd_rcpt_line(f, e->env.rcpts[i], &e->rcpt[i]);
 }
 
 static int
@@ -128,7 +138,7 @@ queue_cmd_list(struct spool *sp)
 		return 1;
 	}
 	for (long i = 0; i < n; i++)
-		queue_cmd_list_line(&v[i]);
+		queue_fmt_entry(stdout, &v[i]);
 	(void)printf("%ld message%s\n", n, n == 1 ? "" : "s");
 	spool_entries_free(v, (size_t)n);
 	return 0;
@@ -228,30 +238,71 @@ queue_cmd_flush(struct spool *sp)
 		return 1;
 	}
 	spool_entries_free(v, (size_t)n);
-	(void)fprintf(stderr, "postern queue flush: delivery is not implemented yet; %ld message%s stay%s queued\n",
+	(void)fprintf(stderr, "postern queue flush: no server is running; %ld message%s stay%s queued\n",
 		n, n == 1 ? "" : "s", n == 1 ? "s" : "");
 	return EX_UNAVAILABLE_;
 }
 
-/* Finds the spool folder from the config, read by the server's own
- * reader: the same defaults, relative paths and messages as `serve`. */
+/* Opens the spool of cfg (read by the server's own reader: the same
+ * defaults, relative paths and messages as `serve`). */
 static struct spool *
-queue_cmd_open(const char *file)
+queue_cmd_open(const struct config *cfg)
 {
 	char *err = NULL;
-	struct config *cfg = config_load_for(file, CONFIG_NEED_SPOOL, &err);
-	if (cfg == NULL) {
-		(void)fprintf(stderr, "postern queue: %s\n", err ? err : file);
-		free(err);
-		return NULL;
-	}
 	struct spool *sp = spool_open_existing(cfg->spool, &err);
 	if (sp == NULL) {
 		(void)fprintf(stderr, "postern queue: spool %s\n", err ? err : cfg->spool);
 		free(err);
 	}
-	config_free(&cfg);
 	return sp;
+}
+
+/* Asks the running server's queue runner (runner_ctl.c has the
+ * protocol): its data lines go to stdout, an ".error" to stderr.
+ * Returns the exit code, or -1 when no server listens there (no socket,
+ * or nobody behind it): then the spool is worked on directly. */
+static int
+queue_cmd_remote(const char *path, const char *line)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof sun.sun_path)
+		return -1;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == ENOENT || e == ECONNREFUSED)
+			return -1;
+		(void)fprintf(stderr, "postern queue: control socket %s: %s\n", path, strerror(e));
+		return 1;
+	}
+	FILE *f = fdopen(fd, "r+");
+	if (f == NULL) {
+		close(fd);
+		return 1;
+	}
+	(void)fprintf(f, "%s\n", line);
+	(void)fflush(f);
+	int rc = 1;
+	char buf[4096];
+	while (fgets(buf, sizeof buf, f) != NULL) {
+		if (buf[0] != '.') {
+			(void)fputs(buf, stdout);
+			continue;
+		}
+		if (strcmp(buf, ".ok\n") == 0)
+			rc = 0;
+		else
+			(void)fprintf(stderr, "postern queue: %s", strncmp(buf, ".error ", 7) == 0 ? buf + 7 : buf);
+		break;
+	}
+	if (rc != 0 && feof(f))
+		(void)fprintf(stderr, "postern queue: control socket %s: the server closed it\n", path);
+	(void)fclose(f);
+	return rc;
 }
 
 int
@@ -276,18 +327,37 @@ cmd_queue(int argc, char **argv)
 		(void)fputs(QUEUE_CMD_USAGE, stderr);
 		return EX_USAGE_;
 	}
-	struct spool *sp = queue_cmd_open(conf_file);
-	if (sp == NULL)
+	char *err = NULL;
+	struct config *cfg = config_load_for(conf_file, CONFIG_NEED_SPOOL, &err);
+	if (cfg == NULL) {
+		(void)fprintf(stderr, "postern queue: %s\n", err ? err : conf_file);
+		free(err);
 		return 1;
-	int rc;
-	if (strcmp(sub, "list") == 0)
-		rc = queue_cmd_list(sp);
-	else if (strcmp(sub, "show") == 0)
-		rc = queue_cmd_show(sp, argv[i + 1]);
-	else if (strcmp(sub, "delete") == 0)
-		rc = queue_cmd_delete(sp, argv[i + 1]);
-	else
-		rc = queue_cmd_flush(sp);
+	}
+	/* A running server's runner owns delivery state and writes the
+	 * journal: list, delete and flush go through it.  show reads the
+	 * spool (readers take no lock, spool.h). */
+	int rc = -1;
+	char line[SPOOL_ID_MAX + 16];
+	if (strcmp(sub, "show") != 0 &&
+	    snprintf(line, sizeof line, "%s%s%s", sub, want ? " " : "", want ? argv[i + 1] : "") <
+		    (int)sizeof line &&
+	    strchr(want ? argv[i + 1] : "", '\n') == NULL)
+		rc = queue_cmd_remote(cfg->control_socket, line);
+	struct spool *sp = rc >= 0 ? NULL : queue_cmd_open(cfg);
+	config_free(&cfg);
+	if (rc < 0 && sp == NULL)
+		return 1;
+	if (sp != NULL) {
+		if (strcmp(sub, "list") == 0)
+			rc = queue_cmd_list(sp);
+		else if (strcmp(sub, "show") == 0)
+			rc = queue_cmd_show(sp, argv[i + 1]);
+		else if (strcmp(sub, "delete") == 0)
+			rc = queue_cmd_delete(sp, argv[i + 1]);
+		else
+			rc = queue_cmd_flush(sp);
+	}
 	spool_free(&sp);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		(void)fprintf(stderr, "postern queue: cannot write the output\n");

@@ -232,6 +232,12 @@ struct spool_entry {
  * -1 with *err_r malloc'd. */
 long spool_list(struct spool *sp, struct spool_entry **v_r, char **err_r);
 void spool_entries_free(struct spool_entry *v, size_t n);
+/* Frees what one entry owns and zeroes it (the entry itself is the
+ * caller's: the queue runner keeps entries one by one). */
+void spool_entry_clear(struct spool_entry *e);
+/* The descriptor of the spool's seg/ folder (the runner watches it
+ * with inotify), or -1. */
+int spool_seg_dirfd(const struct spool *sp);
 /* Reads the envelope of one message into a new *e_r (free it with
  * spool_entries_free(*e_r, 1)).  Returns 1, 0 when there is no such
  * message, or -1 with *err_r malloc'd. */

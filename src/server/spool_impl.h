@@ -103,7 +103,6 @@ int spool_frame_decode(const uint8_t *p, size_t n, struct spool_entry *e);
 long spool_seg_list(struct spool *sp, uint64_t **v_r, char **err_r);
 int spool_seg_content(struct spool *sp, const struct spool_entry *e, spool_chunk_fn cb, void *arg,
 		      char **err_r);
-void spool_entry_clear(struct spool_entry *e);
 
 /* ---- spool_state.c: the delivery state journal ---- */
 struct spool_states;

@@ -11,6 +11,12 @@
 
 #include "server/spool_impl.h"
 
+int
+spool_seg_dirfd(const struct spool *sp)
+{
+	return sp->segfd;
+}
+
 void
 spool_entries_free(struct spool_entry *v, size_t n)
 {
