@@ -54,7 +54,9 @@ hdr_read(void *arg, void *buf, size_t size)
 }
 
 /* "550 5.1.1 text" -> code, enhanced code and text (pointers into s,
- * enh copied into enh_buf). */
+ * enh copied into enh_buf).  The text keeps the enhanced code, as
+ * bounce.h's reply_text and smtp_reply's text do: the Diagnostic-Code
+ * quotes the remote reply whole ("smtp; 550 5.1.1 text"). */
 static void
 parse_reply(const char *s, struct bounce_rcpt *br, char enh_buf[16])
 {
@@ -74,7 +76,6 @@ parse_reply(const char *s, struct bounce_rcpt *br, char enh_buf[16])
 		memcpy(enh_buf, t, k);
 		enh_buf[k] = '\0';
 		br->reply_enh = enh_buf;
-		t += k + (t[k] == ' ');
 	}
 	br->reply_text = t;
 }
