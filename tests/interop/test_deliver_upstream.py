@@ -22,7 +22,7 @@ import uuid
 
 from aiosmtpd_peer import Upstream
 from conftest import USER, started_server
-from delivery import (FAST_RETRY, dsn_parts, mark_message, queue_states, queue_text,
+from delivery import (FAST_RETRY, dsn_parts, mark_message, queue_states, queue_text, unescape,
                       swaks_submit, wait_until)
 
 SENDER = "alice@elsewhere.test"
@@ -101,7 +101,13 @@ def test_451_twice_then_250_with_backoff(tmp_path, pki):
     assert gaps[0] >= 1.4 and gaps[1] >= 2.9, gaps
     assert gaps[1] > gaps[0], gaps
     # a log line per attempt naming the route, the remote host and its reply
-    assert log.count("451 4.3.0 Upstream busy") >= 2, log[-3000:]
+    attempts = [line for line in unescape(log).splitlines() if "proc=runner" in line
+                and f"rcpt={rcpt}" in line]
+    assert len(attempts) == 3, attempts
+    for line in attempts:
+        assert f"route=relay:[{up.host}]:{up.port}" in line and "delay=" in line, line
+    assert [("451 4.3.0 Upstream busy" in a, "250 " in a) for a in attempts] == \
+        [(True, False), (True, False), (False, True)], attempts
 
 
 def test_550_one_recipient_bounces_to_sender(tmp_path, pki):
