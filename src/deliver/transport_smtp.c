@@ -15,6 +15,7 @@
 #include "deliver/dns_mx.h"
 #include "server/spool.h"
 #include "server/spool_reader.h"
+#include "util/log.h"
 
 /* At most this many addresses are tried per attempt (Postfix's
  * smtp_mx_address_limit is 5): a long list of dead hosts costs one
@@ -166,6 +167,11 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 		return;
 	}
 	note_tried(j, why);
+	/* The runner logs the attempt's outcome, from the last host only;
+	 * a host passed over (down, 421, TLS failure) gets its own line. */
+	char hq[LOG_SAFE_MAX], wq[LOG_SAFE_MAX];
+	log_info("delivery id=%s route=%s remote=%s failed before MAIL: %s", j->e->id, j->route.key,
+		 log_quote_str(hq, sizeof hq, k->remote), log_quote_str(wq, sizeof wq, why));
 	if (err && err->kind == SMTP_FAIL_TLS && !j->clear_retry && j->route.kind == ROUTE_MX) {
 		/* opportunistic TLS whose handshake failed: Postfix's "may"
 		 * retries the same host without TLS */
