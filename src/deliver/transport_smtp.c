@@ -162,7 +162,13 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 	}
 	if (in_mail || (cls == SMTP_CLASS_PERM && stage == SMTP_STAGE_AUTH)) {
 		/* the replies decide; refused credentials are the same on
-		 * every host of the relay */
+		 * every host of the relay.  But a refused AUTH (535) is a
+		 * fault of our relay_credentials, not of the mail: it stays
+		 * queued (temporary) until the admin fixes them, instead of
+		 * bouncing everything, as Postfix's default
+		 * smtp_sasl_auth_soft_bounce = yes does. */
+		if (stage == SMTP_STAGE_AUTH)
+			cls = SMTP_CLASS_TEMP;
 		tr_job_fail_all(j, cls, stage, code, why, k->remote);
 		return;
 	}
