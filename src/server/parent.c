@@ -254,6 +254,10 @@ parent_runner_child(struct parent *p, pid_t parent_pid)
 		close(p->lfds[i]);
 	char *err = NULL;
 	struct spool *sp = spool_open_second(p->gen->cfg->spool, p->spool_lock, &err);
+	/* the lock stays with the parent and the network process: a runner
+	 * still dying after a SIGKILLed parent must not keep the next
+	 * server from starting */
+	close(p->spool_lock);
 	if (sp == NULL || (p->drop && privdrop_to(p->uid, p->gid, &err) < 0)) {
 		log_err("runner: %s", err ? err : "cannot start");
 		_exit(1);

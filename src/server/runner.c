@@ -562,6 +562,7 @@ runner_delete(struct runner *r, const char *id, char **err_r)
 	struct rmsg *m = runner_find(r, id);
 	if (m != NULL)
 		m->deleted = true;	/* in-flight results are dropped */
+	log_info("runner: deleted %s (control socket)", id);
 	runner_kick(r);
 	return 0;
 }

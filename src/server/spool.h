@@ -85,12 +85,41 @@
  * is truncated away, those messages get 452 4.3.1 and nothing already
  * queued is touched (segments are never rewritten).
  *
+ * The queue runner (server/runner.h).  While the server runs the
+ * runner is the journal's only writer (`postern queue delete` goes
+ * through its control socket), so it alone compacts the journal:
+ * spool_gc_live(), which removes a done segment only under an exclusive
+ * flock that no writer holds (each writer holds a shared flock on its
+ * current segment, taken at creation; a segment removed between a
+ * writer's create and its flock has no links and the writer skips to
+ * the next number) and only when the segment did not grow while it was
+ * read; tmp/ and msg/ are left to spool_gc() at the next start.
+ *
+ * Bounces (decision, issue 14 item 5).  A failed recipient of a message
+ * with a sender is marked B (failed, bounce due) in the same journal
+ * batch as its result.  Once no delivery of that message is in flight,
+ * the runner builds ONE report for every B recipient (bounce_build: the
+ * original header section, pulled in chunks, and the B frames' replies),
+ * publishes it as a new message with the null sender in a segment of
+ * its own (spool_open_second: a second writer, one fdatasync), and only
+ * then marks those recipients F.  Crash argument: before the publish
+ * returned, the B frames survive and the report is built again at the
+ * next start; between the publish and the F frames, the report is
+ * queued twice (a duplicate, never a loss); after, it is ordinary queued
+ * mail, retried and routed like any other, and never bounced itself
+ * (null sender).  The original stays until every recipient is D or F,
+ * so its headers are there for every rebuild.  Rejected alternative:
+ * synthesising the report at each delivery attempt from journal records
+ * needs a content source other than the spool in the transport, and
+ * keeps the original (maybe 25 MB) for the report's whole life.
+ *
  * Readers (postern queue, the queue runner) take no lock: they read
  * whole frames only, so a pass being written is invisible to them.
- * Writers: the pass (the lock holder); spool_mark() appends with
- * O_APPEND in one write per batch, so the runner (a child holding the
- * same lock) and `postern queue delete` may append; spool_gc() (journal
- * compaction) runs only in the lock holder while nothing else writes.
+ * Writers: the pass (the network process) and the runner's bounces,
+ * each in its own segments; spool_mark() appends with O_APPEND in one
+ * write per batch: the runner while a server runs, `postern queue
+ * delete` when none does; spool_gc() runs in the parent at start,
+ * spool_gc_live() in the runner.
  */
 #ifndef POSTERN_SPOOL_H
 #define POSTERN_SPOOL_H

@@ -197,6 +197,13 @@ class PosternServer:
             # the network process's user when started as root (CI);
             # nobody exists everywhere
             "user = nobody\n"
+            # the queue runner passes mail on (issue 14): by default every
+            # remote recipient goes to a closed loopback port and stays
+            # queued, deferred (local ones wait for local_delivery), so
+            # that tests of the accepting side find their mail in the
+            # spool; delivery tests set relay_host / local_delivery
+            "relay_host = [127.0.0.1]:9\n"
+            "relay_tls = none\n"
             + extra)
 
     def add_user(self, user, password):

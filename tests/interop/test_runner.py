@@ -1,0 +1,247 @@
+"""The queue runner (issue 14 items 4-9) against real peers on loopback:
+an aiosmtpd upstream as relay_host that answers what each test scripts
+(250, 451 twice then 250, 550), a Maildir for the bounces to the local
+sender (read back with Python's mailbox module), and `postern queue`
+talking to the running server over its control socket.
+
+Mail is submitted with smtplib (STARTTLS + AUTH PLAIN) as USER, whose
+domain is local: bounces to USER go to local_delivery's Maildir."""
+import email
+import mailbox
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import stat
+import tempfile
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import USER, free_port, started_server
+from test_queue import RCPT_LINE, message, submit
+
+REMOTE = "bob@remote.test"
+WAIT = 30
+
+
+class Scripted:
+    """An aiosmtpd upstream whose reply to DATA (or RCPT) follows a
+    script: one reply per attempt, the last one repeated."""
+
+    def __init__(self, data=("250 2.0.0 Ok",), rcpt=None):
+        self.port = free_port()
+        self.data_script, self.rcpt_script = list(data), rcpt
+        self.attempts, self.received, self.when = 0, [], []
+        self.ctl = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_script and address in self.rcpt_script:
+            return self.rcpt_script[address]
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = self.data_script[min(self.attempts, len(self.data_script) - 1)]
+        self.attempts += 1
+        self.when.append(time.time())
+        if reply.startswith("250"):
+            self.received.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                  envelope.original_content))
+        return reply
+
+    def __enter__(self):
+        self.ctl.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.ctl.stop()
+
+
+def mail_root():
+    """A folder the runner (`user` = nobody when we are root) can write
+    Maildirs in: tmp_path's parents are root's alone."""
+    d = tempfile.mkdtemp(prefix="postern-runner-mail-")
+    os.chmod(d, 0o755)
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    return pathlib.Path(d)
+
+
+def conf_for(up, mail, extra=""):
+    return (f"relay_host = [127.0.0.1]:{up.port}\n"
+            "relay_tls = none\n"
+            f"local_delivery = maildir:{mail}/mail/%u\n"
+            "retry_first = 2s\n"
+            "retry_max = 4s\n" + extra)
+
+
+def wait_for(what, pred, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def rcpt_states(server):
+    """{rcpt: state dict} from `postern queue list` (through the runner)."""
+    r = server.queue("list")
+    assert r.returncode == 0, r.stderr.decode()
+    out = {}
+    for line in r.stdout.decode().splitlines():
+        m = RCPT_LINE.match(line) or re.match(
+            r"^  (?P<rcpt>\S+) (?P<state>failed,bouncing) attempts=(?P<attempts>\d+) "
+            r"next=(?P<next>\S+) reply=(?P<reply>.+)$", line)
+        if m:
+            out[m["rcpt"]] = m.groupdict()
+    return out
+
+
+def delivery_lines(server, result=None):
+    return [ln for ln in server.log_text().splitlines()
+            if "proc=runner" in ln and " delivery id=" in ln and (result is None or f"result={result}" in ln)]
+
+
+@pytest.fixture
+def mail():
+    d = mail_root()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def relay_server(tmp_path, pki, request, mail):
+    up = Scripted(**getattr(request, "param", {}))
+    with up:
+        s = started_server(tmp_path / "server", pki, conf_for(up, mail))
+        try:
+            yield s, up
+        finally:
+            s.stop()
+
+
+def test_relay_delivers_and_logs_the_attempt(relay_server):
+    server, up = relay_server
+    body = message("relayed")
+    submit(server, USER, [REMOTE], body)
+    wait_for("the upstream to receive it", lambda: up.received)
+    frm, rcpts, content = up.received[0]
+    assert frm == USER and rcpts == [REMOTE]
+    assert content.startswith(b"Received: ") and content.endswith(body), "content changed on the way"
+    line = wait_for("the delivery log line", lambda: delivery_lines(server, "delivered"))[0]
+    assert f"rcpt={REMOTE}" in line and f"route=relay:[127.0.0.1]:{up.port}" in line, line
+    assert f"remote=127.0.0.1[127.0.0.1]:{up.port}" in line or f":{up.port}" in line.split("remote=")[1], line
+    assert re.search(r"reply=\S*250", line) and re.search(r"delay=\d+\.\ds", line), line
+    # delivered recipients leave the queue
+    wait_for("an empty queue", lambda: server.queue("list").stdout.decode().endswith("0 messages\n"))
+
+
+@pytest.mark.parametrize("relay_server", [{"data": ["451 4.3.0 try later", "451 4.3.0 try later",
+                                                    "250 2.0.0 Ok"]}], indirect=True)
+def test_451_twice_then_250_backoff_visible_and_flush(relay_server):
+    server, up = relay_server
+    submit(server, USER, [REMOTE], message("retried"))
+    st = wait_for("the first deferral", lambda: rcpt_states(server).get(REMOTE, {}).get("attempts") == "1"
+                  and rcpt_states(server)[REMOTE])
+    assert st["state"] == "deferred" and "451" in st["reply"] and st["next"] != "-", st
+    # the second try comes by itself, after the back-off (retry_first 2s)
+    st = wait_for("the second deferral", lambda: rcpt_states(server).get(REMOTE, {}).get("attempts") == "2"
+                  and rcpt_states(server)[REMOTE])
+    assert st["state"] == "deferred" and "451" in st["reply"], st
+    assert up.when[1] - up.when[0] >= 1.4, "the second try did not wait for the back-off"
+    assert up.attempts == 2 and not up.received
+    # flush: the third try now, not at next
+    r = server.queue("flush")
+    assert r.returncode == 0 and b"flushing 1 deferred message" in r.stdout, r
+    t0 = time.time()
+    wait_for("the third try", lambda: up.received, timeout=3)
+    assert up.attempts == 3
+    assert time.time() - t0 < 2.5
+    assert "attempts=3 result=delivered" in delivery_lines(server, "delivered")[0]
+    assert len(delivery_lines(server, "deferred")) == 2
+
+
+def dsn_in(maildir):
+    md = mailbox.Maildir(maildir, factory=None, create=False)
+    return [email.message_from_bytes(md.get_bytes(k)) for k in md.keys()]
+
+
+@pytest.mark.parametrize("relay_server", [{"rcpt": {"bob@remote.test": "550 5.1.1 <bob@remote.test>: no such user here"}}],
+                         indirect=True)
+def test_550_bounces_to_the_sender(relay_server, mail):
+    server, up = relay_server
+    submit(server, USER, [REMOTE, "carol@remote.test"], message("bounced"))
+    wait_for("carol's copy", lambda: up.received)
+    assert up.received[0][1] == ["carol@remote.test"]
+    box = mail / "mail" / USER.split("@")[0]
+    msgs = wait_for("the bounce in the sender's Maildir", lambda: (box / "new").is_dir() and dsn_in(box))
+    assert len(msgs) == 1, "one report per message per run of failures"
+    dsn = msgs[0]
+    assert dsn.get_content_type() == "multipart/report"
+    assert dsn.get_param("report-type") == "delivery-status"
+    text = dsn.as_string()
+    assert "Final-Recipient: rfc822;bob@remote.test" in text.replace("rfc822; ", "rfc822;")
+    assert "no such user here" in text and "550" in text
+    assert "carol@remote.test" not in text.split("message/delivery-status")[1], "delivered rcpt reported"
+    assert "Subject: bounced" in text, "the original header section is missing"
+    # the DSN came with the null sender
+    assert re.search(r"^Return-Path: <>", (box / "new" / os.listdir(box / "new")[0]).read_text(), re.M)
+    # the original and the bounce are done: the queue empties
+    wait_for("an empty queue", lambda: server.queue("list").stdout.decode().endswith("0 messages\n"))
+    assert any("result=failed" in ln and "bob@remote.test" in ln for ln in delivery_lines(server))
+
+
+@pytest.mark.parametrize("relay_server", [{"data": ["554 5.7.1 rejected"]}], indirect=True)
+def test_null_sender_gets_no_bounce(relay_server, mail):
+    server, up = relay_server
+    submit(server, "", [REMOTE], message("nobounce"))
+    line = wait_for("the failure", lambda: delivery_lines(server, "failed"))[0]
+    assert "bounce=none(null sender)" in line, line
+    wait_for("an empty queue", lambda: server.queue("list").stdout.decode().endswith("0 messages\n"))
+    time.sleep(1)
+    assert not (mail / "mail").exists(), "a bounce was delivered for a null-sender message"
+    assert "bounce id=" not in server.log_text()
+
+
+@pytest.mark.parametrize("relay_server", [{"data": ["451 4.3.0 later"]}], indirect=True)
+def test_queue_delete_goes_through_the_control_socket(relay_server):
+    server, up = relay_server
+    submit(server, USER, [REMOTE], message("deleted"))
+    wait_for("a deferral", lambda: rcpt_states(server).get(REMOTE, {}).get("state") == "deferred")
+    qid = server.queue("list").stdout.decode().split()[0]
+    r = server.queue("delete", qid)
+    assert r.returncode == 0 and r.stdout.decode() == f"deleted {qid}\n", r
+    assert f"runner: deleted {qid} (control socket)" in server.log_text()
+    assert server.queue("list").stdout.decode().endswith("0 messages\n")
+    n = up.attempts
+    server.queue("flush")
+    time.sleep(2.5)
+    assert up.attempts == n, "a deleted message was tried again"
+    r = server.queue("delete", qid)
+    assert r.returncode == 1 and qid.encode() in r.stderr, r
+
+
+def test_control_socket_is_0600_and_owned_by_user(relay_server):
+    server, _ = relay_server
+    st = os.stat(server.spool / "control.sock")
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    if os.geteuid() == 0:
+        assert st.st_uid == pwd.getpwnam("nobody").pw_uid, "not owned by the user key's user"
+        # the runner runs as that user too
+        runner = [ln for ln in server.log_text().splitlines() if "queue runner" in ln and "started" in ln]
+        pid = int(re.search(r"queue runner (\d+) started", runner[0]).group(1))
+        with open(f"/proc/{pid}/status") as f:
+            uids = next(ln for ln in f if ln.startswith("Uid:")).split()[1:]
+        assert set(uids) == {str(pwd.getpwnam("nobody").pw_uid)}, uids
+    server.stop()
+    assert not (server.spool / "control.sock").exists(), "the socket outlived the server"
+    # no server: queue works on the spool directly
+    r = server.queue("list")
+    assert r.returncode == 0 and r.stdout.decode().endswith("messages\n"), r
