@@ -315,9 +315,10 @@ base_opts(const struct tr_job *j, struct smtp_client_opts *o)
 	if (t->relay_user != NULL) {
 		o->auth = SMTP_AUTH_AUTO;
 		o->user = t->relay_user;
+		/* without TLS only mechanisms that keep the password
+		 * (SCRAM, CRAM-MD5): smtp_client_pick_mechs() skips PLAIN and
+		 * LOGIN on a clear connection */
 		o->password = t->relay_pass;
-		/* relay_tls = none is the admin's explicit choice */
-		o->allow_cleartext_password = rc->relay_tls == ROUTE_TLS_NONE;
 	}
 }
 
