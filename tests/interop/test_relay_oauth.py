@@ -9,6 +9,8 @@ import base64
 import json
 import time
 
+import pytest
+
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
@@ -62,6 +64,17 @@ def token_file(path, fake, expires_in=3600):
     return tok
 
 
+@pytest.fixture
+def bridge(pki):
+    """(fake authorization server, XOAUTH2-only relay), both stopped after."""
+    fake = FakeAuth()
+    relay = XoauthRelay(fake, _tls_ctx(pki))
+    relay.start()
+    yield fake, relay
+    relay.stop()
+    fake.stop()
+
+
 def run_bridge(tmp_path, relay, pki, name):
     d = tmp_path / name
     d.mkdir()
@@ -69,65 +82,47 @@ def run_bridge(tmp_path, relay, pki, name):
                    f"relay_credentials = oauth:{tmp_path / 'token.json'}\n", ["x@remote.test"])
 
 
-def test_bridge_xoauth2_and_refresh_mid_run(tmp_path, pki):
-    fake = FakeAuth()
-    relay = XoauthRelay(fake, _tls_ctx(pki))
-    relay.start()
-    try:
-        tf = tmp_path / "token.json"
-        first = token_file(tf, fake)
-        res, out = run_bridge(tmp_path, relay, pki, "one")
-        assert res[0]["class"] == "ok" and res[0]["mech"] == "XOAUTH2", out
-        assert res[0]["tls"].startswith("TLSv1."), out
-        assert fake.grants == []                   # the token was good: no refresh
-        # the provider expires every access token; the relay refuses the
-        # old one; the transport refreshes and tries again, in one run
-        fake.expire_access()
-        res, out = run_bridge(tmp_path, relay, pki, "two")
-        assert res[0]["class"] == "ok", out
-        assert fake.grants == ["refresh_token"], out
-        saved = json.loads(tf.read_text())
-        assert saved["access_token"] in fake.valid
-        assert saved["refresh_token"] != first["refresh_token"]     # rotation kept
-        assert saved["user"] == USER and saved["client_id"] == CLIENT_ID   # other keys kept
-        assert oct(tf.stat().st_mode & 0o777) == "0o600"
-        assert relay.tokens_seen[-2:] == [first["access_token"], saved["access_token"]]
-        assert len(relay.messages) == 2
-        assert relay.messages[-1].content == MSG
-    finally:
-        relay.stop()
-        fake.stop()
+def test_bridge_xoauth2_and_refresh_mid_run(tmp_path, pki, bridge):
+    fake, relay = bridge
+    tf = tmp_path / "token.json"
+    first = token_file(tf, fake)
+    res, out = run_bridge(tmp_path, relay, pki, "one")
+    assert res[0]["class"] == "ok" and res[0]["mech"] == "XOAUTH2", out
+    assert res[0]["tls"].startswith("TLSv1."), out
+    assert fake.grants == []                   # the token was good: no refresh
+    # the provider expires every access token; the relay refuses the
+    # old one; the transport refreshes and tries again, in one run
+    fake.expire_access()
+    res, out = run_bridge(tmp_path, relay, pki, "two")
+    assert res[0]["class"] == "ok", out
+    assert fake.grants == ["refresh_token"], out
+    saved = json.loads(tf.read_text())
+    assert saved["access_token"] in fake.valid
+    assert saved["refresh_token"] != first["refresh_token"]     # rotation kept
+    assert saved["user"] == USER and saved["client_id"] == CLIENT_ID   # other keys kept
+    assert oct(tf.stat().st_mode & 0o777) == "0o600"
+    assert relay.tokens_seen[-2:] == [first["access_token"], saved["access_token"]]
+    assert len(relay.messages) == 2
+    assert relay.messages[-1].content == MSG
 
 
-def test_bridge_refreshes_an_expired_token_before_connecting(tmp_path, pki):
-    fake = FakeAuth()
-    relay = XoauthRelay(fake, _tls_ctx(pki))
-    relay.start()
-    try:
-        token_file(tmp_path / "token.json", fake, expires_in=-10)
-        res, out = run_bridge(tmp_path, relay, pki, "one")
-        assert res[0]["class"] == "ok", out
-        assert fake.grants == ["refresh_token"]
-        # refreshed before the relay ever saw the stale token
-        assert len(relay.tokens_seen) == 1 and relay.tokens_seen[0] in fake.valid
-    finally:
-        relay.stop()
-        fake.stop()
+def test_bridge_refreshes_an_expired_token_before_connecting(tmp_path, pki, bridge):
+    fake, relay = bridge
+    token_file(tmp_path / "token.json", fake, expires_in=-10)
+    res, out = run_bridge(tmp_path, relay, pki, "one")
+    assert res[0]["class"] == "ok", out
+    assert fake.grants == ["refresh_token"]
+    # refreshed before the relay ever saw the stale token
+    assert len(relay.tokens_seen) == 1 and relay.tokens_seen[0] in fake.valid
 
 
-def test_bridge_revoked_grant_keeps_mail_queued_and_says_why(tmp_path, pki):
-    fake = FakeAuth()
-    relay = XoauthRelay(fake, _tls_ctx(pki))
-    relay.start()
-    try:
-        token_file(tmp_path / "token.json", fake)
-        fake.expire_access()
-        fake.revoke()
-        res, out = run_bridge(tmp_path, relay, pki, "one")
-        r = res[0]
-        assert r["class"] == "temporary" and r["stage"] == "auth", out
-        assert "invalid_grant" in r["reply"] and "AADSTS70008" in r["reply"], out
-        assert relay.messages == []
-    finally:
-        relay.stop()
-        fake.stop()
+def test_bridge_revoked_grant_keeps_mail_queued_and_says_why(tmp_path, pki, bridge):
+    fake, relay = bridge
+    token_file(tmp_path / "token.json", fake)
+    fake.expire_access()
+    fake.revoke()
+    res, out = run_bridge(tmp_path, relay, pki, "one")
+    r = res[0]
+    assert r["class"] == "temporary" and r["stage"] == "auth", out
+    assert "invalid_grant" in r["reply"] and "AADSTS70008" in r["reply"], out
+    assert relay.messages == []
