@@ -22,7 +22,6 @@
  * connect timeout each. */
 #define TR_MAX_ADDRS 10
 
-static void next_target(struct tr_job *j);
 static void conn_send(struct tr_conn *k);
 
 /* ---- connections ---- */
@@ -157,7 +156,18 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 		/* the server had dropped the idle connection: a new one */
 		j->retried_reuse = true;
 		j->reused = false;
-		next_target(j);
+		tr_smtp_next(j);
+		return;
+	}
+	if (!in_mail && stage == SMTP_STAGE_AUTH && j->t->oauth != NULL && !j->oauth_retried) {
+		/* the relay refused the token (revoked or expired early):
+		 * refresh it and try the same host once more */
+		j->oauth_retried = true;
+		tr_oauth_refused(j->t);
+		j->single_tried = false;
+		if (j->addr > 0)
+			j->addr--;
+		tr_smtp_next(j);
 		return;
 	}
 	if (in_mail || (cls == SMTP_CLASS_PERM && stage == SMTP_STAGE_AUTH)) {
@@ -190,7 +200,7 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 	/* remember the last class for when every host fails */
 	for (size_t i = 0; i < j->n; i++)
 		tr_result_set(&j->res[i], cls, stage, code, j->tried, k->remote);
-	next_target(j);
+	tr_smtp_next(j);
 }
 
 static void
@@ -327,10 +337,12 @@ base_opts(const struct tr_job *j, struct smtp_client_opts *o)
 	if (t->relay_user != NULL) {
 		o->auth = SMTP_AUTH_AUTO;
 		o->user = t->relay_user;
+		/* without TLS only mechanisms that keep the password
+		 * (SCRAM, CRAM-MD5): smtp_client_pick_mechs() skips PLAIN and
+		 * LOGIN on a clear connection */
 		o->password = t->relay_pass;
-		/* relay_tls = none is the admin's explicit choice */
-		o->allow_cleartext_password = rc->relay_tls == ROUTE_TLS_NONE;
 	}
+	tr_oauth_opts(t, o);
 }
 
 static bool
@@ -425,12 +437,14 @@ mx_cb(void *arg, struct dns_mx_result *res)
 				SMTP_STAGE_CONNECT, 0, why, "");
 		return;
 	}
-	next_target(j);
+	tr_smtp_next(j);
 }
 
-static void
-next_target(struct tr_job *j)
+void
+tr_smtp_next(struct tr_job *j)
 {
+	if (tr_oauth_wait(j))
+		return;
 	if (!j->route.mx) {
 		if (j->single_tried)
 			out_of_targets(j);
@@ -472,7 +486,7 @@ tr_smtp_start(struct tr_job *j)
 		conn_send(k);
 		return;
 	}
-	next_target(j);
+	tr_smtp_next(j);
 }
 
 void
