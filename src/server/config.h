@@ -70,6 +70,9 @@ struct config {
 	unsigned user_line;		/* its line in the file, 0 for the default */
 	unsigned auth_workers;		/* password-check threads; 0: one per CPU */
 	unsigned auth_client_inflight;	/* expensive checks per client /24 or /64 */
+	/* Local recipients at RCPT (issue 14, src/auth/auth_rcpt.c). */
+	char *local_recipients;		/* absolute path of the file: map, NULL: none */
+	char *local_delivery;		/* as written, NULL: none (lmtp forms read by lmtp_callout.h) */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd
