@@ -411,6 +411,8 @@ parent_reload(struct parent *p)
 		gen_unref(&g);
 	}
 	store_free(&st);
+	if (g != NULL && authd_check_rcpt(g->cfg, &err) < 0)
+		gen_unref(&g);
 	if (g == NULL) {
 		log_err("reload failed, keeping the running config: %s", err ? err : "?");
 		free(err);
@@ -656,6 +658,8 @@ parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
 		return -1;
 	}
 	store_free(&st);
+	if (authd_check_rcpt(cfg, err_r) < 0)
+		return -1;
 	p->drop = geteuid() == 0;
 	if (p->drop && privdrop_lookup(cfg, &p->uid, &p->gid, err_r) < 0)
 		return -1;
