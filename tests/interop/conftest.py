@@ -162,7 +162,7 @@ class PosternServer:
     """`postern serve` with its own config, user file and spool under
     workdir, listening on free loopback ports."""
 
-    def __init__(self, workdir, pki, extra_conf=""):
+    def __init__(self, workdir, pki, extra_conf="", park_remote=True):
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pki = pki
@@ -175,6 +175,7 @@ class PosternServer:
         self.conf = self.dir / "postern.conf"
         self.log = self.dir / "serve.log"
         self.extra_conf = extra_conf
+        self.park_remote = park_remote      # False: no default relay_host (MX tests)
         self.proc = None
         self.write_conf()
 
@@ -202,8 +203,7 @@ class PosternServer:
             # queued, deferred (local ones wait for local_delivery), so
             # that tests of the accepting side find their mail in the
             # spool; delivery tests set relay_host / local_delivery
-            "relay_host = [127.0.0.1]:9\n"
-            "relay_tls = none\n"
+            + ("relay_host = [127.0.0.1]:9\nrelay_tls = none\n" if self.park_remote else "")
             + extra)
 
     def add_user(self, user, password):
@@ -263,10 +263,10 @@ USER = "alice@example.test"
 PASSWORD = "correct horse battery staple"
 
 
-def started_server(workdir, pki, extra_conf=""):
+def started_server(workdir, pki, extra_conf="", **kw):
     """A started PosternServer in workdir with one user, USER / PASSWORD;
     extra_conf lines are appended to its config.  The caller stops it."""
-    s = PosternServer(workdir, pki, extra_conf=extra_conf)
+    s = PosternServer(workdir, pki, extra_conf=extra_conf, **kw)
     s.add_user(USER, PASSWORD)
     return s.start()
 

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import pathlib
 import pty
+import pwd
 import re
 import select
 import shutil
@@ -280,13 +281,16 @@ def dsn_parts(raw):
 # ---- files the unprivileged queue runner reads ----
 
 @contextlib.contextmanager
-def runner_dir(owner="nobody"):
+def runner_dir(owner=None):
     """A fresh folder (mode 0755, under /tmp) that the queue runner,
     running as `user = nobody`, can reach: pytest's tmp_path is private
-    to root.  Removed afterwards."""
+    to root.  owner="nobody": the runner may also write in it (a Maildir
+    root: Maildirs are written as `user`).  Removed afterwards."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="postern-dlv-"))
     try:
         d.chmod(0o755)
+        if owner:
+            shutil.chown(d, owner, pwd.getpwnam(owner).pw_gid)
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -30,8 +30,9 @@ def lmtp_server(tmp_path, pki, pub, target, known):
 
 
 def messages(lm, user):
-    md = mailbox.Maildir(str(lm.maildir(user)), create=False)
-    return [m.as_bytes() for m in md] if lm.maildir(user).exists() else []
+    if not lm.maildir(user).exists():
+        return []
+    return [m.as_bytes() for m in mailbox.Maildir(str(lm.maildir(user)), create=False)]
 
 
 def bounces(lm):
@@ -42,12 +43,12 @@ def bounces(lm):
     return out
 
 
-def run_case(tmp_path, pki, lm, target, rcpts, known):
+def run_case(tmp_path, pki, lm, target, rcpts, known, lines=5):
     with runner_dir() as pub:
         server = lmtp_server(tmp_path, pki, pub, target, known)
         try:
             mark = "lmtp-" + uuid.uuid4().hex
-            r = swaks_submit(server, USER, rcpts, mark_message(mark, USER, rcpts[0]))
+            r = swaks_submit(server, USER, rcpts, mark_message(mark, USER, rcpts[0], lines=lines))
             assert r.returncode == 0, r.stdout.decode(errors="replace")
             wait_until(lambda: bounces(lm), 60, "a bounce in alice's mailbox",
                        show=lambda: queue_text(server) + server.log_text()[-3000:] + lm.log())
@@ -80,8 +81,9 @@ def test_known_user_gets_it_unknown_to_dovecot_bounces(tmp_path, pki):
 def test_over_quota_after_dot_bounces_that_user_only(tmp_path, pki):
     users = {"alice": None, "bob": None, "full": "*:storage=1"}
     with DovecotLmtp(users=users) as lm:
+        # about 10 KB: over full's 1 KiB quota
         mark, _ = run_case(tmp_path, pki, lm, f"unix:{lm.socket}",
-                           ["full@example.test", "bob@example.test"], ["bob", "full"])
+                           ["full@example.test", "bob@example.test"], ["bob", "full"], lines=200)
         [got] = messages(lm, "bob")
         assert mark.encode() in got
         assert messages(lm, "full") == []

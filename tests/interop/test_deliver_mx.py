@@ -41,7 +41,7 @@ def test_mx_preferred_down_second_gets_it(tmp_path, pki, dnsmasq):  # noqa: F811
                           ("remote.test", "mx2.remote.test", 20)],
                       hosts={"mx1.remote.test": [down], "mx2.remote.test": [up_addr]})
         extra = f"dns_resolver = {dns.server}\n" + FAST_RETRY
-        server = started_server(tmp_path / "postern", pki, extra)
+        server = started_server(tmp_path / "postern", pki, extra, park_remote=False)
         try:
             rcpt = f"bob-{uuid.uuid4().hex[:8]}@remote.test"
             mark = "mx-" + uuid.uuid4().hex
@@ -77,7 +77,8 @@ def test_mx_both_down_stays_deferred(tmp_path, pki, dnsmasq):  # noqa: F811
     dns = dnsmasq(mx=[("remote.test", "mx1.remote.test", 10),
                       ("remote.test", "mx2.remote.test", 20)],
                   hosts={"mx1.remote.test": [a], "mx2.remote.test": [b]})
-    server = started_server(tmp_path / "postern", pki, f"dns_resolver = {dns.server}\n" + FAST_RETRY)
+    server = started_server(tmp_path / "postern", pki, f"dns_resolver = {dns.server}\n" + FAST_RETRY,
+                            park_remote=False)
     try:
         rcpt = "carol@remote.test"
         r = swaks_submit(server, USER, [rcpt], mark_message("mx-down", USER, rcpt))
