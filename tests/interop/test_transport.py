@@ -184,11 +184,12 @@ def test_relay_auth_right_and_wrong_password(tmp_path, pki):
     ("local_delivery = maildir:/m/%x", "only %u, %d and %% may follow"),
     ("dns_resolver = nonsense", "dns_resolver: "),
 ])
-def test_bad_delivery_values_name_file_and_line(tmp_path, value, why):
+@pytest.mark.parametrize("command", [("serve", "--check"), ("queue", "list")])
+def test_bad_delivery_values_name_file_and_line(tmp_path, value, why, command):
     from conftest import postern
     cf = tmp_path / "c.conf"
     cf.write_text("spool = spool\n" + value + "\n")
-    r = postern("queue", "-c", str(cf), "list")
+    r = postern(command[0], "-c", str(cf), *command[1:])
     err = r.stderr.decode()
     assert r.returncode != 0
     assert f"{cf}:2: " in err and why in err, err
