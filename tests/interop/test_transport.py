@@ -406,3 +406,17 @@ def test_damaged_large_message_is_never_sent_whole(tmp_path):
         assert r.returncode == 0, out + r.stderr.decode()
         assert "class=temporary stage=local" in out and "checksum" in out, out
         assert len(up.messages) == 1          # the damaged copy never arrived
+
+
+def test_relay_in_brackets_by_name_resolved_without_mx(tmp_path, dnsmasq):
+    """[name]:port: the name's own address (asynchronously, through
+    dns_resolver), never its MX hosts."""
+    ip, mxip = _loopback_ips(2)
+    port = free_port()
+    dns = dnsmasq(mx=[("relay.test", "mx.relay.test", 10)],
+                  hosts={"relay.test": [ip], "mx.relay.test": [mxip]})
+    with _Mx(ip, port) as relay:
+        res, out = deliver(tmp_path, f"relay_host = [relay.test]:{port}\nrelay_tls = none\n"
+                           f"dns_resolver = {dns.server}\n", ["x@remote.test"])
+        assert res[0]["class"] == "ok", out
+        assert len(relay.messages) == 1
