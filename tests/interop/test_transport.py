@@ -420,3 +420,29 @@ def test_relay_in_brackets_by_name_resolved_without_mx(tmp_path, dnsmasq):
                            f"dns_resolver = {dns.server}\n", ["x@remote.test"])
         assert res[0]["class"] == "ok", out
         assert len(relay.messages) == 1
+
+
+def test_mx_never_loops_back_to_ourselves(tmp_path, dnsmasq):
+    """RFC 5321 5.1: hostname (postern.test here) among the MX hosts: only
+    the more preferred ones are tried (a less preferred one would send the
+    mail back); when it is the best, the mail bounces as a loop."""
+    down, worse = _loopback_ips(2)
+    port = free_port()
+    dns = dnsmasq(mx=[("loop.test", "postern.test", 10), ("loop.test", "backup.loop.test", 20),
+                      ("via.test", "better.via.test", 5), ("via.test", "postern.test", 10),
+                      ("via.test", "worse.via.test", 20)],
+                  hosts={"postern.test": ["127.0.0.1"], "backup.loop.test": [worse],
+                         "better.via.test": [down], "worse.via.test": [worse]})
+    with _Mx(worse, port) as backup:
+        res, out = deliver(tmp_path, f"relay_host = loop.test:{port}\nrelay_tls = none\n"
+                           f"dns_resolver = {dns.server}\n", ["x@remote.test"])
+        d2 = tmp_path / "via"
+        d2.mkdir()
+        res2, out2 = deliver(d2, f"relay_host = via.test:{port}\nrelay_tls = none\n"
+                             f"dns_resolver = {dns.server}\n", ["x@remote.test"])
+        assert backup.messages == []
+    assert res[0]["class"] == "permanent" and res[0]["enh"] == "5.4.6", out
+    assert "loops back to myself" in res[0]["reply"], out
+    # the better host is down: deferred, never handed to the worse one
+    assert res2[0]["class"] == "temporary" and "better.via.test" in res2[0]["reply"], out2
+    assert "worse.via.test" not in res2[0]["reply"], out2
