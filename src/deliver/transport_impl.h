@@ -38,6 +38,7 @@ struct tr_job {
 	/* SMTP/LMTP */
 	struct dns_mx_result *mx;	/* the targets, when looked up */
 	size_t target, addr;		/* next to try */
+	size_t ntargets;		/* of mx: those preferred to ourselves */
 	bool single_tried;		/* the one target of a non-MX route */
 	bool retried_reuse;		/* a dead reused connection was replaced */
 	bool clear_retry;		/* opportunistic TLS failed: same host in clear */

@@ -231,7 +231,7 @@ tr_oauth_wait(struct tr_job *j)
 		return false;
 	if (o->nwait == o->capwait) {
 		size_t cap = o->capwait ? o->capwait * 2 : 8;
-		struct tr_job **w = realloc(o->wait, cap * sizeof *w);
+		struct tr_job **w = realloc(o->wait, cap * sizeof(struct tr_job *));
 		if (w == NULL) {
 			tr_job_fail_all(j, SMTP_CLASS_TEMP, SMTP_STAGE_LOCAL, 0, "out of memory", "");
 			return true;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -423,11 +424,39 @@ out_of_targets(struct tr_job *j)
 	tr_job_finish(j);
 }
 
+/* RFC 5321 section 5.1: when this host is one of the MX hosts, only
+ * those with a lower preference value may be tried (the others would
+ * send it back).  Recognised by name: hostname (the HELO name). */
+static size_t
+preferred_to_self(const struct dns_mx_result *res, const char *me)
+{
+	size_t n = strlen(me != NULL ? me : "");
+	for (size_t i = 0; n > 0 && i < res->ntargets; i++) {
+		const char *h = res->targets[i].host;
+		size_t hl = strlen(h) - (h[0] && h[strlen(h) - 1] == '.');
+		if (hl != n || strncasecmp(h, me, n) != 0)
+			continue;
+		size_t k = 0;
+		while (k < res->ntargets && res->targets[k].pref < res->targets[i].pref)
+			k++;
+		return k;
+	}
+	return res->ntargets;
+}
+
 static void
 mx_cb(void *arg, struct dns_mx_result *res)
 {
 	struct tr_job *j = arg;
 	j->mx = res;
+	j->ntargets = res->status == DNS_MX_OK ? preferred_to_self(res, j->t->rc->helo_name) : 0;
+	if (res->status == DNS_MX_OK && j->ntargets == 0) {
+		char why[400];
+		(void)snprintf(why, sizeof why, "554 5.4.6 mail for %s loops back to myself (%s is "
+			       "its most preferred MX host)", j->route.domain, j->t->rc->helo_name);
+		tr_job_fail_all(j, SMTP_CLASS_PERM, SMTP_STAGE_CONNECT, 0, why, "");
+		return;
+	}
 	if (res->status != DNS_MX_OK) {
 		char why[400];
 		(void)snprintf(why, sizeof why, "%s %s: %s",
@@ -459,7 +488,7 @@ tr_smtp_next(struct tr_job *j)
 			tr_job_fail_all(j, SMTP_CLASS_TEMP, SMTP_STAGE_LOCAL, 0, "out of memory", "");
 		return;
 	}
-	while (j->target < j->mx->ntargets && j->attempts < TR_MAX_ADDRS) {
+	while (j->target < j->ntargets && j->attempts < TR_MAX_ADDRS) {
 		const struct dns_mx_target *tg = &j->mx->targets[j->target];
 		if (j->addr < tg->naddrs) {
 			j->attempts++;

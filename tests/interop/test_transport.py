@@ -184,11 +184,12 @@ def test_relay_auth_right_and_wrong_password(tmp_path, pki):
     ("local_delivery = maildir:/m/%x", "only %u, %d and %% may follow"),
     ("dns_resolver = nonsense", "dns_resolver: "),
 ])
-def test_bad_delivery_values_name_file_and_line(tmp_path, value, why):
+@pytest.mark.parametrize("command", [("serve", "--check"), ("queue", "list")])
+def test_bad_delivery_values_name_file_and_line(tmp_path, value, why, command):
     from conftest import postern
     cf = tmp_path / "c.conf"
     cf.write_text("spool = spool\n" + value + "\n")
-    r = postern("queue", "-c", str(cf), "list")
+    r = postern(command[0], "-c", str(cf), *command[1:])
     err = r.stderr.decode()
     assert r.returncode != 0
     assert f"{cf}:2: " in err and why in err, err
@@ -405,3 +406,43 @@ def test_damaged_large_message_is_never_sent_whole(tmp_path):
         assert r.returncode == 0, out + r.stderr.decode()
         assert "class=temporary stage=local" in out and "checksum" in out, out
         assert len(up.messages) == 1          # the damaged copy never arrived
+
+
+def test_relay_in_brackets_by_name_resolved_without_mx(tmp_path, dnsmasq):
+    """[name]:port: the name's own address (asynchronously, through
+    dns_resolver), never its MX hosts."""
+    ip, mxip = _loopback_ips(2)
+    port = free_port()
+    dns = dnsmasq(mx=[("relay.test", "mx.relay.test", 10)],
+                  hosts={"relay.test": [ip], "mx.relay.test": [mxip]})
+    with _Mx(ip, port) as relay:
+        res, out = deliver(tmp_path, f"relay_host = [relay.test]:{port}\nrelay_tls = none\n"
+                           f"dns_resolver = {dns.server}\n", ["x@remote.test"])
+        assert res[0]["class"] == "ok", out
+        assert len(relay.messages) == 1
+
+
+def test_mx_never_loops_back_to_ourselves(tmp_path, dnsmasq):
+    """RFC 5321 5.1: hostname (postern.test here) among the MX hosts: only
+    the more preferred ones are tried (a less preferred one would send the
+    mail back); when it is the best, the mail bounces as a loop."""
+    down, worse = _loopback_ips(2)
+    port = free_port()
+    dns = dnsmasq(mx=[("loop.test", "postern.test", 10), ("loop.test", "backup.loop.test", 20),
+                      ("via.test", "better.via.test", 5), ("via.test", "postern.test", 10),
+                      ("via.test", "worse.via.test", 20)],
+                  hosts={"postern.test": ["127.0.0.1"], "backup.loop.test": [worse],
+                         "better.via.test": [down], "worse.via.test": [worse]})
+    with _Mx(worse, port) as backup:
+        res, out = deliver(tmp_path, f"relay_host = loop.test:{port}\nrelay_tls = none\n"
+                           f"dns_resolver = {dns.server}\n", ["x@remote.test"])
+        d2 = tmp_path / "via"
+        d2.mkdir()
+        res2, out2 = deliver(d2, f"relay_host = via.test:{port}\nrelay_tls = none\n"
+                             f"dns_resolver = {dns.server}\n", ["x@remote.test"])
+        assert backup.messages == []
+    assert res[0]["class"] == "permanent" and res[0]["enh"] == "5.4.6", out
+    assert "loops back to myself" in res[0]["reply"], out
+    # the better host is down: deferred, never handed to the worse one
+    assert res2[0]["class"] == "temporary" and "better.via.test" in res2[0]["reply"], out2
+    assert "worse.via.test" not in res2[0]["reply"], out2
