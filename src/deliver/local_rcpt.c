@@ -34,7 +34,9 @@ struct local_rcpt {
 static char
 lower(char c)
 {
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	if (c >= 'A' && c <= 'Z')
+		c = (char)(unsigned char)((unsigned char)c + ('a' - 'A'));
+	return c;
 }
 
 /* The content of a local part: a quoted one unquoted (RFC 5321 4.1.2:
