@@ -26,21 +26,28 @@ rmsg_cmp(const void *a, const void *b)
 	return strcmp((*x)->e.id, (*y)->e.id);
 }
 
-struct rmsg *
-runner_find(struct runner *r, const char *id)
+/* Binary search of msgs[0..n), sorted by id. */
+static struct rmsg *
+find_sorted(struct rmsg *const *msgs, size_t n, const char *id)
 {
-	size_t lo = 0, hi = r->nmsgs;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(r->msgs[mid]->e.id, id);
+		int c = strcmp(msgs[mid]->e.id, id);
 		if (c == 0)
-			return r->msgs[mid];
+			return msgs[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return NULL;
+}
+
+struct rmsg *
+runner_find(struct runner *r, const char *id)
+{
+	return find_sorted(r->msgs, r->nmsgs, id);
 }
 
 static void
@@ -126,7 +133,11 @@ runner_scan(struct runner *r)
 		r->msgs[i]->seen = false;
 	size_t before = r->nmsgs;
 	for (long i = 0; i < n; i++) {
-		struct rmsg *m = runner_find(r, v[i].id);
+		/* Only the sorted part: this loop appends new messages behind
+		 * it in list order, which is not id order, and a search over
+		 * the whole would then miss a message already in flight and
+		 * add it a second time (delivered twice). */
+		struct rmsg *m = find_sorted(r->msgs, before, v[i].id);
 		if (m != NULL) {
 			m->seen = true;
 			continue;
