@@ -64,6 +64,7 @@ def relaying(tmp_path, pki, smarthost):
             s.stop()
 
 
+@pytest.mark.timeout(600)      # 50 submissions and relays; slower under ASan
 def test_50_messages_relayed_with_auth(relaying, smarthost):
     server = relaying(RELAY_PASSWORD)
     tag = uuid.uuid4().hex[:10]
@@ -74,7 +75,7 @@ def test_50_messages_relayed_with_auth(relaying, smarthost):
         r = submit(server, USER, [rcpt], mark_message(mark, USER, rcpt))
         assert r.returncode == 0, (submit.__name__, r.stdout.decode(errors="replace"),
                                    r.stderr.decode(errors="replace"))
-    wait_until(lambda: len(smarthost.messages_to(rcpt)) >= N, 180,
+    wait_until(lambda: len(smarthost.messages_to(rcpt)) >= N, 300,
                f"{N} messages on Postfix's queue",
                show=lambda: queue_text(server) + server.log_text()[-4000:]
                + smarthost.log_text()[-4000:])
