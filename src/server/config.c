@@ -200,6 +200,8 @@ set_auth_workers(struct conf_ctx *x, void *obj, const char *v)
 
 static const char *const plaintext_words[] = { "tls-only", "always", NULL };
 static const char *const tls_words[] = { "required", "optional", NULL };
+/* In the order of false, true. */
+static const char *const yes_no_words[] = { "no", "yes", NULL };
 static const char *const log_words[] = { "stderr", "syslog", NULL };
 /* In the order of enum log_level. */
 static const char *const level_words[] = { "error", "warning", "info", "debug", NULL };
@@ -298,6 +300,11 @@ static const struct conf_key config_keys[] = {
 	 * subnet to two workers' worth of CPU. */
 	{ "auth_client_inflight", CONF_COUNT, F(auth_client_inflight), "2", NULL, NULL, 0,
 	  "expensive checks in flight per client /24 or /64" },
+	/* Old clients (issue 15 item 7): Outlook Express, Netscape 4 and
+	 * some copiers read only the pre-RFC 2554 "AUTH=" line; off by
+	 * default, as Postfix's broken_sasl_auth_clients. */
+	{ "legacy_auth_line", CONF_ENUM, F(legacy_auth_line), "no", yes_no_words, NULL, 0,
+	  "yes: also advertise the pre-RFC \"250-AUTH=LOGIN PLAIN\" line" },
 	/* Keys of the delivery issue (DESIGN.md): accepted now so that one
 	 * config file serves both versions; nothing reads them yet. */
 	{ "relay_host", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },

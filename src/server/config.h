@@ -70,6 +70,8 @@ struct config {
 	unsigned user_line;		/* its line in the file, 0 for the default */
 	unsigned auth_workers;		/* password-check threads; 0: one per CPU */
 	unsigned auth_client_inflight;	/* expensive checks per client /24 or /64 */
+	/* Old clients (issue 15 item 7). */
+	bool legacy_auth_line;		/* also the pre-RFC "AUTH=" EHLO line */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

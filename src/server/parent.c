@@ -38,6 +38,7 @@
 #include <openssl/rand.h>
 
 #include "auth/authd.h"
+#include "sasl/sasl.h"
 #include "server/fdpass.h"
 #include "server/spool.h"
 #include "store/store.h"
@@ -519,6 +520,12 @@ parent_fake_key(struct parent *p, const struct config *cfg, bool check, char **e
 {
 	_Static_assert(sizeof p->key == STORE_FAKE_KEY_LEN, "fake-salt key length");
 	char *path = store_fake_key_path(cfg->credentials, cfg->dir, err_r);
+	if (path == NULL && *err_r == NULL) {
+		/* No file store (pam:SERVICE): no backend can run SCRAM, the
+		 * key is never used; a random one keeps the auth process's
+		 * contract. */
+		return RAND_priv_bytes(p->key, sizeof p->key) == 1 ? 0 : -1;
+	}
 	if (path == NULL) {
 		char *why = *err_r;
 		*err_r = str_printf("fake-salt key: %s", why ? why : "out of memory");
@@ -528,6 +535,28 @@ parent_fake_key(struct parent *p, const struct config *cfg, bool check, char **e
 	int rc = store_fake_key_load(path, !check, p->key, err_r);
 	free(path);
 	return rc < 0 ? -1 : 0;
+}
+
+/* The mechanisms of auth_mechanisms that the store cannot complete are
+ * left out of every EHLO (authd.c: the auth process's HELLO): say which
+ * and why, on --check's output and in the start-up log, rather than let
+ * an administrator wonder where SCRAM went.  Token mechanisms are left
+ * to the token checker's own checks. */
+static void
+parent_report_mechs(const struct config *cfg, const struct store *st, bool check)
+{
+	for (size_t i = 0; i < cfg->nmechs; i++) {
+		const struct sasl_mech *m = cfg->mechs[i];
+		const char *why = store_why_not(st, sasl_mech_cred_kind(m));
+		if (why == NULL || sasl_mech_uses_token(m))
+			continue;
+		if (check)
+			printf("%s: auth_mechanisms: %s not offered: credentials '%s': %s\n", cfg->path,
+			       sasl_mech_name(m), cfg->credentials, why);
+		else
+			log_warn("auth_mechanisms: %s not offered: credentials '%s': %s",
+				 sasl_mech_name(m), cfg->credentials, why);
+	}
 }
 
 /* Locks the spool for the server's life, then opens it, which cleans
@@ -569,6 +598,7 @@ parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
 		free(why);
 		return -1;
 	}
+	parent_report_mechs(cfg, st, check);
 	store_free(&st);
 	p->drop = geteuid() == 0;
 	if (p->drop && privdrop_lookup(cfg, &p->uid, &p->gid, err_r) < 0)
