@@ -441,6 +441,9 @@ passwd_cmd_check(struct passwd_cmd_ctx *c, const char *user)
 		.password = (const uint8_t *)pw.s, .password_len = pw.n,
 	};
 	struct sasl_cred_answer a;
+	/* The store's info lines (PAM's reason for a refusal) are for the
+	 * server's log; the verdict below says what the user needs. */
+	log_set_level(LOG_LVL_WARN);
 	store_answer(st, &req, &a);
 	OPENSSL_cleanse(&pw, sizeof pw);
 	/* Name the file for a file store, else the spec (PAM, a list). */
