@@ -97,10 +97,37 @@ store_is_list(const char *spec)
 	return words > 1;
 }
 
-/* Splits spec into its backends (one, or a list).  The rules of a list:
- * at most STORE_LIST_MAX entries, none twice, and a backend that cannot
- * tell whether it holds a user (no has_user: PAM) only last.  Returns
- * the number of entries, or 0 with *err_r malloc'd. */
+/* Adds the list word (len bytes at word) to e[*n]; NULL, or the error
+ * (malloc'd).  The rules of a list: at most STORE_LIST_MAX entries, none
+ * twice, and a backend that cannot tell whether it holds a user (no
+ * has_user: PAM) only last. */
+static char *
+store_list_add(const char *spec, struct store_entry *e, size_t *n, const char *word, size_t len)
+{
+	size_t k = strcspn(word, ":");
+	const struct store_ops *ops = k < len ? store_scheme(word, k) : NULL;
+	if (ops == NULL)
+		return str_printf("credentials '%s': '%.*s' is not BACKEND:ARG", spec, (int)len, word);
+	if (*n == STORE_LIST_MAX)
+		return str_printf("credentials '%s': more than %d backends", spec, STORE_LIST_MAX);
+	if (*n > 0 && e[*n - 1].ops->has_user == NULL)
+		return str_printf("credentials '%s': %s: must come last (PAM cannot tell an unknown "
+				  "user from a wrong password, so no backend after it would be asked)",
+				  spec, e[*n - 1].ops->scheme);
+	for (size_t i = 0; i < *n; i++)
+		if (e[i].ops == ops && strlen(e[i].arg) == len - k - 1 &&
+		    memcmp(e[i].arg, word + k + 1, len - k - 1) == 0)
+			return str_printf("credentials '%s': %.*s is listed twice", spec, (int)len, word);
+	char *arg = strndup(word + k + 1, len - k - 1);
+	if (arg == NULL)
+		return str_printf("credentials '%s': out of memory", spec);
+	e[*n] = (struct store_entry){ ops, arg };
+	(*n)++;
+	return NULL;
+}
+
+/* Splits spec into its backends (one, or a list: store_list_add).
+ * Returns the number of entries, or 0 with *err_r malloc'd. */
 static size_t
 store_split(const char *spec, struct store_entry e[STORE_LIST_MAX], char **err_r)
 {
@@ -115,31 +142,11 @@ store_split(const char *spec, struct store_entry e[STORE_LIST_MAX], char **err_r
 		return e[0].arg != NULL ? 1 : 0;
 	}
 	size_t n = 0;
-	for (const char *p = spec + strspn(spec, " \t"); *p != '\0'; p += strspn(p, " \t")) {
-		size_t len = strcspn(p, " \t"), k = strcspn(p, ":");
-		if (n == STORE_LIST_MAX) {
-			*err_r = str_printf("credentials '%s': more than %d backends", spec, STORE_LIST_MAX);
-			break;
-		}
-		if (n > 0 && e[n - 1].ops->has_user == NULL) {
-			*err_r = str_printf("credentials '%s': %s: must come last (PAM cannot tell an "
-					    "unknown user from a wrong password, so no backend after it "
-					    "would be asked)", spec, e[n - 1].ops->scheme);
-			break;
-		}
-		e[n].ops = store_scheme(p, k);
-		e[n].arg = strndup(p + k + 1, len - k - 1);
-		if (e[n++].arg == NULL) {
-			*err_r = str_printf("credentials '%s': out of memory", spec);
-			break;
-		}
-		for (size_t i = 0; i + 1 < n; i++)
-			if (e[i].ops == e[n - 1].ops && strcmp(e[i].arg, e[n - 1].arg) == 0)
-				*err_r = str_printf("credentials '%s': %s:%s is listed twice", spec,
-						    e[i].ops->scheme, e[i].arg);
-		if (*err_r != NULL)
-			break;
+	for (const char *p = spec + strspn(spec, " \t"); *p != '\0' && *err_r == NULL;) {
+		size_t len = strcspn(p, " \t");
+		*err_r = store_list_add(spec, e, &n, p, len);
 		p += len;
+		p += strspn(p, " \t");
 	}
 	if (*err_r != NULL) {
 		store_entries_free(e, n);
