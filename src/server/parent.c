@@ -316,6 +316,28 @@ parent_stop(struct parent *p, int sig)
 			parent_drain(p, &p->net[i], SIGTERM);
 }
 
+/* The mechanisms of auth_mechanisms that the store cannot complete are
+ * left out of every EHLO (authd.c: the auth process's HELLO): say which
+ * and why, on --check's output and in the start-up log, rather than let
+ * an administrator wonder where SCRAM went.  Token mechanisms are left
+ * to the token checker's own checks. */
+static void
+parent_report_mechs(const struct config *cfg, const struct store *st, bool check)
+{
+	for (size_t i = 0; i < cfg->nmechs; i++) {
+		const struct sasl_mech *m = cfg->mechs[i];
+		const char *why = store_why_not(st, sasl_mech_cred_kind(m));
+		if (why == NULL || sasl_mech_uses_token(m))
+			continue;
+		if (check)
+			printf("%s: auth_mechanisms: %s not offered: credentials '%s': %s\n", cfg->path,
+			       sasl_mech_name(m), cfg->credentials, why);
+		else
+			log_warn("auth_mechanisms: %s not offered: credentials '%s': %s",
+				 sasl_mech_name(m), cfg->credentials, why);
+	}
+}
+
 /* SIGHUP: check everything the new config needs, as at start; on any
  * error the running processes go on unchanged. */
 static void
@@ -335,6 +357,8 @@ parent_reload(struct parent *p)
 		free(why);
 		gen_unref(&g);
 	}
+	if (st != NULL)
+		parent_report_mechs(g->cfg, st, false);
 	store_free(&st);
 	if (g == NULL) {
 		log_err("reload failed, keeping the running config: %s", err ? err : "?");
@@ -524,7 +548,10 @@ parent_fake_key(struct parent *p, const struct config *cfg, bool check, char **e
 		/* No file store (pam:SERVICE): no backend can run SCRAM, the
 		 * key is never used; a random one keeps the auth process's
 		 * contract. */
-		return RAND_priv_bytes(p->key, sizeof p->key) == 1 ? 0 : -1;
+		if (RAND_priv_bytes(p->key, sizeof p->key) == 1)
+			return 0;
+		*err_r = str_printf("fake-salt key: no random bytes");
+		return -1;
 	}
 	if (path == NULL) {
 		char *why = *err_r;
@@ -535,28 +562,6 @@ parent_fake_key(struct parent *p, const struct config *cfg, bool check, char **e
 	int rc = store_fake_key_load(path, !check, p->key, err_r);
 	free(path);
 	return rc < 0 ? -1 : 0;
-}
-
-/* The mechanisms of auth_mechanisms that the store cannot complete are
- * left out of every EHLO (authd.c: the auth process's HELLO): say which
- * and why, on --check's output and in the start-up log, rather than let
- * an administrator wonder where SCRAM went.  Token mechanisms are left
- * to the token checker's own checks. */
-static void
-parent_report_mechs(const struct config *cfg, const struct store *st, bool check)
-{
-	for (size_t i = 0; i < cfg->nmechs; i++) {
-		const struct sasl_mech *m = cfg->mechs[i];
-		const char *why = store_why_not(st, sasl_mech_cred_kind(m));
-		if (why == NULL || sasl_mech_uses_token(m))
-			continue;
-		if (check)
-			printf("%s: auth_mechanisms: %s not offered: credentials '%s': %s\n", cfg->path,
-			       sasl_mech_name(m), cfg->credentials, why);
-		else
-			log_warn("auth_mechanisms: %s not offered: credentials '%s': %s",
-				 sasl_mech_name(m), cfg->credentials, why);
-	}
 }
 
 /* Locks the spool for the server's life, then opens it, which cleans
