@@ -17,7 +17,8 @@ POSTFIX_PIDFILE=${POSTFIX_PIDFILE:-/var/spool/postfix/pid/master.pid}
 DOVECOT_PIDFILE=${DOVECOT_PIDFILE:-/run/dovecot/master.pid}
 
 BUILD="gcc clang libclang-rt-14-dev make meson ninja-build pkg-config libssl-dev libevent-dev \
-libcrypt-dev libidn-dev libcmocka-dev openssl libc-ares-dev libjansson-dev libcurl4-openssl-dev"
+libcrypt-dev libidn-dev libcmocka-dev openssl libc-ares-dev libjansson-dev libcurl4-openssl-dev \
+libpam0g-dev"
 TEST="python3 python3-pytest python3-pytest-xdist python3-pytest-timeout python3-aiosmtpd swaks libnet-ssleay-perl \
 libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl msmtp curl \
 gsasl emacs-nox postfix dovecot-core git git-email libmailtools-perl ca-certificates procps \

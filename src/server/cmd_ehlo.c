@@ -45,25 +45,34 @@ greet_common(struct session *s, struct span arg, const char *verb)
 	return true;
 }
 
+/* The AUTH capability: keyword, then the mechanisms this session may
+ * use, space-separated.  keyword is "AUTH " (RFC 4954) or "AUTH=", the
+ * form clients written before RFC 2554 look for (Outlook Express,
+ * Netscape 4, some copiers): "250-AUTH=LOGIN PLAIN", as Postfix's
+ * broken_sasl_auth_clients writes it.  Both lines list the same
+ * mechanisms: one predicate decides (policy_mech_offered). */
 static void
-ehlo_auth_line(struct session *s, int code)
+ehlo_auth_line(struct session *s, const char *keyword)
 {
-	char line[256] = "AUTH";
-	size_t n = 4;
+	char line[256];
+	size_t n = strlen(keyword);
+	const char *sep = "";
+	memcpy(line, keyword, n + 1);
 	for (size_t i = 0; i < s->cfg->nmechs; i++) {
 		const struct sasl_mech *m = s->cfg->mechs[i];
 		if (!policy_mech_offered(s, m))
 			continue;
 		const char *name = sasl_mech_name(m);
-		size_t k = strlen(name);
-		if (n + 1 + k >= sizeof line)
+		size_t k = strlen(name), g = strlen(sep);
+		if (n + g + k >= sizeof line)
 			break;
-		line[n++] = ' ';
-		memcpy(line + n, name, k);
-		n += k;
+		memcpy(line + n, sep, g);
+		memcpy(line + n + g, name, k);
+		n += g + k;
 		line[n] = '\0';
+		sep = " ";
 	}
-	sess_reply_line(s, code, false, "%s", line);
+	sess_reply_line(s, 250, false, "%s", line);
 }
 
 void
@@ -77,8 +86,11 @@ cmd_ehlo(struct session *s, struct span arg)
 	sess_reply_line(s, 250, false, "SIZE %zu", s->cfg->max_message_size);
 	if (policy_may_starttls(s))
 		sess_reply_line(s, 250, false, "STARTTLS");
-	if (policy_may_auth(s))
-		ehlo_auth_line(s, 250);
+	if (policy_may_auth(s)) {
+		ehlo_auth_line(s, "AUTH ");
+		if (s->cfg->legacy_auth_line)
+			ehlo_auth_line(s, "AUTH=");
+	}
 	sess_reply_line(s, 250, false, "8BITMIME");
 	sess_reply_line(s, 250, true, "ENHANCEDSTATUSCODES");
 }

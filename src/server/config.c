@@ -245,6 +245,8 @@ set_retry(struct conf_ctx *x, void *obj, const char *v)
 
 static const char *const plaintext_words[] = { "tls-only", "always", NULL };
 static const char *const tls_words[] = { "required", "optional", NULL };
+/* In the order of false, true. */
+static const char *const yes_no_words[] = { "no", "yes", NULL };
 static const char *const log_words[] = { "stderr", "syslog", NULL };
 /* In the order of enum log_level. */
 static const char *const level_words[] = { "error", "warning", "info", "debug", NULL };
@@ -380,6 +382,11 @@ static const struct conf_key config_keys[] = {
 	/* Local recipients at RCPT (issue 14 item 3; src/auth/auth_rcpt.c). */
 	{ "local_recipients", CONF_CUSTOM, offsetof(struct config, local_recipients), 0, NULL, NULL,
 	  set_local_recipients, 0, "file:PATH of \"address [target...]\" lines (aliases)" },
+	/* Old clients (issue 15 item 7): Outlook Express, Netscape 4 and
+	 * some copiers read only the pre-RFC 2554 "AUTH=" line; off by
+	 * default, as Postfix's broken_sasl_auth_clients. */
+	{ "legacy_auth_line", CONF_ENUM, F(legacy_auth_line), "no", yes_no_words, NULL, 0,
+	  "yes: also advertise the pre-RFC \"250-AUTH=LOGIN PLAIN\" line" },
 };
 
 #undef F

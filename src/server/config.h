@@ -85,6 +85,8 @@ struct config {
 	/* Local recipients at RCPT (issue 14, src/auth/auth_rcpt.c). */
 	char *local_recipients;		/* absolute path of the file: map, NULL: none */
 	char *local_delivery;		/* as written, NULL: none (lmtp forms read by lmtp_callout.h) */
+	/* Old clients (issue 15 item 7). */
+	bool legacy_auth_line;		/* also the pre-RFC "AUTH=" EHLO line */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

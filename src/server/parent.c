@@ -38,6 +38,7 @@
 #include <openssl/rand.h>
 
 #include "auth/authd.h"
+#include "sasl/sasl.h"
 #include "server/fdpass.h"
 #include "server/runner.h"
 #include "server/spool.h"
@@ -391,6 +392,28 @@ parent_stop(struct parent *p, int sig)
 			parent_drain(p, &p->net[i], SIGTERM);
 }
 
+/* The mechanisms of auth_mechanisms that the store cannot complete are
+ * left out of every EHLO (authd.c: the auth process's HELLO): say which
+ * and why, on --check's output and in the start-up log, rather than let
+ * an administrator wonder where SCRAM went.  Token mechanisms are left
+ * to the token checker's own checks. */
+static void
+parent_report_mechs(const struct config *cfg, const struct store *st, bool check)
+{
+	for (size_t i = 0; i < cfg->nmechs; i++) {
+		const struct sasl_mech *m = cfg->mechs[i];
+		const char *why = store_why_not(st, sasl_mech_cred_kind(m));
+		if (why == NULL || sasl_mech_uses_token(m))
+			continue;
+		if (check)
+			printf("%s: auth_mechanisms: %s not offered: credentials '%s': %s\n", cfg->path,
+			       sasl_mech_name(m), cfg->credentials, why);
+		else
+			log_warn("auth_mechanisms: %s not offered: credentials '%s': %s",
+				 sasl_mech_name(m), cfg->credentials, why);
+	}
+}
+
 /* SIGHUP: check everything the new config needs, as at start; on any
  * error the running processes go on unchanged. */
 static void
@@ -410,6 +433,8 @@ parent_reload(struct parent *p)
 		free(why);
 		gen_unref(&g);
 	}
+	if (st != NULL)
+		parent_report_mechs(g->cfg, st, false);
 	store_free(&st);
 	if (g != NULL && authd_check_rcpt(g->cfg, &err) < 0)
 		gen_unref(&g);
@@ -607,6 +632,15 @@ parent_fake_key(struct parent *p, const struct config *cfg, bool check, char **e
 {
 	_Static_assert(sizeof p->key == STORE_FAKE_KEY_LEN, "fake-salt key length");
 	char *path = store_fake_key_path(cfg->credentials, cfg->dir, err_r);
+	if (path == NULL && *err_r == NULL) {
+		/* No file store (pam:SERVICE): no backend can run SCRAM, the
+		 * key is never used; a random one keeps the auth process's
+		 * contract. */
+		if (RAND_priv_bytes(p->key, sizeof p->key) == 1)
+			return 0;
+		*err_r = str_printf("fake-salt key: no random bytes");
+		return -1;
+	}
 	if (path == NULL) {
 		char *why = *err_r;
 		*err_r = str_printf("fake-salt key: %s", why ? why : "out of memory");
@@ -657,6 +691,7 @@ parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
 		free(why);
 		return -1;
 	}
+	parent_report_mechs(cfg, st, check);
 	store_free(&st);
 	if (authd_check_rcpt(cfg, err_r) < 0)
 		return -1;

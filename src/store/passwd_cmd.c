@@ -8,6 +8,9 @@
  * from a prompt without echo (twice for add).
  * Exit codes: add, del, list: 0 ok, 1 error.  check: 0 right password,
  * 1 wrong password or unknown user, 2 error.
+ * add, del and list edit the file store (in a credentials list, the
+ * first one); a pam: store is the system's, so they refuse it and say
+ * so.  check asks the whole store, PAM included, as the server would.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +27,7 @@
 #include "cli/commands.h"
 #include "store/store.h"
 #include "store/store_file.h"
+#include "store/store_impl.h"
 #include "util/conf.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -437,13 +441,17 @@ passwd_cmd_check(struct passwd_cmd_ctx *c, const char *user)
 		.password = (const uint8_t *)pw.s, .password_len = pw.n,
 	};
 	struct sasl_cred_answer a;
+	/* The store's info lines (PAM's reason for a refusal) are for the
+	 * server's log; the verdict below says what the user needs. */
+	log_set_level(LOG_LVL_WARN);
 	store_answer(st, &req, &a);
 	OPENSSL_cleanse(&pw, sizeof pw);
+	/* Name the file for a file store, else the spec (PAM, a list). */
+	bool file_only = store_impl_of(st, &store_pam_ops) == NULL;
 	store_free(&st);
 	char safe[LOG_SAFE_MAX];
 	log_safe(safe, sizeof safe, user, strlen(user));
-	/* Name the file for a file store, else the spec. */
-	char *path = store_spec_file(c->spec, c->conf.dir, &err);
+	char *path = file_only ? store_spec_file(c->spec, c->conf.dir, &err) : NULL;
 	free(err);
 	int rc = passwd_cmd_check_report(path ? path : c->spec, safe, a.status);
 	free(path);

@@ -2,10 +2,13 @@
  *
  * A store answers the questions a SASL mechanism asks (struct
  * sasl_cred_request) with derived secrets only: a crypt(3) hash for
- * PLAIN/LOGIN, HMAC-MD5 states for CRAM-MD5, SCRAM keys.  Backends are
- * files named store_<impl>.c and chosen by the spec's prefix:
+ * PLAIN/LOGIN, HMAC-MD5 states for CRAM-MD5, SCRAM keys -- or, for PAM,
+ * a verdict on a password.  Backends are files named store_<impl>.c and
+ * chosen by the spec's prefix:
  *	file:/path/users	(default; written by `postern passwd`)
- *	pam:SERVICE, pgsql:CONNINFO	(later)
+ *	pam:SERVICE		(PLAIN/LOGIN through libpam: store_pam.c)
+ *	file:users pam:smtp	(a list, tried in order: the first backend
+ *				 that holds the user decides; store.c)
  *
  * Only the auth process opens a store (doc/architecture.md); it answers
  * cheap questions on its loop and sends password checks to its workers
@@ -31,11 +34,16 @@ struct store;
 #define STORE_CONF_DEFAULT "file:users"
 #define STORE_CONF_KEY(R, F) \
 	{ "credentials", CONF_STRING, CONF_FIELD(R, F), STORE_CONF_DEFAULT, NULL, NULL, \
-	  CONF_NONEMPTY, "credential store: file:PATH (a bare path means file:)" }
+	  CONF_NONEMPTY, "credential store: file:PATH (a bare path means file:), pam:SERVICE, " \
+	  "or several, tried in order: file:users pam:smtp" }
 
-/* Opens the store named by spec ("file:PATH"; a bare path means file:).
- * A relative PATH is taken relative to base_dir (the config file's
- * folder; NULL for the current folder).  On failure returns NULL and
+/* Backends in one credentials list, at most. */
+#define STORE_LIST_MAX 4
+
+/* Opens the store named by spec ("file:PATH"; a bare path means file:;
+ * "pam:SERVICE"; or a list of those, see store.c).  A relative PATH is
+ * taken relative to base_dir (the config file's folder; NULL for the
+ * current folder).  On failure returns NULL and
  * sets *err_r to a malloc'd message naming the file and line. */
 struct store *store_open(const char *spec, const char *base_dir, char **err_r);
 void store_free(struct store **sp);	/* NULL-safe; sets *sp = NULL */
@@ -43,6 +51,9 @@ void store_free(struct store **sp);	/* NULL-safe; sets *sp = NULL */
 /* Can this store answer requests of this kind for its users?  The
  * server advertises only mechanisms whose kind the store supports. */
 bool store_supports(const struct store *st, enum sasl_cred_kind kind);
+/* NULL when the store supports kind, else a sentence saying why not
+ * (for `serve --check`: "PAM checks passwords only; ..."). */
+const char *store_why_not(const struct store *st, enum sasl_cred_kind kind);
 
 /* Answers a mechanism's request, all at once: begin, run, end below.
  * A password check costs a full crypt_r (yescrypt: milliseconds), so
@@ -71,18 +82,21 @@ void store_job_free(struct store_job **jp);	/* NULL-safe; wipes */
  * users of the store are local recipients, DESIGN.md local_recipients):
  * a yes/no without any secret, cheap (no crypt_r), on the store's own
  * thread.  name goes through store_user_prep() first: a name that
- * could never be stored is STORE_USER_NO.  STORE_USER_UNKNOWN: the
- * backend cannot list its users (a PAM service, say). */
+ * could never be stored is STORE_USER_NO.  In a credentials list a
+ * user of any backend is a user; STORE_USER_UNKNOWN: none holds it but
+ * one cannot list its users (a PAM service, say). */
 enum store_user { STORE_USER_NO = 0, STORE_USER_YES, STORE_USER_UNKNOWN };
 enum store_user store_has_user(struct store *st, const char *name);
 
-/* Re-reads the backing file.  Returns 0, or -1 with *err_r set (the old
- * contents stay in use). */
+/* Re-reads the backing files (a PAM backend forgets its cached logins).
+ * Returns 0, or -1 with *err_r set (the old contents stay in use). */
 int store_reload(struct store *st, char **err_r);
 
 /* The file a "file:PATH" spec (or a bare path) names, resolved against
- * base_dir like store_open() does; malloc'd.  NULL with *err_r set
- * (malloc'd) when the spec names another backend. */
+ * base_dir like store_open() does; in a list, the first file store's
+ * (the one `postern passwd` edits).  malloc'd.  NULL with *err_r set
+ * (malloc'd) when the spec has no file store ("...: the store is
+ * PAM-managed ..." for pam:). */
 char *store_spec_file(const char *spec, const char *base_dir, char **err_r);
 
 /* Checks and prepares a user name for storing or looking up: SASLprep
@@ -99,8 +113,10 @@ int store_user_prep(const char *name, char **out_r, const char **why_r);
 #define STORE_FAKE_KEY_LEN 32
 
 /* Where the key of a "file:PATH" store lives by default: PATH.key (the
- * users file's name plus ".key", in its folder).  malloc'd; NULL with
- * *err_r (malloc'd) for a spec that names no file. */
+ * users file's name plus ".key", in its folder; for a list, beside its
+ * first file store).  malloc'd.  NULL with *err_r NULL for a spec with a
+ * known backend and no file (pam:SERVICE: no backend can run SCRAM, so
+ * no key is needed); NULL with *err_r (malloc'd) for a bad spec. */
 char *store_fake_key_path(const char *spec, const char *base_dir, char **err_r);
 
 /* Reads the key from path: a regular file (not a symbolic link) of

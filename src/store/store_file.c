@@ -389,14 +389,6 @@ store_file_begin(void *impl, const struct sasl_cred_request *req, struct sasl_cr
 	return NULL;
 }
 
-static enum store_user
-store_file_has_user(void *impl, const char *name)
-{
-	struct store_file *sf = impl;
-	store_file_refresh(sf);
-	return store_file_db_find(&sf->db, name) != NULL ? STORE_USER_YES : STORE_USER_NO;
-}
-
 static bool
 store_file_supports(const void *impl, enum sasl_cred_kind kind)
 {
@@ -410,6 +402,27 @@ store_file_supports(const void *impl, enum sasl_cred_kind kind)
 		break;
 	}
 	return false;
+}
+
+/* In a credentials list: the users file decides for its own users. */
+static bool
+store_file_has_user(void *impl, const char *authcid)
+{
+	struct store_file *sf = impl;
+	store_file_refresh(sf);
+	char *name = NULL;
+	const char *why;
+	if (store_user_prep(authcid, &name, &why) < 0)
+		return false;
+	bool found = store_file_db_find(&sf->db, name) != NULL;
+	free(name);
+	return found;
+}
+
+static const char *
+store_file_why_not(const void *impl, enum sasl_cred_kind kind)
+{
+	return kind == SASL_CRED_OAUTH_TOKEN ? "a users file holds no bearer tokens" : NULL;
 }
 
 static int
@@ -436,4 +449,5 @@ const struct store_ops store_file_ops = {
 	.end = store_file_job_end,
 	.job_free = store_file_job_free,
 	.has_user = store_file_has_user,
+	.why_not = store_file_why_not,
 };

@@ -29,18 +29,35 @@ struct store_ops {
 	void (*run)(struct store_job *j);
 	void (*end)(void *impl, struct store_job *j, struct sasl_cred_answer *answer_r);
 	void (*job_free)(struct store_job *j);
-	/* Optional (NULL: the backend cannot tell, store_has_user() says
-	 * STORE_USER_UNKNOWN): is name (SASLprep'd) a user?  Cheap, on the
-	 * store's thread. */
-	enum store_user (*has_user)(void *impl, const char *name);
+	/* Optional: does the backend hold this user (as the client named
+	 * it)?  Cheap, on the store's thread.  In a credentials list
+	 * (store.c) a backend that holds the user decides; one without
+	 * has_user cannot say so without a full check (PAM), so it may only
+	 * be the last of a list. */
+	bool (*has_user)(void *impl, const char *authcid);
+	/* Optional: why the backend cannot answer requests of kind (a
+	 * static sentence for `serve --check`); NULL when it can or when
+	 * there is nothing to add. */
+	const char *(*why_not)(const void *impl, enum sasl_cred_kind kind);
+	/* Set for a backend whose users `postern passwd` cannot edit: the
+	 * end of "credentials 'SPEC': ..." saying who manages them. */
+	const char *managed_by;
 };
 
-/* The head of every backend's job. */
+/* The head of every backend's job.  store.c sets impl to the backend
+ * that made the job (a list has several), for store_job_end(). */
 struct store_job {
 	const struct store_ops *ops;
+	void *impl;
 };
 
 extern const struct store_ops store_file_ops;
+extern const struct store_ops store_pam_ops;
+
+/* The file store of spec (store_spec_file()): 0 with *path_r malloc'd,
+ * or 0 with *path_r NULL when the spec has none (then *err_r says why
+ * passwd cannot edit it, malloc'd), or -1 with *err_r for a bad spec. */
+int store_spec_find_file(const char *spec, const char *base_dir, char **path_r, char **err_r);
 
 /* Test hook (unit tests, bench/): the backend state behind st when st
  * was opened with ops, else NULL. */

@@ -22,15 +22,21 @@
 #include <openssl/rand.h>
 
 #include "store/store_file.h"
+#include "store/store_impl.h"
 #include "util/str.h"
 
 char *
 store_fake_key_path(const char *spec, const char *base_dir, char **err_r)
 {
 	*err_r = NULL;
-	char *users = store_spec_file(spec, base_dir, err_r);
-	if (users == NULL)
+	char *users;
+	if (store_spec_find_file(spec, base_dir, &users, err_r) < 0)
 		return NULL;
+	if (users == NULL) {	/* no file store: no SCRAM, no key */
+		free(*err_r);
+		*err_r = NULL;
+		return NULL;
+	}
 	char *path = str_printf("%s.key", users);
 	if (path == NULL)
 		*err_r = str_printf("%s: out of memory", users);

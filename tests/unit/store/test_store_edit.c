@@ -214,7 +214,7 @@ test_spec_file(void **state)
 	assert_string_equal(p, "./a:b");
 	free(p);
 	assert_null(store_spec_file("pgsql:dbname=mail", "/etc", &err));
-	assert_string_equal(err, "credentials 'pgsql:dbname=mail': unknown backend 'pgsql' (this postern has: file)");
+	assert_string_equal(err, "credentials 'pgsql:dbname=mail': unknown backend 'pgsql' (this postern has: file, pam)");
 	free(err);
 	assert_null(store_spec_file("file:", "/etc", &err));
 	assert_string_equal(err, "credentials 'file:': no file name");
