@@ -185,6 +185,40 @@ set_auth_workers(struct conf_ctx *x, void *obj, const char *v)
 	return 0;
 }
 
+/* The oauth_* keys (store/store_oauth.h): one setter, which knows the
+ * key from its entry; paths resolved, lines kept for the verifier's
+ * messages ("FILE:LINE: oauth_jwks: ..."). */
+static int
+set_oauth(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct store_oauth_conf *o = &((struct config *)obj)->oauth;
+	const struct conf_entry *e = conf_ctx_entry(x);
+	const char *key = e != NULL ? e->key : "";
+	bool path = strcmp(key, "oauth_jwks") == 0 || strcmp(key, "oauth_client_secret_file") == 0;
+	char **f = strcmp(key, "oauth_jwks") == 0 ? &o->jwks
+		   : strcmp(key, "oauth_issuer") == 0 ? &o->issuer
+		   : strcmp(key, "oauth_audience") == 0 ? &o->audience
+		   : strcmp(key, "oauth_user_claim") == 0 ? &o->user_claim
+		   : strcmp(key, "oauth_introspection_url") == 0 ? &o->introspection_url
+		   : strcmp(key, "oauth_client_id") == 0 ? &o->client_id
+		   : &o->client_secret_file;
+	if (v[0] == '\0')
+		return conf_fail(x, "%s: empty", key);
+	char *copy = path ? conf_path(conf_ctx_conf(x), v) : strdup(v);
+	if (copy == NULL)
+		return conf_fail(x, "out of memory");
+	free(*f);
+	*f = copy;
+	unsigned line = e != NULL ? e->line : 0;
+	if (f == &o->jwks)
+		o->jwks_line = line;
+	else if (f == &o->introspection_url)
+		o->url_line = line;
+	else if (f == &o->client_secret_file)
+		o->secret_line = line;
+	return 0;
+}
+
 /* ---- the keys ----
  *
  * One row per key (util/conf.h has the kinds and what each checks).  A
@@ -298,6 +332,21 @@ static const struct conf_key config_keys[] = {
 	 * subnet to two workers' worth of CPU. */
 	{ "auth_client_inflight", CONF_COUNT, F(auth_client_inflight), "2", NULL, NULL, 0,
 	  "expensive checks in flight per client /24 or /64" },
+	/* OAUTHBEARER/XOAUTH2 token checks (store/store_oauth.h); checked
+	 * together in check_oauth(), the files by the verifier. */
+	{ "oauth_jwks", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "JWKS file: tokens are JWTs signed by its keys" },
+	{ "oauth_issuer", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0, "the tokens' iss" },
+	{ "oauth_audience", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "a value the tokens' aud must hold" },
+	{ "oauth_user_claim", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "the claim naming the user (default email)" },
+	{ "oauth_introspection_url", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "RFC 7662 endpoint that judges tokens" },
+	{ "oauth_client_id", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "our client id at the introspection endpoint" },
+	{ "oauth_client_secret_file", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "file holding our client secret (not readable by others)" },
 	/* Keys of the delivery issue (DESIGN.md): accepted now so that one
 	 * config file serves both versions; nothing reads them yet. */
 	{ "relay_host", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
@@ -338,6 +387,26 @@ set_defaults(struct config *c, char **err_r)
 	return conf_defaults(config_keys, sizeof config_keys / sizeof *config_keys, c, err_r);
 }
 
+/* The oauth_* keys that go together (the files and the URL are the
+ * verifier's to check: store_oauth_open, at start and --check). */
+static char *
+check_oauth(const struct config *c)
+{
+	const struct store_oauth_conf *o = &c->oauth;
+	const char *why = NULL;
+	if (o->jwks != NULL && (o->issuer == NULL || o->audience == NULL))
+		why = "oauth_jwks needs oauth_issuer and oauth_audience";
+	else if (o->introspection_url != NULL && (o->client_id == NULL || o->client_secret_file == NULL))
+		why = "oauth_introspection_url needs oauth_client_id and oauth_client_secret_file";
+	else if (!store_oauth_configured(o)
+		 && (o->issuer || o->audience || o->user_claim || o->client_id || o->client_secret_file))
+		why = "oauth_* keys without oauth_jwks or oauth_introspection_url: nothing checks tokens";
+	char *err = NULL;
+	if (why != NULL)
+		(void)!asprintf(&err, "%s: %s", c->path, why);
+	return err;
+}
+
 /* Checks that need the whole file: which keys go together.  A command
  * that reads the file for one key asks only for it. */
 static char *
@@ -359,7 +428,7 @@ check_whole(const struct config *c, enum config_need need)
 	else if (needs_tls && c->tls_certificate == NULL)
 		(void)!asprintf(&err, "%s: submission listeners need tls_certificate and tls_key",
 				c->path);
-	return err;
+	return err != NULL ? err : check_oauth(c);
 }
 
 struct config *
@@ -419,6 +488,13 @@ config_free(struct config **cp)
 	free(c->local_domains);
 	free(c->sender_login_map);
 	free(c->user);
+	free(c->oauth.jwks);
+	free(c->oauth.issuer);
+	free(c->oauth.audience);
+	free(c->oauth.user_claim);
+	free(c->oauth.introspection_url);
+	free(c->oauth.client_id);
+	free(c->oauth.client_secret_file);
 	free(c);
 	*cp = NULL;
 }

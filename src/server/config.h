@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "auth/throttle.h"
+#include "store/store_oauth.h"
 #include "util/log.h"
 
 struct sasl_mech;
@@ -70,6 +71,8 @@ struct config {
 	unsigned user_line;		/* its line in the file, 0 for the default */
 	unsigned auth_workers;		/* password-check threads; 0: one per CPU */
 	unsigned auth_client_inflight;	/* expensive checks per client /24 or /64 */
+	/* OAUTHBEARER/XOAUTH2 token checks (store/store_oauth.h) */
+	struct store_oauth_conf oauth;
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

@@ -34,6 +34,7 @@
 #include "server/session.h"
 #include "server/iptab.h"
 #include "store/store.h"
+#include "store/store_oauth.h"
 #include "util/log.h"
 
 /* ---- the fake store: answers with fake_status, knows passwords only ---- */
@@ -92,6 +93,13 @@ int
 store_reload(struct store *st, char **err_r)
 {
 	return 0;
+}
+
+/* No oauth_* key in these tests: never opened. */
+struct store *
+store_oauth_open(const struct store_oauth_conf *c, const char *conf_file, char **err_r)
+{
+	abort();
 }
 
 char *
