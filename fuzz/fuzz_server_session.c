@@ -24,6 +24,7 @@
 #include "auth/authd_impl.h"
 #include "server/session.h"
 #include "store/store.h"
+#include "store/store_oauth.h"
 #include "util/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -84,6 +85,13 @@ int
 store_reload(struct store *st, char **err_r)
 {
 	return 0;
+}
+
+/* No oauth_* key in the harness's config: never opened. */
+struct store *
+store_oauth_open(const struct store_oauth_conf *c, const char *conf_file, char **err_r)
+{
+	abort();
 }
 
 char *
