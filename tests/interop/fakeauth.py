@@ -52,6 +52,7 @@ class FakeAuth:
         self.opaque_claims = {}    # introspection: token -> claims
         self.introspections = 0    # introspection requests received
         self.introspected = []     # ... the tokens asked about
+        self.slow = {}             # token -> seconds the answer waits
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -129,6 +130,8 @@ class FakeAuth:
         with self.lock:
             self.introspections += 1
             self.introspected.append(form.get("token", ""))
+        time.sleep(self.slow.get(form.get("token"), 0))
+        with self.lock:
             if authorization != basic or form.get("token_type_hint") != "access_token":
                 return 401, {"error": "invalid_client"}
             return 200, self.opaque_claims.get(form.get("token"), {"active": False})

@@ -15,15 +15,17 @@ cache.  The mechanisms are offered only under TLS."""
 import base64
 import json
 import re
+import signal
 import smtplib
 import ssl
+import threading
 import time
 
 import pytest
 
 from clients import (REMOTE_RCPT, SENDER, assert_auth_failure_logged, assert_not_spooled,
                      assert_spooled, describe, message, output, queue_ids, run_client, tag)
-from conftest import USER, free_port, postern, started_server
+from conftest import PASSWORD, USER, free_port, postern, started_server
 from fakeauth import AUDIENCE, CLIENT_ID, INTROSPECT_SECRET, ISSUER, FakeAuth, Issuer
 
 OTHER = "bob@example.test"
@@ -251,6 +253,36 @@ def test_inactive_not_cached(intro_server, fake):
     assert fake.introspected.count(token) == 2, fake.introspected
 
 
+def test_slow_endpoint_blocks_no_one(intro_server, fake):
+    """The request runs on a worker: while the endpoint takes 3 s for one
+    token, a password login and another token's login go through."""
+    slow = fake.opaque(USER)
+    fake.slow[slow] = 3
+    got = []
+    t = threading.Thread(target=lambda: got.append(exchange(intro_server, "XOAUTH2", slow)))
+    start = time.monotonic()
+    t.start()
+    try:
+        deadline = start + 10
+        while slow not in fake.introspected:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)     # the slow request is with the endpoint now
+        t0 = time.monotonic()
+        s = tls_session(intro_server)
+        try:
+            assert s.login(USER, PASSWORD)[0] == 235
+        finally:
+            s.close()
+        assert exchange(intro_server, "OAUTHBEARER", fake.opaque(USER))[0][0] == 235
+        assert time.monotonic() - t0 < 2.0, "a login waited for the slow introspection"
+        assert t.is_alive(), "the slow introspection ended too soon to show anything"
+    finally:
+        t.join(20)
+    assert got and got[0][0][0] == 235, got
+    assert time.monotonic() - start >= 3
+
+
 # ---- refused tokens: the error exchange and 535 ----
 
 JWT_BAD = {
@@ -398,6 +430,28 @@ def test_not_offered_without_verifier(server):
         assert s.esmtp_features["auth"].split() == ["SCRAM-SHA-256", "PLAIN"]
     finally:
         s.close()
+
+
+def test_sighup_rereads_jwks(tmp_path, pki, issuer):
+    """Key rotation: after the JWKS file changes, SIGHUP makes the new
+    key's tokens good and the old key's bad."""
+    jwks = issuer.write_jwks(tmp_path / "jwks.json")
+    s = started_server(tmp_path / "server", pki, MECHS + jwt_conf(jwks) + LOOSE)
+    try:
+        new = Issuer()
+        assert exchange(s, "XOAUTH2", issuer.token(USER))[0][0] == 235
+        assert_refused(s, "XOAUTH2", new.token(USER))
+        new.write_jwks(jwks)
+        before = s.log_text().count("auth: reloaded")
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while s.log_text().count("auth: reloaded") == before:
+            assert time.monotonic() < deadline, s.log_text()[-2000:]
+            time.sleep(0.05)
+        assert exchange(s, "XOAUTH2", new.token(USER))[0][0] == 235
+        assert_refused(s, "XOAUTH2", issuer.token(USER))
+    finally:
+        s.stop()
 
 
 # ---- serve --check ----
