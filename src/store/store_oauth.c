@@ -323,7 +323,7 @@ oauth_job_new(const struct store_oauth *so, const struct sasl_cred_request *req,
 	memcpy(j->key, key, OAUTH_KEY_LEN);
 	j->policy = so->policy;
 	j->now = now;
-	return &j->head;
+	return (struct store_job *)(void *)j;	/* head is the first member */
 }
 
 struct store *

@@ -99,7 +99,8 @@ static CURLcode
 http_post(CURL *h, const struct oauth_job *j, struct buf *body, long *status_r)
 {
 	struct buf form;
-	buf_init(&form, 4 * SASL_MSG_MAX);
+	/* The token is at most SASL_MSG_MAX bytes; %XX triples it. */
+	buf_init(&form, (size_t)4 * SASL_MSG_MAX);
 	char *id = NULL, *secret = NULL;
 	CURLcode rc = CURLE_OUT_OF_MEMORY;
 	struct curl_slist *hdr = curl_slist_append(NULL, "Accept: application/json");
