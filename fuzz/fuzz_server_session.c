@@ -24,6 +24,7 @@
 #include "auth/authd_impl.h"
 #include "server/session.h"
 #include "store/store.h"
+#include "store/store_oauth.h"
 #include "util/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -91,6 +92,13 @@ enum store_user
 store_has_user(struct store *st, const char *name)
 {
 	return strcmp(name, "alice") == 0 ? STORE_USER_YES : STORE_USER_NO;
+}
+
+/* No oauth_* key in the harness's config: never opened. */
+struct store *
+store_oauth_open(const struct store_oauth_conf *c, const char *conf_file, char **err_r)
+{
+	abort();
 }
 
 char *

@@ -211,7 +211,8 @@ req_creds(struct auth_req *r, enum sasl_rc rc, struct buf *out, const char *why)
 			r->holding = false;
 			OPENSSL_cleanse(&r->held, sizeof r->held);
 		} else {
-			j = store_answer_begin(r->d->store, sasl_cred_request(r->sasl), &a);
+			const struct sasl_cred_request *q = sasl_cred_request(r->sasl);
+			j = store_answer_begin(authd_store_for(r->d, q->kind), q, &a);
 			if (!r->gated && !req_gate(r, &a, &j))
 				return;
 		}
@@ -254,7 +255,7 @@ auth_req_job_done(void *ctx, struct store_job *job)
 		return;
 	}
 	struct sasl_cred_answer a;
-	store_job_end(r->d->store, &job, &a);
+	store_job_end(authd_store_for(r->d, sasl_cred_request(r->sasl)->kind), &job, &a);
 	sasl_cred_supply(r->sasl, &a);
 	OPENSSL_cleanse(&a, sizeof a);
 	req_step(r, NULL, 0);

@@ -27,6 +27,7 @@
 #include "auth/auth_pool.h"
 #include "sasl/sasl.h"
 #include "store/store.h"
+#include "store/store_oauth.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -45,14 +46,35 @@ authd_send(struct auth_conn *c, enum auth_msg_type type, uint32_t id, const stru
 	return ok;
 }
 
-/* The mechanisms of the config that the store can complete. */
+struct store *
+authd_store_for(const struct authd *d, enum sasl_cred_kind kind)
+{
+	return kind == SASL_CRED_OAUTH_TOKEN && d->tokens != NULL ? d->tokens : d->store;
+}
+
+/* The mechanisms of the config that the stores can complete: OAUTHBEARER
+ * and XOAUTH2 only with a token verifier (oauth_jwks or
+ * oauth_introspection_url). */
 static void
 authd_pick_mechs(struct authd *d)
 {
 	d->nmechs = 0;
-	for (size_t i = 0; i < d->cfg->nmechs; i++)
-		if (store_supports(d->store, sasl_mech_cred_kind(d->cfg->mechs[i])))
+	for (size_t i = 0; i < d->cfg->nmechs; i++) {
+		enum sasl_cred_kind k = sasl_mech_cred_kind(d->cfg->mechs[i]);
+		if (store_supports(authd_store_for(d, k), k))
 			d->mechs[d->nmechs++] = d->cfg->mechs[i];
+	}
+}
+
+/* The token verifier, when the config asks for one.  0, or -1 with
+ * *err_r malloc'd. */
+static int
+authd_open_tokens(struct authd *d, char **err_r)
+{
+	if (!store_oauth_configured(&d->cfg->oauth))
+		return 0;
+	d->tokens = store_oauth_open(&d->cfg->oauth, d->cfg->path, err_r);
+	return d->tokens != NULL ? 0 : -1;
 }
 
 static void
@@ -193,6 +215,10 @@ authd_new(struct event_base *base, struct config *cfg, const uint8_t *key, char 
 		authd_free(&d);
 		return NULL;
 	}
+	if (authd_open_tokens(d, err_r) < 0) {
+		authd_free(&d);
+		return NULL;
+	}
 	d->throttle = throttle_new(&cfg->throttle);
 	if (d->throttle == NULL || RAND_bytes(d->tag_key, sizeof d->tag_key) != 1) {
 		*err_r = strdup("cannot set up the AUTH throttle (out of memory, or no SipHash)");
@@ -243,6 +269,17 @@ authd_reload(struct authd *d)
 		config_free(&cfg);
 		return 1;
 	}
+	if (!store_oauth_conf_same(&cfg->oauth, &d->cfg->oauth)) {
+		log_info("auth: oauth_* settings changed: a new auth process takes over");
+		config_free(&cfg);
+		return 1;
+	}
+	if (d->tokens != NULL && store_reload(d->tokens, &err) < 0) {
+		log_err("auth: reload of the token verifier failed, keeping the keys loaded before: %s",
+			err ? err : "?");
+		free(err);
+		err = NULL;
+	}
 	if (store_reload(d->store, &err) < 0) {
 		log_err("auth: reload of %s failed, keeping the users loaded before: %s",
 			cfg->credentials, err ? err : "?");
@@ -280,6 +317,7 @@ authd_free(struct authd **dp)
 	auth_pool_free(&d->pool);
 	auth_rcpt_free(&d->rcpt);
 	store_free(&d->store);
+	store_free(&d->tokens);
 	throttle_free(&d->throttle);
 	config_free(&d->cfg);
 	OPENSSL_cleanse(d, sizeof *d);

@@ -63,6 +63,7 @@ struct authd {
 	struct event_base *base;
 	struct config *cfg;
 	struct store *store;
+	struct store *tokens;		/* OAUTHBEARER/XOAUTH2 verifier, NULL when not configured */
 	struct auth_pool *pool;
 	/* AUTH failures per address, subnet and user (auth/throttle.h);
 	 * kept across SIGHUP, which only changes its limits. */
@@ -77,6 +78,10 @@ struct authd {
 	 * to ask, and its recent answers. */
 	struct auth_rcpt *rcpt;
 };
+
+/* authd.c: the store that answers requests of kind: the token verifier
+ * for SASL_CRED_OAUTH_TOKEN when configured, else the credential store. */
+struct store *authd_store_for(const struct authd *d, enum sasl_cred_kind kind);
 
 /* authd.c: sends one message on c; false when it could not be encoded
  * (a bug, logged).  The encoding buffer is wiped after. */

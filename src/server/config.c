@@ -230,6 +230,50 @@ set_retry(struct conf_ctx *x, void *obj, const char *v)
 	return rc;
 }
 
+/* The oauth_* keys (store/store_oauth.h): one setter, which knows the
+ * key from its entry; paths resolved, lines kept for the verifier's
+ * messages ("FILE:LINE: oauth_jwks: ...").
+ * XXX: gcc 12's analyzer loses the copy once it is stored through a
+ * pointer into obj and reports it leaked; config_free() frees it.  The
+ * warning is off for this function alone, as for parse_listen(). */
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
+static int
+set_oauth(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct store_oauth_conf *o = &((struct config *)obj)->oauth;
+	const struct conf_entry *e = conf_ctx_entry(x);
+	const char *key = e != NULL ? e->key : "";
+	bool path = strcmp(key, "oauth_jwks") == 0 || strcmp(key, "oauth_client_secret_file") == 0;
+	char **f = strcmp(key, "oauth_jwks") == 0 ? &o->jwks
+		   : strcmp(key, "oauth_issuer") == 0 ? &o->issuer
+		   : strcmp(key, "oauth_audience") == 0 ? &o->audience
+		   : strcmp(key, "oauth_user_claim") == 0 ? &o->user_claim
+		   : strcmp(key, "oauth_introspection_url") == 0 ? &o->introspection_url
+		   : strcmp(key, "oauth_client_id") == 0 ? &o->client_id
+		   : &o->client_secret_file;
+	if (v[0] == '\0')
+		return conf_fail(x, "%s: empty", key);
+	char *copy = path ? conf_path(conf_ctx_conf(x), v) : strdup(v);
+	if (copy == NULL)
+		return conf_fail(x, "out of memory");
+	free(*f);
+	*f = copy;
+	unsigned line = e != NULL ? e->line : 0;
+	if (f == &o->jwks)
+		o->jwks_line = line;
+	else if (f == &o->introspection_url)
+		o->url_line = line;
+	else if (f == &o->client_secret_file)
+		o->secret_line = line;
+	return 0;
+}
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 /* ---- the keys ----
  *
  * One row per key (util/conf.h has the kinds and what each checks).  A
@@ -387,6 +431,21 @@ static const struct conf_key config_keys[] = {
 	 * default, as Postfix's broken_sasl_auth_clients. */
 	{ "legacy_auth_line", CONF_ENUM, F(legacy_auth_line), "no", yes_no_words, NULL, 0,
 	  "yes: also advertise the pre-RFC \"250-AUTH=LOGIN PLAIN\" line" },
+	/* OAUTHBEARER/XOAUTH2 token checks (store/store_oauth.h); checked
+	 * together in check_oauth(), the files by the verifier. */
+	{ "oauth_jwks", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "JWKS file: tokens are JWTs signed by its keys" },
+	{ "oauth_issuer", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0, "the tokens' iss" },
+	{ "oauth_audience", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "a value the tokens' aud must hold" },
+	{ "oauth_user_claim", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "the claim naming the user (default email)" },
+	{ "oauth_introspection_url", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "RFC 7662 endpoint that judges tokens" },
+	{ "oauth_client_id", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "our client id at the introspection endpoint" },
+	{ "oauth_client_secret_file", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
+	  "file holding our client secret (not readable by others)" },
 };
 
 #undef F
@@ -444,6 +503,26 @@ check_runner(struct config *c)
 	return NULL;
 }
 
+/* The oauth_* keys that go together (the files and the URL are the
+ * verifier's to check: store_oauth_open, at start and --check). */
+static char *
+check_oauth(const struct config *c)
+{
+	const struct store_oauth_conf *o = &c->oauth;
+	const char *why = NULL;
+	if (o->jwks != NULL && (o->issuer == NULL || o->audience == NULL))
+		why = "oauth_jwks needs oauth_issuer and oauth_audience";
+	else if (o->introspection_url != NULL && (o->client_id == NULL || o->client_secret_file == NULL))
+		why = "oauth_introspection_url needs oauth_client_id and oauth_client_secret_file";
+	else if (!store_oauth_configured(o)
+		 && (o->issuer || o->audience || o->user_claim || o->client_id || o->client_secret_file))
+		why = "oauth_* keys without oauth_jwks or oauth_introspection_url: nothing checks tokens";
+	char *err = NULL;
+	if (why != NULL)
+		(void)!asprintf(&err, "%s: %s", c->path, why);
+	return err;
+}
+
 /* Checks that need the whole file: which keys go together.  A command
  * that reads the file for one key asks only for it. */
 static char *
@@ -467,7 +546,7 @@ check_whole(struct config *c, enum config_need need)
 				c->path);
 	if (err == NULL)
 		err = check_runner(c);
-	return err;
+	return err != NULL ? err : check_oauth(c);
 }
 
 struct config *
@@ -534,6 +613,13 @@ config_free(struct config **cp)
 	route_conf_clear(&c->route);
 	free(c->local_recipients);
 	free(c->local_delivery);
+	free(c->oauth.jwks);
+	free(c->oauth.issuer);
+	free(c->oauth.audience);
+	free(c->oauth.user_claim);
+	free(c->oauth.introspection_url);
+	free(c->oauth.client_id);
+	free(c->oauth.client_secret_file);
 	free(c);
 	*cp = NULL;
 }

@@ -16,6 +16,7 @@
 #include "auth/throttle.h"
 #include "deliver/retry.h"
 #include "deliver/route.h"
+#include "store/store_oauth.h"
 #include "util/log.h"
 
 struct sasl_mech;
@@ -87,6 +88,8 @@ struct config {
 	char *local_delivery;		/* as written, NULL: none (lmtp forms read by lmtp_callout.h) */
 	/* Old clients (issue 15 item 7). */
 	bool legacy_auth_line;		/* also the pre-RFC "AUTH=" EHLO line */
+	/* OAUTHBEARER/XOAUTH2 token checks (store/store_oauth.h) */
+	struct store_oauth_conf oauth;
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

@@ -43,6 +43,7 @@
 #include "server/runner.h"
 #include "server/spool.h"
 #include "store/store.h"
+#include "store/store_oauth.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -414,6 +415,8 @@ parent_report_mechs(const struct config *cfg, const struct store *st, bool check
 	}
 }
 
+static int parent_check_stores(const struct config *cfg, bool check, char **err_r);
+
 /* SIGHUP: check everything the new config needs, as at start; on any
  * error the running processes go on unchanged. */
 static void
@@ -425,18 +428,7 @@ parent_reload(struct parent *p)
 	const struct config *old = p->gen->cfg;
 	struct config *cfg = config_load(old->path, &err);
 	struct gen *g = cfg ? gen_new(cfg, &err) : NULL;
-	struct store *st = NULL;
-	if (g != NULL && (st = store_open(g->cfg->credentials, g->cfg->dir, &err)) == NULL) {
-		char *why = err;
-		err = NULL;
-		(void)!asprintf(&err, "credentials %s: %s", g->cfg->credentials, why ? why : "cannot open");
-		free(why);
-		gen_unref(&g);
-	}
-	if (st != NULL)
-		parent_report_mechs(g->cfg, st, false);
-	store_free(&st);
-	if (g != NULL && authd_check_rcpt(g->cfg, &err) < 0)
+	if (g != NULL && parent_check_stores(g->cfg, false, &err) < 0)
 		gen_unref(&g);
 	if (g == NULL) {
 		log_err("reload failed, keeping the running config: %s", err ? err : "?");
@@ -676,14 +668,13 @@ parent_open_spool(struct parent *p, const char *dir, char **err_r)
 	return 0;
 }
 
-/* Everything --check checks, then (unless check) the ports. */
+/* The stores the auth process will open, opened once to check them and
+ * closed: the credential store, and the token verifier when oauth_* keys
+ * ask for one (its JWKS file, secret file and URL).  0, or -1 with
+ * *err_r malloc'd. */
 static int
-parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
+parent_check_stores(const struct config *cfg, bool check, char **err_r)
 {
-	p->gen = gen_new(cfg, err_r);
-	if (p->gen == NULL)
-		return -1;
-	cfg = p->gen->cfg;
 	char *why = NULL;
 	struct store *st = store_open(cfg->credentials, cfg->dir, &why);
 	if (st == NULL) {
@@ -694,6 +685,23 @@ parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
 	parent_report_mechs(cfg, st, check);
 	store_free(&st);
 	if (authd_check_rcpt(cfg, err_r) < 0)
+		return -1;
+	if (!store_oauth_configured(&cfg->oauth))
+		return 0;
+	st = store_oauth_open(&cfg->oauth, cfg->path, err_r);
+	store_free(&st);
+	return *err_r != NULL ? -1 : 0;
+}
+
+/* Everything --check checks, then (unless check) the ports. */
+static int
+parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
+{
+	p->gen = gen_new(cfg, err_r);
+	if (p->gen == NULL)
+		return -1;
+	cfg = p->gen->cfg;
+	if (parent_check_stores(cfg, check, err_r) < 0)
 		return -1;
 	p->drop = geteuid() == 0;
 	if (p->drop && privdrop_lookup(cfg, &p->uid, &p->gid, err_r) < 0)

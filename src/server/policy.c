@@ -45,6 +45,11 @@ policy_mech_check(const struct session *s, const struct sasl_mech *m)
 	 * unless the administrator allowed them everywhere. */
 	if (sasl_mech_sends_password(m) && !s->tls && !c->plaintext_always)
 		return POLICY_MECH_NEEDS_TLS;
+	/* A bearer token is as good as a password to whoever reads it
+	 * (RFC 6750 section 5.3: "Always use TLS"): offered only under TLS,
+	 * whatever plaintext_auth says. */
+	if (sasl_mech_uses_token(m) && !s->tls)
+		return POLICY_MECH_NEEDS_TLS;
 	return POLICY_MECH_OK;
 }
 

@@ -59,6 +59,11 @@ extern const struct store_ops store_pam_ops;
  * passwd cannot edit it, malloc'd), or -1 with *err_r for a bad spec. */
 int store_spec_find_file(const char *spec, const char *base_dir, char **path_r, char **err_r);
 
+/* A store of a backend that is not opened from a `credentials` spec
+ * (the token verifier, store_oauth.h): takes impl (ops->free frees it
+ * with the store).  NULL when out of memory (impl untouched). */
+struct store *store_wrap(const struct store_ops *ops, void *impl);
+
 /* Test hook (unit tests, bench/): the backend state behind st when st
  * was opened with ops, else NULL. */
 void *store_impl_of(struct store *st, const struct store_ops *ops);

@@ -10,16 +10,31 @@ Endpoints (form POSTs answer JSON, as RFC 6749/8628 say):
                    kills them all -> invalid_grant with an AADSTS code)
   GET  /authorize  plays the user who signs in and consents: answers 302
                    to redirect_uri with code and state
-Tokens the SMTP fake should accept are in `valid`."""
+  POST /introspect RFC 7662 token introspection for `postern serve`:
+                   the client authenticated with HTTP Basic (CLIENT_ID,
+                   INTROSPECT_SECRET); tokens made by opaque() are active
+                   with their claims, anything else {"active": false};
+                   every request counted in `introspections`
+Tokens the SMTP fake should accept are in `valid`.
+
+Issuer signs JWTs for `postern serve` with an RSA and an EC key and
+writes their public halves as a JWKS file."""
 import base64
 import hashlib
 import json
 import secrets
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 CLIENT_ID = "postern-test-client"
+INTROSPECT_SECRET = "introspection secret: s3cr3t/+="
+ISSUER = "https://issuer.example"
+AUDIENCE = "smtp.example.test"
 AADSTS = ("AADSTS70008: The provided authorization code or refresh token has expired due "
           "to inactivity.\r\nTrace ID: 0000\r\nCorrelation ID: 1111")
 
@@ -34,6 +49,10 @@ class FakeAuth:
         self.valid = set()     # access tokens the SMTP fake accepts
         self.grants = []       # grant_type of every token request
         self.polls = 0
+        self.opaque_claims = {}    # introspection: token -> claims
+        self.introspections = 0    # introspection requests received
+        self.introspected = []     # ... the tokens asked about
+        self.slow = {}             # token -> seconds the answer waits
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,7 +62,10 @@ class FakeAuth:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(n).decode()))
-                status, body = fake.post(self.path, form)
+                if self.path == "/introspect":
+                    status, body = fake.introspect(self.headers.get("Authorization", ""), form)
+                else:
+                    status, body = fake.post(self.path, form)
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -88,7 +110,32 @@ class FakeAuth:
         with self.lock:
             self.refresh.clear()
 
+    def opaque(self, user, **claims):
+        """A token only introspection can judge, active for user, with
+        exp in an hour unless claims say otherwise (None drops one)."""
+        token = "op." + secrets.token_urlsafe(24)
+        c = {"active": True, "email": user, "exp": int(time.time()) + 3600,
+             "iss": ISSUER, "aud": AUDIENCE, "token_type": "Bearer"}
+        c.update(claims)
+        with self.lock:
+            self.opaque_claims[token] = {k: v for k, v in c.items() if v is not None}
+        return token
+
     # ---- the endpoints ----
+    def introspect(self, authorization, form):
+        """RFC 7662 2.1/2.2; 401 to a client that is not ours."""
+        basic = "Basic " + base64.b64encode(
+            (urllib.parse.quote(CLIENT_ID, safe="") + ":"
+             + urllib.parse.quote(INTROSPECT_SECRET, safe="")).encode()).decode()
+        with self.lock:
+            self.introspections += 1
+            self.introspected.append(form.get("token", ""))
+        time.sleep(self.slow.get(form.get("token"), 0))
+        with self.lock:
+            if authorization != basic or form.get("token_type_hint") != "access_token":
+                return 401, {"error": "invalid_client"}
+            return 200, self.opaque_claims.get(form.get("token"), {"active": False})
+
     def issue(self):
         access, refresh = "at." + secrets.token_urlsafe(24), "rt." + secrets.token_urlsafe(24)
         self.valid.add(access)
@@ -143,3 +190,35 @@ class FakeAuth:
             self.codes[code] = (q["code_challenge"], q["redirect_uri"])
         sep = "&" if "?" in q["redirect_uri"] else "?"
         return q["redirect_uri"] + sep + urllib.parse.urlencode({"code": code, "state": q["state"]})
+
+
+class Issuer:
+    """Signs JWTs as ISSUER: an RSA key (kid rsa1) and an EC P-256 key
+    (kid ec1) whose public halves write_jwks() puts in a JWKS file, and a
+    stranger's key that no JWKS names (wrongly signed tokens)."""
+
+    def __init__(self):
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def write_jwks(self, path):
+        r = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key()))
+        r.update(kid="rsa1", use="sig", alg="RS256")
+        e = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key()))
+        e.update(kid="ec1", use="sig", alg="ES256")
+        with open(path, "w") as f:
+            json.dump({"keys": [r, e]}, f)
+        return path
+
+    def token(self, user, alg="RS256", stranger=False, **claims):
+        """A JWT for user valid for an hour; claims override (None drops)."""
+        now = int(time.time())
+        c = {"iss": ISSUER, "aud": AUDIENCE, "exp": now + 3600, "nbf": now - 5, "iat": now - 5,
+             "email": user, "sub": "sub-" + user}
+        c.update(claims)
+        c = {k: v for k, v in c.items() if v is not None}
+        if alg == "ES256":
+            return jwt.encode(c, self.ec, algorithm="ES256", headers={"kid": "ec1"})
+        key = self.stranger if stranger else self.rsa
+        return jwt.encode(c, key, algorithm="RS256", headers={"kid": "rsa1"})

@@ -12,12 +12,13 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 
+#include "oauth/claims.h"
 #include "util/b64url.h"
 #include "util/buf.h"
 
 static const char *const jwt_rc_names[] = {
 	"ok", "malformed", "bad_alg", "unknown_key", "bad_signature", "expired",
-	"not_yet_valid", "bad_issuer", "bad_audience", "no_user",
+	"not_yet_valid", "bad_issuer", "bad_audience", "no_user", "inactive",
 };
 _Static_assert(sizeof jwt_rc_names / sizeof *jwt_rc_names == JWT_RC__COUNT, "jwt_rc_names");
 
@@ -155,69 +156,6 @@ jwt_check_header(const struct jwt_keys *k, const struct jwt_parts *parts, const 
 	return rc;
 }
 
-static bool
-jwt_aud_has(const json_t *aud, const char *want)
-{
-	if (json_is_string(aud))
-		return strcmp(json_string_value(aud), want) == 0;
-	size_t i;
-	const json_t *v;
-	json_array_foreach(aud, i, v) {
-		if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* A user name: 1..255 bytes, no control characters. */
-static bool
-jwt_user_ok(const json_t *u)
-{
-	const char *s = json_string_value(u);
-	size_t n = json_string_length(u);
-	if (s == NULL || n == 0 || n > JWT_USER_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-static enum jwt_rc
-jwt_check_claims(const json_t *c, const struct jwt_policy *p, time_t now,
-		 struct jwt_result *r, const char **why_r)
-{
-	long leeway = p->leeway > 0 ? p->leeway : JWT_LEEWAY_DEFAULT;
-	const json_t *exp = json_object_get(c, "exp"), *nbf = json_object_get(c, "nbf");
-	const char *iss = json_string_value(json_object_get(c, "iss"));
-	const json_t *user = json_object_get(c, p->user_claim ? p->user_claim : "email");
-	double t = (double)now;
-	if (iss == NULL || p->issuer == NULL || strcmp(iss, p->issuer) != 0) {
-		*why_r = "iss is not the configured issuer";
-		return JWT_BAD_ISSUER;
-	}
-	if (p->audience == NULL || !jwt_aud_has(json_object_get(c, "aud"), p->audience)) {
-		*why_r = "aud does not name this server";
-		return JWT_BAD_AUDIENCE;
-	}
-	/* A bearer token without an end would be good forever. */
-	if (!json_is_number(exp) || t > json_number_value(exp) + (double)leeway) {
-		*why_r = json_is_number(exp) ? "token expired" : "token has no exp";
-		return JWT_EXPIRED;
-	}
-	if (nbf != NULL && (!json_is_number(nbf) || t + (double)leeway < json_number_value(nbf))) {
-		*why_r = "token not valid yet (nbf)";
-		return JWT_NOT_YET_VALID;
-	}
-	if (!jwt_user_ok(user)) {
-		*why_r = "the user claim is missing or not a usable name";
-		return JWT_NO_USER;
-	}
-	(void)snprintf(r->user, sizeof r->user, "%s", json_string_value(user));
-	r->exp = (time_t)json_number_value(exp);
-	return JWT_OK;
-}
-
 enum jwt_rc
 jwt_verify(const struct jwt_keys *k, const struct jwt_policy *p, const char *token, size_t n,
 	   time_t now, struct jwt_result *r, const char **why_r)
@@ -236,7 +174,7 @@ jwt_verify(const struct jwt_keys *k, const struct jwt_policy *p, const char *tok
 		*why_r = "payload is not a base64url JSON object";
 		return JWT_MALFORMED;
 	}
-	rc = jwt_check_claims(c, p, now, r, why_r);
+	rc = oauth_claims_check(c, p, now, 0, r, why_r);
 	json_decref(c);
 	return rc;
 }

@@ -37,6 +37,7 @@ enum jwt_rc {
 	JWT_BAD_ISSUER,
 	JWT_BAD_AUDIENCE,
 	JWT_NO_USER,		/* the user claim is missing or not a usable name */
+	JWT_INACTIVE,		/* introspection (introspect.h): "active" is not true */
 	JWT_RC__COUNT,
 };
 

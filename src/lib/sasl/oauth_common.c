@@ -204,19 +204,21 @@ oauth_server_verdict(struct sasl_sess *s, struct buf *out, const char **why_r)
 }
 
 /* The client's answer to the error challenge ends the exchange: FAIL
- * (RFC 7628 3.2.3: the server "MUST fail the authentication"). */
+ * (RFC 7628 3.2.3: the server "MUST fail the authentication").  The
+ * answer is %x01 (OAUTHBEARER) or an empty line (XOAUTH2), and either
+ * is taken for either mechanism: msmtp 1.8.23 answers OAUTHBEARER's
+ * error with an empty line, and a 501 for that would hide the refusal. */
 static enum sasl_rc
-oauth_server_dummy(struct sasl_sess *s, const uint8_t *in, size_t n, int want1,
-		   const char **why_r)
+oauth_server_dummy(struct sasl_sess *s, const uint8_t *in, size_t n, const char **why_r)
 {
 	const struct sasl_oauth *st = s->state;
-	bool ok = want1 < 0 ? n == 0 : (n == 1 && in[0] == (uint8_t)want1);
+	bool ok = n == 0 || (n == 1 && in[0] == 0x01);
 	*why_r = ok ? st->fail_why : "unexpected answer to the error status";
 	return ok ? SASL_FAIL : SASL_BADSYNTAX;
 }
 
 enum sasl_rc
-sasl_oauth_server_step(struct sasl_sess *s, sasl_oauth_parse_fn *parse, int want1,
+sasl_oauth_server_step(struct sasl_sess *s, sasl_oauth_parse_fn *parse,
 		       const uint8_t *in, size_t inlen, struct buf *out, const char **why_r)
 {
 	struct sasl_oauth *st = s->state;
@@ -237,7 +239,7 @@ sasl_oauth_server_step(struct sasl_sess *s, sasl_oauth_parse_fn *parse, int want
 	case OAUTH_WAIT_CRED:
 		return oauth_server_verdict(s, out, why_r);
 	default:
-		return oauth_server_dummy(s, in, in != NULL ? inlen : 0, want1, why_r);
+		return oauth_server_dummy(s, in, in != NULL ? inlen : 0, why_r);
 	}
 }
 

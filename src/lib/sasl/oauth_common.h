@@ -40,8 +40,8 @@ typedef enum sasl_rc sasl_oauth_parse_fn(struct sasl_sess *s, const uint8_t *msg
 					 const char **why_r);
 /* Server step of either mechanism: an empty challenge when there was no
  * initial response, parse, the store's verdict, the error exchange
- * (want1: the answer expected to the error, one byte or -1 for empty). */
-enum sasl_rc sasl_oauth_server_step(struct sasl_sess *s, sasl_oauth_parse_fn *parse, int want1,
+ * (ended by the client's %x01 or empty answer). */
+enum sasl_rc sasl_oauth_server_step(struct sasl_sess *s, sasl_oauth_parse_fn *parse,
 				    const uint8_t *in, size_t inlen, struct buf *out,
 				    const char **why_r);
 

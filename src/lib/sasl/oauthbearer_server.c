@@ -130,5 +130,5 @@ enum sasl_rc
 sasl_oauthbearer_server_step(struct sasl_sess *s, const uint8_t *in, size_t inlen,
                              struct buf *out, const char **why_r)
 {
-	return sasl_oauth_server_step(s, oauthbearer_parse, KVSEP, in, inlen, out, why_r);
+	return sasl_oauth_server_step(s, oauthbearer_parse, in, inlen, out, why_r);
 }

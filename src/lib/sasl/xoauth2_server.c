@@ -40,5 +40,5 @@ enum sasl_rc
 sasl_xoauth2_server_step(struct sasl_sess *s, const uint8_t *in, size_t inlen,
                          struct buf *out, const char **why_r)
 {
-	return sasl_oauth_server_step(s, xoauth2_parse, -1, in, inlen, out, why_r);
+	return sasl_oauth_server_step(s, xoauth2_parse, in, inlen, out, why_r);
 }

@@ -86,6 +86,27 @@ test_ob_server_failure(void **state)
 	sasl_sess_free(&s);
 }
 
+/* msmtp 1.8.23 answers OAUTHBEARER's error challenge with an empty
+ * line: still a failure (535), not a syntax error (501). */
+static void
+test_ob_server_failure_empty_answer(void **state)
+{
+	(void)state;
+	struct sasl_sess *s = sasl_server_new(ob(), NULL);
+	assert_int_equal(t_step(s, RFC_MSG, sizeof RFC_MSG - 1, &out, &why), SASL_NEED_CRED);
+	answer(s, NULL);
+	assert_int_equal(t_step(s, NULL, 0, &out, &why), SASL_MORE);
+	assert_int_equal(t_step(s, "", 0, &out, &why), SASL_FAIL);
+	assert_string_equal(why, "invalid token");
+	sasl_sess_free(&s);
+	s = sasl_server_new(ob(), NULL);
+	assert_int_equal(t_step(s, RFC_MSG, sizeof RFC_MSG - 1, &out, &why), SASL_NEED_CRED);
+	answer(s, NULL);
+	assert_int_equal(t_step(s, NULL, 0, &out, &why), SASL_MORE);
+	assert_int_equal(t_step(s, "xx", 2, &out, &why), SASL_BADSYNTAX);
+	sasl_sess_free(&s);
+}
+
 /* A token valid for user A presented in a message naming user B. */
 static void
 test_ob_server_other_user(void **state)
@@ -249,6 +270,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ob_server_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ob_server_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ob_server_failure_empty_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ob_server_other_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ob_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xo_both, setup, teardown),

@@ -34,6 +34,7 @@
 #include "server/session.h"
 #include "server/iptab.h"
 #include "store/store.h"
+#include "store/store_oauth.h"
 #include "util/log.h"
 
 /* ---- the fake store: answers with fake_status, knows passwords only ---- */
@@ -99,6 +100,13 @@ enum store_user
 store_has_user(struct store *st, const char *name)
 {
 	return strcmp(name, "alice") == 0 ? STORE_USER_YES : STORE_USER_NO;
+}
+
+/* No oauth_* key in these tests: never opened. */
+struct store *
+store_oauth_open(const struct store_oauth_conf *c, const char *conf_file, char **err_r)
+{
+	abort();
 }
 
 char *
