@@ -45,13 +45,15 @@ authd_send(struct auth_conn *c, enum auth_msg_type type, uint32_t id, const stru
 	return ok;
 }
 
-/* The mechanisms of the config that the store can complete. */
+/* The mechanisms of the config that the store can complete.  EXTERNAL
+ * asks no store: the network process names the certificate's user. */
 static void
 authd_pick_mechs(struct authd *d)
 {
 	d->nmechs = 0;
 	for (size_t i = 0; i < d->cfg->nmechs; i++)
-		if (store_supports(d->store, sasl_mech_cred_kind(d->cfg->mechs[i])))
+		if (sasl_mech_external(d->cfg->mechs[i])
+		    || store_supports(d->store, sasl_mech_cred_kind(d->cfg->mechs[i])))
 			d->mechs[d->nmechs++] = d->cfg->mechs[i];
 }
 

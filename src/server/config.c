@@ -152,6 +152,22 @@ set_check_header_from(struct conf_ctx *x, void *obj, const char *v)
 	return 0;
 }
 
+/* tls_client_map = file:PATH (clientmap.h); read with the generation
+ * (server.c gen_new), so that SIGHUP rereads it. */
+static int
+set_client_map(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct config *c = obj;
+	if (strncmp(v, "file:", 5) != 0 || v[5] == '\0')
+		return conf_fail(x, "tls_client_map: '%s' is not file:PATH", v);
+	char *p = conf_path(conf_ctx_conf(x), v + 5);
+	if (p == NULL)
+		return conf_fail(x, "out of memory");
+	free(c->tls_client_map);
+	c->tls_client_map = p;
+	return 0;
+}
+
 /* The network process's user; its line goes into start-up messages
  * ("user 'x' (FILE:LINE) does not exist"). */
 static int
@@ -215,7 +231,8 @@ static const struct conf_key config_keys[] = {
 	{ "tls_key", CONF_PATH, F(tls_key), NULL, NULL, NULL, 0, "PEM private key" },
 	STORE_CONF_KEY(struct config, credentials),
 	{ "auth_mechanisms", CONF_CUSTOM, offsetof(struct config, mechs), 0,
-	  "SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN", NULL, parse_mechs, 0,
+	  "EXTERNAL SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN",
+	  NULL, parse_mechs, 0,
 	  "mechanisms offered, strongest first" },
 	{ "plaintext_auth", CONF_ENUM, F(plaintext_always), "tls-only", plaintext_words, NULL, 0,
 	  "may PLAIN and LOGIN run without TLS" },
@@ -298,6 +315,12 @@ static const struct conf_key config_keys[] = {
 	 * subnet to two workers' worth of CPU. */
 	{ "auth_client_inflight", CONF_COUNT, F(auth_client_inflight), "2", NULL, NULL, 0,
 	  "expensive checks in flight per client /24 or /64" },
+	/* EXTERNAL with TLS client certificates (helper tlsauth): a
+	 * certificate is asked for, never required (tls.c). */
+	{ "tls_client_ca", CONF_PATH, F(tls_client_ca), NULL, NULL, NULL, 0,
+	  "PEM CAs whose client certificates may log in with EXTERNAL" },
+	{ "tls_client_map", CONF_CUSTOM, offsetof(struct config, tls_client_map), 0, NULL, NULL,
+	  set_client_map, 0, "file:PATH of \"email:|dns:|subject:IDENTITY user\" lines" },
 	/* Keys of the delivery issue (DESIGN.md): accepted now so that one
 	 * config file serves both versions; nothing reads them yet. */
 	{ "relay_host", CONF_UNUSED, 0, 0, NULL, NULL, NULL, 0, "no delivery yet" },
@@ -338,6 +361,20 @@ set_defaults(struct config *c, char **err_r)
 	return conf_defaults(config_keys, sizeof config_keys / sizeof *config_keys, c, err_r);
 }
 
+/* tls_client_ca asks for certificates during our TLS handshakes, and
+ * tls_client_map maps only certificates checked against it. */
+static char *
+check_client_cert(const struct config *c)
+{
+	char *err = NULL;
+	if (c->tls_client_ca != NULL && c->tls_certificate == NULL)
+		(void)!asprintf(&err, "%s: tls_client_ca needs tls_certificate and tls_key", c->path);
+	else if (c->tls_client_map != NULL && c->tls_client_ca == NULL)
+		(void)!asprintf(&err, "%s: tls_client_map needs tls_client_ca (the CAs whose "
+				"certificates it maps)", c->path);
+	return err;
+}
+
 /* Checks that need the whole file: which keys go together.  A command
  * that reads the file for one key asks only for it. */
 static char *
@@ -359,6 +396,8 @@ check_whole(const struct config *c, enum config_need need)
 	else if (needs_tls && c->tls_certificate == NULL)
 		(void)!asprintf(&err, "%s: submission listeners need tls_certificate and tls_key",
 				c->path);
+	else
+		err = check_client_cert(c);
 	return err;
 }
 
@@ -419,6 +458,8 @@ config_free(struct config **cp)
 	free(c->local_domains);
 	free(c->sender_login_map);
 	free(c->user);
+	free(c->tls_client_ca);
+	free(c->tls_client_map);
 	free(c);
 	*cp = NULL;
 }

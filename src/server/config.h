@@ -70,6 +70,9 @@ struct config {
 	unsigned user_line;		/* its line in the file, 0 for the default */
 	unsigned auth_workers;		/* password-check threads; 0: one per CPU */
 	unsigned auth_client_inflight;	/* expensive checks per client /24 or /64 */
+	/* EXTERNAL with TLS client certificates (doc/postern.8). */
+	char *tls_client_ca;		/* absolute; NULL: no certificate asked for */
+	char *tls_client_map;		/* absolute path of file:PATH; NULL: none */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

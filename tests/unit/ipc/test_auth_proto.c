@@ -20,7 +20,7 @@ struct good {
 	enum auth_msg_type type;
 	uint32_t id;
 	size_t n;
-	struct auth_field f[5];
+	struct auth_field f[AUTH_START_NFIELDS];
 };
 
 static uint8_t big[AUTH_PROTO_DATA_MAX];
@@ -28,11 +28,17 @@ static uint8_t big[AUTH_PROTO_DATA_MAX];
 static const struct good goods[] = {
 	{ AUTH_MSG_HELLO, 0, 3, { F("PLAIN"), F("LOGIN"), F("SCRAM-SHA-256") } },
 	{ AUTH_MSG_HELLO, 0, 0, { { NULL, 0 } } },
-	{ AUTH_MSG_START, 7, 5, { F("PLAIN"), F("192.0.2.1"), F("\x03"), F("\0\1\2\3\4\5\6\7"),
-				  F("\0alice\0secret") } },
-	{ AUTH_MSG_START, 8, 5, { F("CRAM-MD5"), F("2001:db8::1"), F("\x00"), F("abcdefgh"),
-				  { NULL, 0 } } },
-	{ AUTH_MSG_START, 9, 5, { F("PLAIN"), F("::1"), F("\x02"), F("abcdefgh"), { NULL, 0 } } },
+	{ AUTH_MSG_START, 7, 8, { F("PLAIN"), F("192.0.2.1"), F("\x03"), F("\0\1\2\3\4\5\6\7"),
+				  F("\0alice\0secret"), { NULL, 0 }, { NULL, 0 }, { NULL, 0 } } },
+	{ AUTH_MSG_START, 8, 8, { F("CRAM-MD5"), F("2001:db8::1"), F("\x00"), F("abcdefgh"),
+				  { NULL, 0 }, { NULL, 0 }, { NULL, 0 }, { NULL, 0 } } },
+	{ AUTH_MSG_START, 9, 8, { F("PLAIN"), F("::1"), F("\x02"), F("abcdefgh"), { NULL, 0 },
+				  { NULL, 0 }, { NULL, 0 }, { NULL, 0 } } },
+	/* TLS with both channel bindings and a mapped client certificate */
+	{ AUTH_MSG_START, 10, 8, { F("SCRAM-SHA-256-PLUS"), F("::1"), F("\x07"), F("abcdefgh"),
+				   F("p=tls-exporter,,n=alice,r=abc"),
+				   F("0123456789abcdef0123456789abcdef"), F("0123456789abcdef"),
+				   F("alice@example.test") } },
 	{ AUTH_MSG_CONT, 0xffffffffu, 1, { F("c=biws,r=abc") } },
 	{ AUTH_MSG_CONT, 1, 1, { { NULL, 0 } } },
 	{ AUTH_MSG_CANCEL, 2, 0, { { NULL, 0 } } },
@@ -151,29 +157,35 @@ struct bad {
 
 #define B(what, s) { what, sizeof(s) - 1, s }
 static const struct bad bads[] = {
-	B("length below the head", "\0\0\0\5\1\1\0\0\0\0"),
+	B("length below the head", "\0\0\0\5\2\1\0\0\0\0"),
 	B("length zero", "\0\0\0\0"),
-	B("length above the maximum", "\0\1\0\1\1\1\0\0\0\0"),
+	B("length above the maximum", "\0\1\0\1\2\1\0\0\0\0"),
 	B("length huge", "\xff\xff\xff\xff"),
 	B("version 0", "\0\0\0\6\0\1\0\0\0\0"),
-	B("version 2", "\0\0\0\6\2\1\0\0\0\0"),
-	B("type 0", "\0\0\0\6\1\0\0\0\0\0"),
-	B("type past the end", "\0\0\0\6\1\x08\0\0\0\0"),
-	B("type 255", "\0\0\0\6\1\xff\0\0\0\0"),
-	B("truncated field length", "\0\0\0\7\1\3\0\0\0\1\0"),
-	B("field past the frame", "\0\0\0\x0a\1\3\0\0\0\1\0\3ab"),
-	B("CONT without field", "\0\0\0\6\1\3\0\0\0\1"),
-	B("CONT with two fields", "\0\0\0\x0c\1\3\0\0\0\1\0\1a\0\1b"),
-	B("CANCEL with a field", "\0\0\0\x09\1\4\0\0\0\1\0\1a"),
-	B("OK without user", "\0\0\0\6\1\6\0\0\0\1"),
-	B("FAIL kind 0", "\0\0\0\x13\1\7\0\0\0\1\0\1\0\0\0\0\4\0\0\0\0\0\0"),
-	B("FAIL kind 6", "\0\0\0\x13\1\7\0\0\0\1\0\1\6\0\0\0\4\0\0\0\0\0\0"),
-	B("FAIL delay of 3 bytes", "\0\0\0\x12\1\7\0\0\0\1\0\1\1\0\0\0\3\0\0\0\0\0"),
-	B("FAIL three fields", "\0\0\0\x11\1\7\0\0\0\1\0\1\1\0\0\0\4\0\0\0\0"),
-	B("START unknown flag", "\0\0\0\x1b\1\2\0\0\0\1\0\1P\0\1I\0\1\x10\0\x08" "abcdefgh\0\0"),
-	B("START response without flag", "\0\0\0\x1c\1\2\0\0\0\1\0\1P\0\1I\0\1\0\0\x08" "abcdefgh\0\1x"),
-	B("START session id of 7", "\0\0\0\x1a\1\2\0\0\0\1\0\1P\0\1I\0\1\0\0\x07" "abcdefg\0\0"),
-	B("START four fields", "\0\0\0\x19\1\2\0\0\0\1\0\1P\0\1I\0\1\0\0\x08" "abcdefgh"),
+	B("version 1", "\0\0\0\6\1\1\0\0\0\0"),
+	B("version 3", "\0\0\0\6\3\1\0\0\0\0"),
+	B("type 0", "\0\0\0\6\2\0\0\0\0\0"),
+	B("type past the end", "\0\0\0\6\2\x08\0\0\0\0"),
+	B("type 255", "\0\0\0\6\2\xff\0\0\0\0"),
+	B("truncated field length", "\0\0\0\7\2\3\0\0\0\1\0"),
+	B("field past the frame", "\0\0\0\x0a\2\3\0\0\0\1\0\3ab"),
+	B("CONT without field", "\0\0\0\6\2\3\0\0\0\1"),
+	B("CONT with two fields", "\0\0\0\x0c\2\3\0\0\0\1\0\1a\0\1b"),
+	B("CANCEL with a field", "\0\0\0\x09\2\4\0\0\0\1\0\1a"),
+	B("OK without user", "\0\0\0\6\2\6\0\0\0\1"),
+	B("FAIL kind 0", "\0\0\0\x13\2\7\0\0\0\1\0\1\0\0\0\0\4\0\0\0\0\0\0"),
+	B("FAIL kind 6", "\0\0\0\x13\2\7\0\0\0\1\0\1\6\0\0\0\4\0\0\0\0\0\0"),
+	B("FAIL delay of 3 bytes", "\0\0\0\x12\2\7\0\0\0\1\0\1\1\0\0\0\3\0\0\0\0\0"),
+	B("FAIL three fields", "\0\0\0\x11\2\7\0\0\0\1\0\1\1\0\0\0\4\0\0\0\0"),
+	B("START unknown flag", "\x00\x00\x00\x21\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x10\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x00\x00\x00\x00\x00\x00\x00"),
+	B("START response without flag", "\x00\x00\x00\x22\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x00\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x01\x78\x00\x00\x00\x00\x00\x00"),
+	B("START session id of 7", "\x00\x00\x00\x20\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x00\x00\x07\x61\x62\x63\x64\x65\x66\x67\x00\x00\x00\x00\x00\x00\x00\x00"),
+	B("START seven fields", "\x00\x00\x00\x1f\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x00\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x00\x00\x00\x00\x00"),
+	B("START five fields (version 1)", "\x00\x00\x00\x1b\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x00\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x00"),
+	B("START exporter of 31 bytes", "\x00\x00\x00\x40\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x01\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x00\x00\x1f\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x00\x00\x00\x00"),
+	B("START end point of 65 bytes", "\x00\x00\x00\x62\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x01\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x00\x00\x00\x00\x41\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x78\x00\x00"),
+	B("START binding data without TLS", "\x00\x00\x00\x23\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x04\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x00\x00\x00\x00\x02\x61\x62\x00\x00"),
+	B("START certificate user without TLS", "\x00\x00\x00\x26\x02\x02\x00\x00\x00\x01\x00\x01\x50\x00\x01\x49\x00\x01\x00\x00\x08\x61\x62\x63\x64\x65\x66\x67\x68\x00\x00\x00\x00\x00\x00\x00\x05\x61\x6c\x69\x63\x65"),
 };
 
 static void
