@@ -192,7 +192,7 @@ tls_client_cert(struct session *s, SSL *ssl)
 		log_quote(qs, sizeof qs, subject, strlen(subject));
 	if (user != NULL)
 		log_quote(qu, sizeof qu, user, strlen(user));
-	log_info("session=%016" PRIx64 " client certificate subject=%s verify=%s user=%s", s->id,
+	log_info("session=%016" PRIx64 " client certificate subject=%s verify=\"%s\" user=%s", s->id,
 		 qs, v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v), qu);
 	free(subject);
 	if (user != NULL && (s->tls_client_user = strdup(user)) == NULL)
