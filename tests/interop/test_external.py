@@ -43,7 +43,8 @@ def srv(tmp_path, pki):
     m = tmp_path / "client_map"
     m.write_text("# certificate identity -> user\n"
                  f"email:{USER.upper()}\t{USER}\n"
-                 f"subject:CN=printer,O=Example Test\t{OTHER}\n")
+                 f"subject:CN=printer,O=Example Test\t{OTHER}\n"
+                 f"dns:scanner.example.test {OTHER}\n")
     s = PosternServer(tmp_path / "server", pki,
                       extra_conf=f"tls_client_ca = {pki.ca}\ntls_client_map = file:{m}\n")
     s.conf.write_text(s.conf.read_text().replace("auth_mechanisms = ",
@@ -99,6 +100,17 @@ def test_subject_mapping(srv, pki):
     assert c.docmd("AUTH", "EXTERNAL =") == (235, b"2.7.0 Authentication successful")
     c.quit()
     assert f"mech=EXTERNAL" in srv.log_text() and f"user={OTHER}" in srv.log_text()
+
+
+def test_dns_mapping(srv, pki):
+    """dns: lines match a subjectAltName DNS name, case ignored; the
+    subject (CN=Scanner) plays no part."""
+    cert = issue(pki, "scanner", "/CN=Scanner", san="DNS:SCANNER.example.test")
+    c = session(srv, cert)
+    assert "EXTERNAL" in offered(c)
+    assert c.docmd("AUTH", "EXTERNAL =")[0] == 235
+    c.quit()
+    assert f"auth ok client=127.0.0.1 user={OTHER} mech=EXTERNAL" in srv.log_text()
 
 
 def test_authzid_must_be_the_mapped_user(srv, pki):
