@@ -2,7 +2,9 @@
  * (src/lib/ipc/auth_proto.c), fed a byte stream in pieces as a socket
  * delivers it.  Properties: the stream cut anywhere gives the same
  * frames as the stream whole; every frame the decoder accepts encodes
- * back to exactly its bytes (the encoder and decoder apply one table).
+ * back to exactly its bytes (the encoder and decoder apply one table);
+ * an accepted AUTH_START holds what auth_req.c relies on (all its
+ * fields, tls-exporter data of 0 or 32 bytes, TLS data only with TLS).
  * Seeds (fuzz/corpus/auth_proto/) hold every message type, RCPT_CHECK
  * and RCPT_ANSWER included. */
 #include "fuzz.h"
@@ -20,6 +22,20 @@ struct seen {
 	uint8_t types[MAX_FRAMES];
 	uint32_t ids[MAX_FRAMES];
 };
+
+static void
+check_start(const struct auth_msg *m)
+{
+	if (m->type != AUTH_MSG_START)
+		return;
+	FUZZ_CHECK(m->nfields == AUTH_START_NFIELDS);
+	size_t xn = m->f[AUTH_START_F_CB_EXPORTER].n;
+	FUZZ_CHECK(xn == 0 || xn == AUTH_PROTO_CB_EXPORTER);
+	FUZZ_CHECK(m->f[AUTH_START_F_CB_END_POINT].n <= AUTH_PROTO_CB_END_POINT_MAX);
+	if ((m->f[2].p[0] & AUTH_START_TLS) == 0)
+		FUZZ_CHECK(xn == 0 && m->f[AUTH_START_F_CB_END_POINT].n == 0
+			   && m->f[AUTH_START_F_EXTERNAL].n == 0);
+}
 
 /* Decodes in[0..n) in pieces of at most piece bytes (0: whole). */
 static void
@@ -42,6 +58,7 @@ decode(const uint8_t *in, size_t n, size_t piece, struct seen *sn)
 		enum auth_proto_rc rc = auth_proto_dec_feed(&d, p, len, &used, &m, &why);
 		FUZZ_CHECK(used <= len);
 		if (rc == AUTH_PROTO_FRAME) {
+			check_start(&m);
 			/* re-encode: the same type, id and fields give a frame
 			 * the decoder accepts again */
 			struct buf out;

@@ -65,6 +65,21 @@ fuzz_sasl_answer(struct sasl_sess *s)
 	sasl_cred_supply(s, &a);
 }
 
+/* The TLS channel both ends of a harness see, for SCRAM-*-PLUS: the
+ * tls-server-end-point data always, tls-exporter (TLS 1.3) when
+ * exporter is set. */
+static inline struct sasl_cb
+fuzz_sasl_cb(bool exporter)
+{
+	struct sasl_cb cb;
+	memset(&cb, 0, sizeof cb);
+	memset(cb.exporter, 0x5a, sizeof cb.exporter);
+	cb.has_exporter = exporter;
+	memset(cb.end_point, 0xa5, 32);
+	cb.end_point_len = 32;
+	return cb;
+}
+
 /* The mechanism chosen by one input byte. */
 static inline const struct sasl_mech *
 fuzz_sasl_mech(uint8_t b)

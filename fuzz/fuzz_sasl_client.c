@@ -16,6 +16,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sasl_sess *c = sasl_client_new(m, &cp);
 	if (c == NULL)
 		return 0;
+	struct sasl_cb cb = fuzz_sasl_cb(true);	/* SCRAM-*-PLUS binds */
+	sasl_sess_set_cb(c, &cb);
 	struct buf out;
 	buf_init(&out, SASL_MSG_MAX);
 	const char *why = NULL;

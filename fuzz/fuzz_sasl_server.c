@@ -1,6 +1,8 @@
 /* fuzz_sasl_server.c - each server mechanism (first byte picks it) fed
  * a sequence of client messages (separated by FUZZ_SEP; the second byte
- * says whether the first is an initial response).  The toy store
+ * says whether the first is an initial response, whether the channel
+ * has tls-exporter data, whether -PLUS was offered, and whether a
+ * client certificate maps to the toy user for EXTERNAL).  The toy store
  * answers; a success must name the toy user. */
 #include "fuzz_sasl.h"
 
@@ -13,11 +15,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct fuzz_in in = { data, size };
 	const struct sasl_mech *m = fuzz_sasl_mech(fuzz_take_byte(&in));
-	bool initial = fuzz_take_byte(&in) & 1;
+	uint8_t flags = fuzz_take_byte(&in);
+	bool initial = flags & 1;
+	struct sasl_cb cb = fuzz_sasl_cb((flags & 2) != 0);
 	struct sasl_server_params sp = {
 		.hostname = "mx.example.test",
 		.fake_salt_key = fuzz_fake_key,
 		.fake_salt_key_len = sizeof fuzz_fake_key,
+		.cb = &cb,
+		.plus_offered = (flags & 4) != 0,
+		.external_user = (flags & 8) != 0 ? FUZZ_USER : NULL,
 	};
 	struct sasl_sess *s = sasl_server_new(m, &sp);
 	if (s == NULL)

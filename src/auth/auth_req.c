@@ -270,6 +270,41 @@ req_mech_offered(const struct authd *d, const struct sasl_mech *m)
 	return false;
 }
 
+/* AUTH_START fields 5 and 6 (auth_proto.c checked their sizes, and
+ * that they come only with TLS): the channel's binding data, or NULL
+ * without TLS. */
+static const struct sasl_cb *
+req_start_cb(const struct auth_msg *m, struct sasl_cb *cb)
+{
+	memset(cb, 0, sizeof *cb);
+	if ((m->f[2].p[0] & AUTH_START_TLS) == 0)
+		return NULL;
+	const struct auth_field *x = &m->f[AUTH_START_F_CB_EXPORTER];
+	const struct auth_field *e = &m->f[AUTH_START_F_CB_END_POINT];
+	if (x->n == sizeof cb->exporter) {
+		memcpy(cb->exporter, x->p, x->n);
+		cb->has_exporter = true;
+	}
+	if (e->n > 0 && e->n <= sizeof cb->end_point) {
+		memcpy(cb->end_point, e->p, e->n);
+		cb->end_point_len = e->n;
+	}
+	return cb;
+}
+
+/* AUTH_START field 7: the user the client's certificate maps to, as a
+ * string in buf; NULL when there is none (or it holds a NUL). */
+static const char *
+req_start_external(const struct auth_msg *m, char buf[AUTH_PROTO_USER_MAX + 1])
+{
+	const struct auth_field *f = &m->f[AUTH_START_F_EXTERNAL];
+	if (f->n == 0 || memchr(f->p, '\0', f->n) != NULL)
+		return NULL;
+	memcpy(buf, f->p, f->n);
+	buf[f->n] = '\0';
+	return buf;
+}
+
 int
 auth_req_start(struct auth_conn *c, const struct auth_msg *m)
 {
@@ -293,10 +328,15 @@ auth_req_start(struct auth_conn *c, const struct auth_msg *m)
 		req_fail(r, AUTH_FAIL_TEMP, "mechanism not offered by the auth process");
 		return 0;
 	}
+	struct sasl_cb cb;
+	char ext[AUTH_PROTO_USER_MAX + 1];
 	struct sasl_server_params p = {
 		.hostname = c->d->cfg->hostname,
 		.fake_salt_key = c->d->fake_salt_key,
 		.fake_salt_key_len = sizeof c->d->fake_salt_key,
+		.cb = req_start_cb(m, &cb),
+		.plus_offered = (m->f[2].p[0] & AUTH_START_PLUS) != 0,
+		.external_user = req_start_external(m, ext),
 	};
 	r->sasl = sasl_server_new(mech, &p);
 	if (r->sasl == NULL) {

@@ -54,14 +54,15 @@ authd_store_for(const struct authd *d, enum sasl_cred_kind kind)
 
 /* The mechanisms of the config that the stores can complete: OAUTHBEARER
  * and XOAUTH2 only with a token verifier (oauth_jwks or
- * oauth_introspection_url). */
+ * oauth_introspection_url).  EXTERNAL asks no store: the network
+ * process names the certificate's user. */
 static void
 authd_pick_mechs(struct authd *d)
 {
 	d->nmechs = 0;
 	for (size_t i = 0; i < d->cfg->nmechs; i++) {
 		enum sasl_cred_kind k = sasl_mech_cred_kind(d->cfg->mechs[i]);
-		if (store_supports(authd_store_for(d, k), k))
+		if (sasl_mech_external(d->cfg->mechs[i]) || store_supports(authd_store_for(d, k), k))
 			d->mechs[d->nmechs++] = d->cfg->mechs[i];
 	}
 }

@@ -72,7 +72,9 @@ render_plain(const uint8_t *d, size_t n, bool *masked_r, struct buf *out)
 }
 
 /* SCRAM (RFC 5802 section 7): mask the value of every "p=" and "v="
- * attribute; the attributes are comma-separated. */
+ * attribute; the attributes are comma-separated.  A "p=" at the very
+ * start is the -PLUS gs2 flag ("p=tls-exporter,,n=..."), the binding
+ * type and no secret: it is shown. */
 static int
 render_scram(const uint8_t *d, size_t n, bool *masked_r, struct buf *out)
 {
@@ -81,7 +83,7 @@ render_scram(const uint8_t *d, size_t n, bool *masked_r, struct buf *out)
 	while (i < n && rc == BUF_OK) {
 		const uint8_t *comma = memchr(d + i, ',', n - i);
 		size_t end = comma ? (size_t)(comma - d) : n;
-		bool secret = end - i >= 2 && (d[i] == 'p' || d[i] == 'v') && d[i + 1] == '=';
+		bool secret = end - i >= 2 && ((d[i] == 'p' && i > 0) || d[i] == 'v') && d[i + 1] == '=';
 		if (secret) {
 			*masked_r = true;
 			rc = probe_escape(out, d + i, 2);
@@ -146,6 +148,8 @@ probe_sasl_render(struct probe_mask *pm, const char *mech, enum smtp_dir dir, co
 		return render_cram(dec, n, masked_r, out);
 	if (mech_is_scram(mech))
 		return render_scram(dec, n, masked_r, out);
+	if (mech_is(mech, "EXTERNAL"))	/* the authorization identity only */
+		return probe_escape(out, dec, n);
 	*masked_r = true;	/* a token-bearing mechanism we do not know */
 	return buf_addstr(out, PROBE_MASK);
 }

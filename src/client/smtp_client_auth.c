@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "sasl/sasl.h"
 #include "util/b64.h"
 
@@ -56,6 +58,10 @@ smtp_client_pick_mechs(const struct smtp_ehlo *caps, bool encrypted,
 			dropped = true;
 			continue;
 		}
+		/* -PLUS binds to TLS: without it, the plain form follows
+		 * (a server that offers -PLUS in clear text is confused). */
+		if (sasl_mech_binds_channel(m) && !encrypted)
+			continue;
 		names_r[n++] = sasl_mech_name(m);
 	}
 	if (n == 0)
@@ -151,6 +157,19 @@ local_failure(struct smtp_client *c, const char *why)
 			 c->o.user, name, why);
 }
 
+/* SCRAM over TLS: the channel's binding data (RFC 5056), so that
+ * -PLUS binds (tls-exporter on TLS 1.3, else tls-server-end-point)
+ * and plain SCRAM says "y".  Without it, -PLUS fails locally and the
+ * next mechanism is tried. */
+static void
+set_channel_binding(struct smtp_client *c)
+{
+	struct sasl_cb cb = { 0 };
+	if (c->tls && sasl_cb_from_ssl(c->ssl, false, &cb))
+		sasl_sess_set_cb(c->sasl, &cb);
+	OPENSSL_cleanse(&cb, sizeof cb);
+}
+
 static void
 try_mech(struct smtp_client *c)
 {
@@ -168,6 +187,7 @@ try_mech(struct smtp_client *c)
 		smtp_client_fail(c, SMTP_FAIL_INTERNAL, NULL, name, "cannot start %s", name);
 		return;
 	}
+	set_channel_binding(c);
 	c->sasl_last = SASL_MORE;
 	char prefix[64];
 	(void)snprintf(prefix, sizeof prefix, "AUTH %s ", name);	/* a registry name: fits */

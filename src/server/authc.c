@@ -235,19 +235,29 @@ authc_start(struct session *s, const struct sasl_mech *m, const uint8_t *ir, siz
 	if (a == NULL || a->bev == NULL)
 		return -1;
 	uint32_t id = authc_next_id(a);
-	uint8_t flags = (uint8_t)((s->tls ? AUTH_START_TLS : 0) | (ir ? AUTH_START_IR : 0));
+	uint8_t flags = (uint8_t)((s->tls ? AUTH_START_TLS : 0) | (ir ? AUTH_START_IR : 0) |
+				  (policy_plus_offered(s) ? AUTH_START_PLUS : 0));
 	uint8_t sid[8];
 	for (size_t i = 0; i < 8; i++)
 		sid[i] = (uint8_t)(s->id >> (56 - 8 * i));
-	const char *name = sasl_mech_name(m);
-	struct auth_field f[5] = {
+	/* The auth process has no TLS connection: we hand it the binding
+	 * data (computed here, where the SSL is) and the certificate's user. */
+	struct sasl_cb cb;
+	bool binds = tls_channel_binding(s, &cb);
+	const char *name = sasl_mech_name(m), *ext = s->tls_client_user;
+	struct auth_field f[AUTH_START_NFIELDS] = {
 		{ (const uint8_t *)name, strlen(name) },
 		{ (const uint8_t *)s->ip, strlen(s->ip) },
 		{ &flags, 1 },
 		{ sid, 8 },
 		{ ir, ir ? irlen : 0 },
+		{ cb.exporter, binds && cb.has_exporter ? sizeof cb.exporter : 0 },
+		{ cb.end_point, binds ? cb.end_point_len : 0 },
+		{ (const uint8_t *)ext, ext != NULL ? strlen(ext) : 0 },
 	};
-	if (authc_send(a, AUTH_MSG_START, id, f, 5) < 0)
+	int rc = authc_send(a, AUTH_MSG_START, id, f, AUTH_START_NFIELDS);
+	OPENSSL_cleanse(&cb, sizeof cb);
+	if (rc < 0)
 		return -1;
 	authc_wait(a, s, id);
 	return 0;

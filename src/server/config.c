@@ -182,6 +182,22 @@ set_check_header_from(struct conf_ctx *x, void *obj, const char *v)
 	return 0;
 }
 
+/* tls_client_map = file:PATH (clientmap.h); read with the generation
+ * (server.c gen_new), so that SIGHUP rereads it. */
+static int
+set_client_map(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct config *c = obj;
+	if (strncmp(v, "file:", 5) != 0 || v[5] == '\0')
+		return conf_fail(x, "tls_client_map: '%s' is not file:PATH", v);
+	char *p = conf_path(conf_ctx_conf(x), v + 5);
+	if (p == NULL)
+		return conf_fail(x, "out of memory");
+	free(c->tls_client_map);
+	c->tls_client_map = p;
+	return 0;
+}
+
 /* The network process's user; its line goes into start-up messages
  * ("user 'x' (FILE:LINE) does not exist"). */
 static int
@@ -306,7 +322,8 @@ static const struct conf_key config_keys[] = {
 	{ "tls_key", CONF_PATH, F(tls_key), NULL, NULL, NULL, 0, "PEM private key" },
 	STORE_CONF_KEY(struct config, credentials),
 	{ "auth_mechanisms", CONF_CUSTOM, offsetof(struct config, mechs), 0,
-	  "SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN", NULL, parse_mechs, 0,
+	  "EXTERNAL SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN",
+	  NULL, parse_mechs, 0,
 	  "mechanisms offered, strongest first" },
 	{ "plaintext_auth", CONF_ENUM, F(plaintext_always), "tls-only", plaintext_words, NULL, 0,
 	  "may PLAIN and LOGIN run without TLS" },
@@ -446,6 +463,12 @@ static const struct conf_key config_keys[] = {
 	  "our client id at the introspection endpoint" },
 	{ "oauth_client_secret_file", CONF_CUSTOM, 0, 0, NULL, NULL, set_oauth, 0,
 	  "file holding our client secret (not readable by others)" },
+	/* EXTERNAL with TLS client certificates (helper tlsauth): a
+	 * certificate is asked for, never required (tls.c). */
+	{ "tls_client_ca", CONF_PATH, F(tls_client_ca), NULL, NULL, NULL, 0,
+	  "PEM CAs whose client certificates may log in with EXTERNAL" },
+	{ "tls_client_map", CONF_CUSTOM, offsetof(struct config, tls_client_map), 0, NULL, NULL,
+	  set_client_map, 0, "file:PATH of \"email:|dns:|subject:IDENTITY user\" lines" },
 };
 
 #undef F
@@ -523,6 +546,20 @@ check_oauth(const struct config *c)
 	return err;
 }
 
+/* tls_client_ca asks for certificates during our TLS handshakes, and
+ * tls_client_map maps only certificates checked against it. */
+static char *
+check_client_cert(const struct config *c)
+{
+	char *err = NULL;
+	if (c->tls_client_ca != NULL && c->tls_certificate == NULL)
+		(void)!asprintf(&err, "%s: tls_client_ca needs tls_certificate and tls_key", c->path);
+	else if (c->tls_client_map != NULL && c->tls_client_ca == NULL)
+		(void)!asprintf(&err, "%s: tls_client_map needs tls_client_ca (the CAs whose "
+				"certificates it maps)", c->path);
+	return err;
+}
+
 /* Checks that need the whole file: which keys go together.  A command
  * that reads the file for one key asks only for it. */
 static char *
@@ -544,6 +581,8 @@ check_whole(struct config *c, enum config_need need)
 	else if (needs_tls && c->tls_certificate == NULL)
 		(void)!asprintf(&err, "%s: submission listeners need tls_certificate and tls_key",
 				c->path);
+	else
+		err = check_client_cert(c);
 	if (err == NULL)
 		err = check_runner(c);
 	return err != NULL ? err : check_oauth(c);
@@ -620,6 +659,8 @@ config_free(struct config **cp)
 	free(c->oauth.introspection_url);
 	free(c->oauth.client_id);
 	free(c->oauth.client_secret_file);
+	free(c->tls_client_ca);
+	free(c->tls_client_map);
 	free(c);
 	*cp = NULL;
 }

@@ -90,6 +90,9 @@ struct config {
 	bool legacy_auth_line;		/* also the pre-RFC "AUTH=" EHLO line */
 	/* OAUTHBEARER/XOAUTH2 token checks (store/store_oauth.h) */
 	struct store_oauth_conf oauth;
+	/* EXTERNAL with TLS client certificates (doc/postern.8). */
+	char *tls_client_ca;		/* absolute; NULL: no certificate asked for */
+	char *tls_client_map;		/* absolute path of file:PATH; NULL: none */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

@@ -41,6 +41,15 @@ policy_mech_check(const struct session *s, const struct sasl_mech *m)
 	 * said in its HELLO which ones it can complete. */
 	if (!listed || !authc_offers(s->srv, m))
 		return POLICY_MECH_UNKNOWN;
+	/* RFC 4422 appendix A: EXTERNAL stands on an identity established
+	 * outside SASL; without a verified, mapped certificate there is
+	 * none, and we never offered it. */
+	if (sasl_mech_external(m) && s->tls_client_user == NULL)
+		return POLICY_MECH_UNKNOWN;
+	/* RFC 5802 section 6: -PLUS binds to the TLS channel; without one
+	 * it is RFC 4954's "538 5.7.11 Encryption required". */
+	if (sasl_mech_binds_channel(m) && (!s->tls || !s->tls_binds))
+		return POLICY_MECH_NEEDS_TLS;
 	/* RFC 4954 4: plaintext mechanisms only over a protected channel
 	 * unless the administrator allowed them everywhere. */
 	if (sasl_mech_sends_password(m) && !s->tls && !c->plaintext_always)
@@ -57,6 +66,16 @@ bool
 policy_mech_offered(const struct session *s, const struct sasl_mech *m)
 {
 	return policy_mech_check(s, m) == POLICY_MECH_OK;
+}
+
+bool
+policy_plus_offered(const struct session *s)
+{
+	for (size_t i = 0; i < s->cfg->nmechs; i++)
+		if (sasl_mech_binds_channel(s->cfg->mechs[i])
+		    && policy_mech_offered(s, s->cfg->mechs[i]))
+			return true;
+	return false;
 }
 
 bool

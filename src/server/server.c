@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "server/clientmap.h"
 #include "server/fdpass.h"
 #include "server/sendermap.h"
 #include "server/spool.h"
@@ -45,6 +46,11 @@ gen_new(struct config *cfg, char **err_r)
 		gen_unref(&g);
 		return NULL;
 	}
+	if (cfg->tls_client_map != NULL &&
+	    (g->clients = clientmap_load(cfg->tls_client_map, err_r)) == NULL) {
+		gen_unref(&g);
+		return NULL;
+	}
 	return g;
 }
 
@@ -64,6 +70,7 @@ gen_unref(struct gen **gp)
 		return;
 	SSL_CTX_free(g->ssl);
 	sendermap_free(&g->senders);
+	clientmap_free(&g->clients);
 	config_free(&g->cfg);
 	free(g);
 }

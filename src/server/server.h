@@ -31,6 +31,7 @@ struct authc;
 struct session;
 struct spool;
 struct sendermap;
+struct clientmap;
 struct iptab;
 
 /* The reloadable part: what SIGHUP replaces for new sessions. */
@@ -38,6 +39,7 @@ struct gen {
 	struct config *cfg;
 	SSL_CTX *ssl;		/* NULL when no certificate is configured */
 	struct sendermap *senders;	/* sender_login_map; NULL: the default rule */
+	struct clientmap *clients;	/* tls_client_map; NULL: no EXTERNAL */
 	unsigned refs;		/* the server's pointer + one per session */
 };
 

@@ -491,6 +491,8 @@ sess_forget(struct session *s)
 	s->esmtp = false;
 	free(s->auth_user);
 	s->auth_user = NULL;
+	free(s->tls_client_user);	/* EXTERNAL: set again after a handshake */
+	s->tls_client_user = NULL;
 	s->auth_mech = NULL;
 	authc_cancel(s);
 	s->auth_m = NULL;

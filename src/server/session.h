@@ -95,6 +95,9 @@ struct session {
 	bool tls;
 	const char *tls_version;	/* static strings from OpenSSL */
 	const char *tls_cipher;
+	bool tls_binds;			/* TLS gives channel binding data (SCRAM-*-PLUS) */
+	char *tls_client_user;		/* EXTERNAL: the user a verified client certificate
+					 * maps to (tls_client_map); NULL: none */
 	char *auth_user;		/* NULL until AUTH succeeded */
 	const char *auth_mech;		/* static mechanism name */
 	const struct sasl_mech *auth_m;	/* the exchange running, NULL when none */
@@ -226,6 +229,9 @@ enum policy_mech { POLICY_MECH_OK, POLICY_MECH_UNKNOWN, POLICY_MECH_NEEDS_TLS };
  * AUTH list and the AUTH command's 504 / 538. */
 enum policy_mech policy_mech_check(const struct session *s, const struct sasl_mech *m);
 bool policy_mech_offered(const struct session *s, const struct sasl_mech *m);
+/* Did EHLO offer s a SCRAM-*-PLUS?  Then plain SCRAM with the gs2 flag
+ * "y" is a downgrade (RFC 5802 section 6; the auth process decides). */
+bool policy_plus_offered(const struct session *s);
 bool policy_may_auth(const struct session *s);
 bool policy_auth_required(const struct session *s);
 /* 0 when the session may send to mailbox, else -1 (relay denied). */
@@ -258,6 +264,10 @@ void tls_close_notify(struct session *s);
 /* Called on BEV_EVENT_CONNECTED: records version and cipher, then
  * calls sess_tls_ready(). */
 void tls_done(struct session *s);
+/* The session's channel binding data (sasl.h struct sasl_cb, taken as
+ * void * so that this header needs no sasl.h); false without TLS or
+ * when the connection gives none. */
+bool tls_channel_binding(const struct session *s, void *cb_r);
 /* session.c: TLS is up; greets an implicit-TLS client, reads on. */
 void sess_tls_ready(struct session *s);
 

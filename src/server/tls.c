@@ -14,6 +14,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "sasl/sasl.h"
+#include "server/clientmap.h"
 #include "util/log.h"
 
 /* The first OpenSSL error as text, for "tls_key PATH: reason". */
@@ -70,6 +72,40 @@ tls_load(SSL_CTX *ctx, const struct config *cfg, char **err_r)
 	return 0;
 }
 
+/* Never fails the handshake: an absent, unknown or broken client
+ * certificate only means no EXTERNAL (tls_done looks at the result).
+ * Gmail's "send mail as" and other MTAs present certificates we have
+ * no reason to trust, and must still be able to submit. */
+static int
+tls_verify_any(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
+/* tls_client_ca: ask every client for a certificate issued by these
+ * CAs (their names go into the CertificateRequest), never require one
+ * (SSL_VERIFY_PEER without SSL_VERIFY_FAIL_IF_NO_PEER_CERT). */
+static int
+tls_client_ca(SSL_CTX *ctx, const struct config *cfg, char **err_r)
+{
+	if (cfg->tls_client_ca == NULL)
+		return 0;
+	if (tls_readable("tls_client_ca", cfg->tls_client_ca, err_r) < 0)
+		return -1;
+	STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->tls_client_ca);
+	if (names == NULL || SSL_CTX_load_verify_locations(ctx, cfg->tls_client_ca, NULL) != 1) {
+		sk_X509_NAME_pop_free(names, X509_NAME_free);
+		(void)!asprintf(err_r, "tls_client_ca %s: %s", cfg->tls_client_ca,
+				names == NULL ? "no PEM certificate in it" : tls_reason());
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_any);
+	return 0;
+}
+
 SSL_CTX *
 tls_ctx_new(const struct config *cfg, char **err_r)
 {
@@ -90,7 +126,7 @@ tls_ctx_new(const struct config *cfg, char **err_r)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	static const unsigned char sid[] = "postern";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
-	if (tls_load(ctx, cfg, err_r) < 0) {
+	if (tls_load(ctx, cfg, err_r) < 0 || tls_client_ca(ctx, cfg, err_r) < 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -131,15 +167,51 @@ tls_start(struct session *s, int fd)
 	return 0;
 }
 
+bool
+tls_channel_binding(const struct session *s, void *cb_r)
+{
+	SSL *ssl = s->tls && s->bev != NULL ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+	return sasl_cb_from_ssl(ssl, true, cb_r);
+}
+
+/* The client's certificate, when tls_client_ca is set: the user it
+ * maps to if it verified (s->tls_client_user), and a log line either
+ * way, so that an administrator sees why EXTERNAL was not offered. */
+static void
+tls_client_cert(struct session *s, SSL *ssl)
+{
+	X509 *cert = s->cfg->tls_client_ca != NULL && ssl != NULL ? SSL_get0_peer_certificate(ssl)
+								    : NULL;
+	if (cert == NULL)
+		return;
+	long v = SSL_get_verify_result(ssl);
+	const char *user = v == X509_V_OK ? clientmap_user(s->gen->clients, cert) : NULL;
+	char *subject = clientmap_subject(cert);
+	char qs[LOG_SAFE_MAX] = "-", qu[LOG_SAFE_MAX] = "-";
+	if (subject != NULL)
+		log_quote(qs, sizeof qs, subject, strlen(subject));
+	if (user != NULL)
+		log_quote(qu, sizeof qu, user, strlen(user));
+	log_info("session=%016" PRIx64 " client certificate subject=%s verify=\"%s\" user=%s", s->id,
+		 qs, v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v), qu);
+	free(subject);
+	if (user != NULL && (s->tls_client_user = strdup(user)) == NULL)
+		log_warn("session=%016" PRIx64 " out of memory: no EXTERNAL", s->id);
+}
+
 void
 tls_done(struct session *s)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	struct sasl_cb cb;
 	s->tls = true;
 	s->tls_version = ssl ? SSL_get_version(ssl) : "?";
 	s->tls_cipher = ssl ? SSL_get_cipher_name(ssl) : "?";
+	s->tls_binds = sasl_cb_from_ssl(ssl, true, &cb);
+	OPENSSL_cleanse(&cb, sizeof cb);
 	log_info("session=%016" PRIx64 " tls client=%s version=%s cipher=%s", s->id, s->addr,
 		 s->tls_version, s->tls_cipher);
+	tls_client_cert(s, ssl);
 	sess_tls_ready(s);
 }
 

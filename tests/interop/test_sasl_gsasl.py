@@ -8,6 +8,7 @@ the final step's output acknowledged by one more line.  Each test checks
 both verdicts: sasl_pipe's exit code (0 authenticated, 1 refused) and
 gsasl's exit code and its "authentication finished" message.
 """
+import base64
 import os
 import shutil
 import subprocess
@@ -36,20 +37,23 @@ def tools():
     return gsasl, pipe
 
 
-def run_pair(tools, postern_side, mech, postern_password, gsasl_password, user=USER):
+def run_pair(tools, postern_side, mech, postern_password, gsasl_password, user=USER, env=None):
     """Runs sasl_pipe on one side and gsasl on the other, stdout of each
-    into stdin of the other.  Returns (pipe_rc, pipe_err, gsasl_rc, gsasl_err)."""
+    into stdin of the other.  Returns (pipe_rc, pipe_err, gsasl_rc, gsasl_err).
+    env: extra environment for sasl_pipe (SASL_PIPE_CB: channel binding)."""
     gsasl, pipe = tools
     gside = "--server" if postern_side == "client" else "--client"
+    penv = dict(os.environ, **(env or {}))
+    cb = [] if env and "SASL_PIPE_CB" in env else ["--no-cb"]
     with tempfile.TemporaryFile() as perr, tempfile.TemporaryFile() as gerr:
         g = subprocess.Popen(
-            [gsasl, gside, "--no-cb", "--mechanism", mech,
+            [gsasl, gside, *cb, "--mechanism", mech,
              "--authentication-id", user, "--password", gsasl_password],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=gerr)
         p = None
         try:
             p = subprocess.Popen([pipe, postern_side, mech, USER, postern_password],
-                                 stdin=g.stdout, stdout=g.stdin, stderr=perr)
+                                 stdin=g.stdout, stdout=g.stdin, stderr=perr, env=penv)
             # Only the children hold the pipe ends now, so EOF propagates.
             g.stdout.close()
             g.stdin.close()
@@ -111,3 +115,27 @@ def test_gsasl_client_postern_server_unknown_user(tools, mech):
     res = run_pair(tools, "server", mech, PASSWORD, PASSWORD, user="nobody")
     assert_both_fail(res)
     assert "unknown user" in res[1]
+
+
+# SCRAM-*-PLUS (issue 15 item 6): postern's client against gsasl's
+# server, both bound to one tls-exporter value (sasl_pipe answers
+# gsasl's prompt for it); another channel's value, or a wrong password,
+# fails.  gsasl's server knows no tls-server-end-point: that binding is
+# tested against postern serve (test_scram_plus.py).
+CB = base64.b64encode(bytes(range(32))).decode()
+OTHER_CB = base64.b64encode(bytes(range(1, 33))).decode()
+
+
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+def test_postern_client_gsasl_server_plus(tools, mech):
+    res = run_pair(tools, "client", mech, PASSWORD, PASSWORD, env={"SASL_PIPE_CB": CB})
+    assert_both_succeed(res, "Server")
+
+
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+def test_postern_client_gsasl_server_plus_wrong(tools, mech):
+    res = run_pair(tools, "client", mech, "pencil2", PASSWORD, env={"SASL_PIPE_CB": CB})
+    assert_both_fail(res)
+    res = run_pair(tools, "client", mech, PASSWORD, PASSWORD,
+                   env={"SASL_PIPE_CB": CB, "SASL_PIPE_CB_PEER": OTHER_CB})
+    assert_both_fail(res)

@@ -24,6 +24,14 @@
  * derivations the credential store uses (no plaintext comparison for
  * CRAM-MD5 and SCRAM).
  *
+ * SASL_PIPE_CB=BASE64 (environment, client side only): 32 bytes of
+ * tls-exporter data (RFC 9266), for SCRAM-*-PLUS.  `gsasl --server`
+ * has no TLS here either: after our client-first message it prompts,
+ * on the same stream and without a newline, "Enter base64 encoded
+ * tls-exporter channel binding: " and reads one line; we answer with
+ * the same data, so both ends bind to one (made-up) channel, or with
+ * SASL_PIPE_CB_PEER when set (the server's channel is another one).
+ *
  * Exit: 0 authenticated, 1 refused, 2 usage or framing error. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +50,8 @@ struct pipe_ctx {
 	const char *side;
 	const char *user;
 	const char *password;
+	const char *cb_b64;		/* SASL_PIPE_CB, NULL when unset */
+	const char *cb_peer_b64;	/* SASL_PIPE_CB_PEER, else cb_b64 */
 	char line[LINE_MAX_LEN];
 	struct buf in, out;
 };
@@ -153,15 +163,56 @@ pipe_server(struct pipe_ctx *c, const struct sasl_mech *m)
 	return pipe_verdict(c, rc == SASL_DONE, why);
 }
 
+/* gsasl --server's prompt for the channel binding (see the top): read
+ * it byte by byte (no newline ends it) and answer with our data. */
+static int
+pipe_answer_cb_prompt(struct pipe_ctx *c)
+{
+	static const char prompt[] = "Enter base64 encoded tls-exporter channel binding: ";
+	for (size_t i = 0; i < sizeof prompt - 1; i++) {
+		int ch = getchar();
+		if (ch != (unsigned char)prompt[i]) {
+			(void)fprintf(stderr, "sasl_pipe client: expected gsasl's channel binding prompt\n");
+			return -1;
+		}
+	}
+	return printf("%s\n", c->cb_peer_b64) < 0 || fflush(stdout) != 0 ? -1 : 0;
+}
+
+/* SASL_PIPE_CB into s as tls-exporter data.  0, or -1 when malformed. */
+static int
+pipe_set_cb(struct pipe_ctx *c, struct sasl_sess *s)
+{
+	struct sasl_cb cb = { 0 };
+	struct buf raw;
+	buf_init(&raw, 64);
+	int rc = b64_decode(&raw, c->cb_b64, strlen(c->cb_b64)) == 0 && raw.len == sizeof cb.exporter
+		? 0 : -1;
+	if (rc == 0) {
+		memcpy(cb.exporter, raw.p, raw.len);
+		cb.has_exporter = true;
+		sasl_sess_set_cb(s, &cb);
+	}
+	buf_free(&raw);
+	return rc;
+}
+
 static int
 pipe_client(struct pipe_ctx *c, const struct sasl_mech *m)
 {
 	struct sasl_client_params p = { .authcid = c->user, .password = c->password };
 	struct sasl_sess *s = sasl_client_new(m, &p);
+	if (c->cb_b64 != NULL && pipe_set_cb(c, s) < 0) {
+		(void)fprintf(stderr, "sasl_pipe client: SASL_PIPE_CB is not base64 of 32 bytes\n");
+		return 2;
+	}
 	const char *why = NULL;
 	enum sasl_rc rc = SASL_MORE;
 	bool sent = false;
 	for (int round = 0; round < 16 && rc == SASL_MORE; round++) {
+		if (round == 1 && c->cb_b64 != NULL && sasl_mech_binds_channel(m)
+		    && pipe_answer_cb_prompt(c) < 0)
+			return 2;
 		int rd = pipe_read(c, true);
 		if (rd < 0)
 			return 2;
@@ -200,7 +251,9 @@ main(int argc, char **argv)
 		(void)fprintf(stderr, "sasl_pipe: unknown mechanism %s\n", argv[2]);
 		return 2;
 	}
-	struct pipe_ctx c = { .side = argv[1], .user = argv[3], .password = argv[4] };
+	struct pipe_ctx c = { .side = argv[1], .user = argv[3], .password = argv[4],
+			      .cb_b64 = getenv("SASL_PIPE_CB") };
+	c.cb_peer_b64 = getenv("SASL_PIPE_CB_PEER") ? getenv("SASL_PIPE_CB_PEER") : c.cb_b64;
 	buf_init(&c.in, SASL_MSG_MAX);
 	buf_init(&c.out, SASL_MSG_MAX);
 	/* The peer's banner: its mechanism name, not data. */

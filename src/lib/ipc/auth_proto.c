@@ -16,13 +16,15 @@
 struct auth_rule {
 	const char *name;
 	size_t min, max;
-	size_t lim[5];
+	size_t lim[8];
 };
 
 static const struct auth_rule auth_rules[AUTH_MSG__END] = {
 	[AUTH_MSG_HELLO] = { "HELLO", 0, AUTH_PROTO_FIELDS_MAX, { AUTH_PROTO_MECH_MAX } },
-	[AUTH_MSG_START] = { "AUTH_START", 5, 5,
-			     { AUTH_PROTO_MECH_MAX, AUTH_PROTO_IP_MAX, 1, 8, AUTH_PROTO_DATA_MAX } },
+	[AUTH_MSG_START] = { "AUTH_START", AUTH_START_NFIELDS, AUTH_START_NFIELDS,
+			     { AUTH_PROTO_MECH_MAX, AUTH_PROTO_IP_MAX, 1, 8, AUTH_PROTO_DATA_MAX,
+			       AUTH_PROTO_CB_EXPORTER, AUTH_PROTO_CB_END_POINT_MAX,
+			       AUTH_PROTO_USER_MAX } },
 	[AUTH_MSG_CONT] = { "AUTH_CONT", 1, 1, { AUTH_PROTO_DATA_MAX } },
 	[AUTH_MSG_CANCEL] = { "AUTH_CANCEL", 0, 0, { 0 } },
 	[AUTH_MSG_CONTINUE] = { "CONTINUE", 1, 1, { AUTH_PROTO_DATA_MAX } },
@@ -87,8 +89,18 @@ auth_check_fields(enum auth_msg_type t, const struct auth_field *f, size_t nfiel
 		return "unknown recipient verdict";
 	if (t == AUTH_MSG_RCPT_CHECK && f[0].n == 0)
 		return "empty recipient";
-	if (t == AUTH_MSG_START && (auth_byte(&f[2]) & ~(AUTH_START_TLS | AUTH_START_IR)) != 0)
+	if (t == AUTH_MSG_START
+	    && (auth_byte(&f[2]) & ~(AUTH_START_TLS | AUTH_START_IR | AUTH_START_PLUS)) != 0)
 		return "unknown flags";
+	/* The exporter's data is all or nothing; binding data and a
+	 * certificate come only with TLS. */
+	if (t == AUTH_MSG_START && f[AUTH_START_F_CB_EXPORTER].n != 0
+	    && f[AUTH_START_F_CB_EXPORTER].n != AUTH_PROTO_CB_EXPORTER)
+		return "tls-exporter data of the wrong size";
+	if (t == AUTH_MSG_START && (auth_byte(&f[2]) & AUTH_START_TLS) == 0
+	    && (f[AUTH_START_F_CB_EXPORTER].n | f[AUTH_START_F_CB_END_POINT].n
+		| f[AUTH_START_F_EXTERNAL].n) != 0)
+		return "TLS data without TLS";
 	if (t == AUTH_MSG_START && (auth_byte(&f[2]) & AUTH_START_IR) == 0 && f[4].n != 0)
 		return "initial response without its flag";
 	return NULL;

@@ -24,12 +24,14 @@
 struct buf;
 
 /* The version changes when the frame layout or the fields of an
- * existing type change.  A new type is an addition under the same
- * version (RCPT_CHECK and RCPT_ANSWER came so, issue 14): a receiver
- * that does not know it finds it malformed.  Both ends come from one
- * binary (the processes are forked, never exec'd apart), so neither
- * case is ever met in a running server: the check catches bugs. */
-#define AUTH_PROTO_VERSION 1
+ * existing type change (2: AUTH_START carries the channel binding data
+ * and the TLS client certificate's user, fields 5-7).  A new type is an
+ * addition under the same version (RCPT_CHECK and RCPT_ANSWER came so,
+ * issue 14): a receiver that does not know it finds it malformed.  Both
+ * ends come from one binary (the processes are forked, never exec'd
+ * apart), so neither case is ever met in a running server: the check
+ * catches bugs. */
+#define AUTH_PROTO_VERSION 2
 /* version, type, id: the part of a frame after the length word that
  * every frame has. */
 #define AUTH_PROTO_HEAD 6
@@ -52,10 +54,15 @@ struct buf;
 #define AUTH_PROTO_DATA_MAX 9216	/* SASL_MSG_MAX */
 /* A recipient in RCPT_CHECK: SMTP_PATH_MAX (RFC 5321 4.5.3.1.3). */
 #define AUTH_PROTO_ADDR_MAX 256
+/* AUTH_START fields 5 and 6: tls-exporter data is 32 bytes exactly
+ * (RFC 9266) or absent; tls-server-end-point a hash of at most 64. */
+#define AUTH_PROTO_CB_EXPORTER 32	/* SASL_CB_EXPORTER_LEN */
+#define AUTH_PROTO_CB_END_POINT_MAX 64	/* SASL_CB_END_POINT_MAX */
 
 enum auth_msg_type {
 	AUTH_MSG_HELLO = 1,	/* auth -> net, id 0: the mechanisms the store can complete */
-	AUTH_MSG_START,		/* net -> auth: mech, ip, flags, session id, initial response */
+	AUTH_MSG_START,		/* net -> auth: mech, ip, flags, session id, initial response,
+				 * tls-exporter, tls-server-end-point, certificate's user */
 	AUTH_MSG_CONT,		/* net -> auth: the client's decoded response */
 	AUTH_MSG_CANCEL,	/* net -> auth: no fields */
 	AUTH_MSG_CONTINUE,	/* auth -> net: the decoded challenge */
@@ -69,6 +76,18 @@ enum auth_msg_type {
 /* AUTH_START field 2 (one byte). */
 #define AUTH_START_TLS 0x01	/* the session runs over TLS */
 #define AUTH_START_IR 0x02	/* field 4 is an initial response (else: none) */
+#define AUTH_START_PLUS 0x04	/* a SCRAM-*-PLUS was offered to this client
+				 * (plain SCRAM with "y" is a downgrade) */
+/* AUTH_START fields 5..7 (all may be empty): the channel binding data
+ * the network process computed after the handshake (it holds the SSL),
+ * and the user a verified TLS client certificate maps to
+ * (tls_client_map), for EXTERNAL. */
+enum {
+	AUTH_START_F_CB_EXPORTER = 5,
+	AUTH_START_F_CB_END_POINT = 6,
+	AUTH_START_F_EXTERNAL = 7,
+	AUTH_START_NFIELDS = 8
+};
 
 /* AUTH_MSG_FAIL field 0 (one byte). */
 enum auth_fail_kind {

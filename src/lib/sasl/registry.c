@@ -10,7 +10,14 @@
  * a mechanism that proves knowledge of a salted key beats one that
  * proves knowledge of an unsalted one, which beats sending the password. */
 static const struct sasl_mech *const sasl_registry[] = {
+	/* EXTERNAL first: a client that has a certificate and is offered it
+	 * (only with a verified, mapped one) sends no secret at all.  The
+	 * -PLUS forms before their plain ones: they also prove that no one
+	 * sits between the TLS ends. */
+	&sasl_external_mech,
+	&sasl_scram_sha256_plus_mech,
 	&sasl_scram_sha256_mech,
+	&sasl_scram_sha1_plus_mech,
 	&sasl_scram_sha1_mech,
 	&sasl_cram_md5_mech,
 	&sasl_oauthbearer_mech,
@@ -85,7 +92,48 @@ sasl_mech_uses_token(const struct sasl_mech *m)
 	return (m->flags & SASL_MECH_USES_TOKEN) != 0;
 }
 
+bool
+sasl_mech_binds_channel(const struct sasl_mech *m)
+{
+	return (m->flags & SASL_MECH_CHANNEL_BINDING) != 0;
+}
+
+bool
+sasl_mech_external(const struct sasl_mech *m)
+{
+	return (m->flags & SASL_MECH_EXTERNAL) != 0;
+}
+
 /* ---- the mechanisms (policy lives in these flags) ---- */
+
+/* RFC 5802 section 6 and RFC 7677: the same SCRAM, with the channel
+ * binding data in c=.  The credentials are the plain mechanism's. */
+const struct sasl_mech sasl_scram_sha256_plus_mech = {
+	.name = "SCRAM-SHA-256-PLUS", .flags = SASL_MECH_CLIENT_FIRST | SASL_MECH_CHANNEL_BINDING,
+	.strength = 55, .cred_kind = SASL_CRED_SCRAM_SHA256, .digest = "SHA256",
+	.client_start = sasl_scram_client_start, .client_step = sasl_scram_client_step,
+	.client_free = sasl_scram_client_free, .server_start = sasl_scram_server_start,
+	.server_step = sasl_scram_server_step, .server_free = sasl_scram_server_free,
+};
+
+const struct sasl_mech sasl_scram_sha1_plus_mech = {
+	.name = "SCRAM-SHA-1-PLUS", .flags = SASL_MECH_CLIENT_FIRST | SASL_MECH_CHANNEL_BINDING,
+	.strength = 45, .cred_kind = SASL_CRED_SCRAM_SHA1, .digest = "SHA1",
+	.client_start = sasl_scram_client_start, .client_step = sasl_scram_client_step,
+	.client_free = sasl_scram_client_free, .server_start = sasl_scram_server_start,
+	.server_step = sasl_scram_server_step, .server_free = sasl_scram_server_free,
+};
+
+/* RFC 4422 appendix A.  cred_kind is never asked for: the identity is
+ * the TLS client certificate's (sasl_server_params.external_user), and
+ * the auth process offers it whatever the store (SASL_MECH_EXTERNAL). */
+const struct sasl_mech sasl_external_mech = {
+	.name = "EXTERNAL", .flags = SASL_MECH_CLIENT_FIRST | SASL_MECH_EXTERNAL, .strength = 60,
+	.cred_kind = SASL_CRED_PASSWORD,
+	.client_start = sasl_external_client_start, .client_step = sasl_external_client_step,
+	.client_free = sasl_external_free, .server_start = sasl_external_server_start,
+	.server_step = sasl_external_server_step, .server_free = sasl_external_free,
+};
 
 const struct sasl_mech sasl_scram_sha256_mech = {
 	.name = "SCRAM-SHA-256", .flags = SASL_MECH_CLIENT_FIRST, .strength = 50,

@@ -90,6 +90,42 @@ enum sasl_cred_kind sasl_mech_cred_kind(const struct sasl_mech *m);
 /* Carries a bearer token, not a password (OAUTHBEARER, XOAUTH2): a
  * client uses it only when configured to, never by preference. */
 bool sasl_mech_uses_token(const struct sasl_mech *m);
+/* A -PLUS mechanism (RFC 5802 section 6): binds the exchange to the TLS
+ * channel, so it runs only over TLS with channel binding data. */
+bool sasl_mech_binds_channel(const struct sasl_mech *m);
+/* EXTERNAL (RFC 4422 appendix A): the identity comes from outside the
+ * exchange (a verified TLS client certificate); no store is asked. */
+bool sasl_mech_external(const struct sasl_mech *m);
+
+/* ---- channel binding (RFC 5056) ---- */
+
+/* RFC 9266 section 2: tls-exporter is 32 bytes of
+ * TLS-Exporter("EXPORTER-Channel-Binding", "", 32). */
+#define SASL_CB_EXPORTER_LEN 32
+/* RFC 5929 section 4.1: tls-server-end-point is a hash of the server's
+ * certificate; the longest hash OpenSSL knows is 64 bytes (SHA-512). */
+#define SASL_CB_END_POINT_MAX 64
+
+/* The channel binding data of one TLS connection, as both ends compute
+ * it.  A type whose data is absent (no TLS 1.3: no exporter; a
+ * certificate signed without a hash, such as Ed25519: no end point)
+ * cannot be used. */
+struct sasl_cb {
+	uint8_t exporter[SASL_CB_EXPORTER_LEN];
+	bool has_exporter;			/* TLS 1.3 only (RFC 9266 section 3) */
+	uint8_t end_point[SASL_CB_END_POINT_MAX];
+	size_t end_point_len;			/* 0: none */
+};
+
+/* Fills cb from an established TLS connection (ssl is an SSL *; void
+ * here so that this header needs no OpenSSL).  server: ssl is the
+ * server's end (the end point is its own certificate), else the
+ * client's (the peer's certificate).  Returns true when at least one
+ * binding type is available. */
+bool sasl_cb_from_ssl(const void *ssl, bool server, struct sasl_cb *cb_r);
+/* RFC 5056 names: "tls-exporter", "tls-server-end-point". */
+#define SASL_CB_NAME_EXPORTER "tls-exporter"
+#define SASL_CB_NAME_END_POINT "tls-server-end-point"
 
 /* ---- sessions ---- */
 
@@ -114,6 +150,14 @@ struct sasl_server_params {
 	 * what real users' entries hold.  0: SASL_SCRAM_FAKE_ITER_DEFAULT,
 	 * what `postern passwd` writes. */
 	unsigned fake_iterations;
+	/* The TLS channel's binding data; NULL without TLS.  Copied. */
+	const struct sasl_cb *cb;
+	/* A -PLUS mechanism was offered to this client: plain SCRAM with
+	 * the "y" flag is then a downgrade and fails (RFC 5802 section 6). */
+	bool plus_offered;
+	/* EXTERNAL: the user the TLS client certificate maps to; NULL or
+	 * "" when there is none (EXTERNAL then fails).  Copied. */
+	const char *external_user;
 };
 /* The iteration count `postern passwd` stores (RFC 7677's floor). */
 #define SASL_SCRAM_FAKE_ITER_DEFAULT 4096u
@@ -137,6 +181,13 @@ const char *sasl_sess_authzid(const struct sasl_sess *s);
  * and XOAUTH2: the RFC 7628 JSON status, as received), for the caller
  * to show or decode; NULL when none came. */
 const char *sasl_sess_peer_error(const struct sasl_sess *s);
+
+/* Client: the TLS channel's binding data (copied), before the first
+ * step; without it the session runs as without TLS.  SCRAM-*-PLUS binds
+ * with tls-exporter when present, else tls-server-end-point; plain
+ * SCRAM sends "y" (RFC 5802 section 6: we could bind, but the server
+ * offered no -PLUS) when cb has any data, else "n". */
+void sasl_sess_set_cb(struct sasl_sess *s, const struct sasl_cb *cb);
 
 /* Tests only: use this nonce (SCRAM client nonce / server nonce part,
  * CRAM-MD5 challenge text) instead of a random one. Copied. */

@@ -37,6 +37,10 @@ struct sasl_sess {
 	uint8_t *fake_key;	/* server: copy of params->fake_salt_key */
 	size_t fake_key_len;
 	unsigned fake_iter;	/* server: never 0 */
+	struct sasl_cb cb;	/* the channel's binding data (params->cb) */
+	bool has_cb;		/* params->cb was given: the session runs over TLS */
+	bool plus_offered;	/* server: a -PLUS mechanism was offered */
+	char *external_user;	/* server, EXTERNAL: the certificate's user */
 	struct sasl_cred_request req;
 	struct sasl_cred_answer cred;	/* wiped once consumed */
 	void *state;		/* the mechanism's own */
@@ -91,6 +95,9 @@ sasl_start_fn sasl_oauthbearer_client_start, sasl_oauthbearer_server_start;
 sasl_step_fn sasl_oauthbearer_client_step, sasl_oauthbearer_server_step;
 sasl_start_fn sasl_xoauth2_client_start, sasl_xoauth2_server_start;
 sasl_step_fn sasl_xoauth2_client_step, sasl_xoauth2_server_step;
+sasl_start_fn sasl_external_client_start, sasl_external_server_start;
+sasl_step_fn sasl_external_client_step, sasl_external_server_step;
+sasl_free_fn sasl_external_free;
 /* oauth_common.c: one state and one free for both token mechanisms. */
 sasl_free_fn sasl_oauth_free;
 

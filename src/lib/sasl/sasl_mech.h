@@ -13,6 +13,8 @@ enum sasl_mech_flag {
 	SASL_MECH_CLIENT_FIRST = 1 << 1,	/* has an initial response */
 	SASL_MECH_FORBIDS_INITIAL = 1 << 2,	/* an initial response is an error */
 	SASL_MECH_USES_TOKEN = 1 << 3,		/* a bearer token, not a password */
+	SASL_MECH_CHANNEL_BINDING = 1 << 4,	/* -PLUS: TLS with binding data only */
+	SASL_MECH_EXTERNAL = 1 << 5,		/* identity from TLS, not from a store */
 };
 
 /* Each side's start allocates s->state (0, or -1 on allocation failure);
@@ -42,6 +44,9 @@ extern const struct sasl_mech sasl_login_mech;
 extern const struct sasl_mech sasl_cram_md5_mech;
 extern const struct sasl_mech sasl_scram_sha1_mech;
 extern const struct sasl_mech sasl_scram_sha256_mech;
+extern const struct sasl_mech sasl_scram_sha1_plus_mech;
+extern const struct sasl_mech sasl_scram_sha256_plus_mech;
+extern const struct sasl_mech sasl_external_mech;
 extern const struct sasl_mech sasl_oauthbearer_mech;
 extern const struct sasl_mech sasl_xoauth2_mech;
 

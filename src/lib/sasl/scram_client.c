@@ -1,5 +1,7 @@
 /* scram_client.c - SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677),
- * client side, without channel binding (gs2 header "n,,").
+ * client side, and the -PLUS forms: gs2 header "p=TYPE," with the
+ * channel's data in c=; plain SCRAM says "y," when it could have bound
+ * (the server offered no -PLUS), "n," without TLS.
  *
  * After verifying the server's v= it returns SASL_DONE with an empty
  * out: in SMTP the server-final arrives in a 334 (RFC 4954 has no
@@ -17,6 +19,8 @@ struct scram_client {
 	int st;
 	struct sasl_scram_conv conv;
 	uint8_t server_sig[SASL_KEY_MAX];
+	const uint8_t *cbdata;		/* "p=": the bound data (in s->cb); else NULL */
+	size_t cblen;
 };
 
 int
@@ -39,6 +43,32 @@ sasl_scram_client_free(struct sasl_sess *s)
 	OPENSSL_cleanse(st, sizeof *st);
 	free(st);
 	s->state = NULL;
+}
+
+/* gs2-cbind-flag "," into the gs2 header: "p=TYPE" for -PLUS (the
+ * data for c= is kept), "y" when TLS could bind but the mechanism does
+ * not, "n" without TLS.  0, or -1 with *why_r. */
+static int
+scram_client_flag(struct sasl_sess *s, struct scram_client *st, const char **why_r)
+{
+	const struct sasl_cb *cb = s->has_cb ? &s->cb : NULL;
+	const char *type = sasl_scram_cb_pick(cb);
+	if (!sasl_mech_binds_channel(s->mech)) {
+		if (buf_addstr(&st->conv.gs2, type != NULL ? "y," : "n,") == BUF_OK)
+			return 0;
+		*why_r = "SCRAM: cannot build the gs2 header";
+		return -1;
+	}
+	if (type == NULL) {
+		*why_r = "SCRAM: -PLUS needs TLS channel binding data";
+		return -1;
+	}
+	st->cbdata = sasl_scram_cb_data(cb, span_of(type), &st->cblen);
+	if (buf_printf(&st->conv.gs2, "p=%s,", type) != BUF_OK) {
+		*why_r = "SCRAM: cannot build the gs2 header";
+		return -1;
+	}
+	return 0;
 }
 
 /* client-first-message = gs2-header client-first-message-bare
@@ -64,7 +94,12 @@ scram_client_first(struct sasl_sess *s, struct scram_client *st, struct buf *out
 		str_wipe_free(&user);
 		return SASL_FAIL;
 	}
-	int rc = buf_addstr(&st->conv.gs2, "n,");
+	int rc = scram_client_flag(s, st, why_r);
+	if (rc < 0) {
+		str_wipe_free(&user);
+		str_wipe_free(&zid);
+		return SASL_FAIL;
+	}
 	if (rc == BUF_OK && zid != NULL)
 		rc = buf_addstr(&st->conv.gs2, "a=") == BUF_OK
 			? sasl_scram_name_encode(&st->conv.gs2, zid) : -1;
@@ -175,7 +210,7 @@ scram_client_final(struct sasl_sess *s, struct scram_client *st, const uint8_t *
 	/* client-final-message-without-proof = "c=" base64(gs2-header) ",r=" nonce */
 	size_t mark = out->len;
 	int brc = buf_addstr(out, "c=");
-	brc = brc == BUF_OK ? b64_encode(out, st->conv.gs2.p, st->conv.gs2.len) : brc;
+	brc = brc == BUF_OK ? sasl_scram_cbind_input(out, &st->conv.gs2, st->cbdata, st->cblen) : brc;
 	brc = brc == BUF_OK ? buf_printf(out, ",r=%.*s", (int)nonce.n, nonce.p) : brc;
 	/* AuthMessage := client-first-message-bare + "," +
 	 *                server-first-message + "," + client-final-without-proof */

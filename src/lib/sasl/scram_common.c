@@ -239,3 +239,45 @@ sasl_scram_salted(const EVP_MD *md, const char *password, const uint8_t *salt,
 		*why_r = "SCRAM: PBKDF2 failed";
 	return ok ? 0 : -1;
 }
+
+const uint8_t *
+sasl_scram_cb_data(const struct sasl_cb *cb, struct span name, size_t *len_r)
+{
+	*len_r = 0;
+	if (cb == NULL)
+		return NULL;
+	if (span_eq(name, SASL_CB_NAME_EXPORTER) && cb->has_exporter) {
+		*len_r = sizeof cb->exporter;
+		return cb->exporter;
+	}
+	if (span_eq(name, SASL_CB_NAME_END_POINT) && cb->end_point_len > 0
+	    && cb->end_point_len <= sizeof cb->end_point) {
+		*len_r = cb->end_point_len;
+		return cb->end_point;
+	}
+	return NULL;
+}
+
+const char *
+sasl_scram_cb_pick(const struct sasl_cb *cb)
+{
+	if (cb == NULL)
+		return NULL;
+	if (cb->has_exporter)
+		return SASL_CB_NAME_EXPORTER;
+	return cb->end_point_len > 0 ? SASL_CB_NAME_END_POINT : NULL;
+}
+
+int
+sasl_scram_cbind_input(struct buf *out, const struct buf *gs2, const uint8_t *data, size_t len)
+{
+	struct buf in;
+	buf_init(&in, SASL_MSG_MAX);
+	int rc = buf_add(&in, gs2->p, gs2->len);
+	if (rc == BUF_OK && len > 0)
+		rc = buf_add(&in, data, len);
+	if (rc == BUF_OK)
+		rc = b64_encode(out, in.p, in.len);
+	buf_free(&in);
+	return rc;
+}

@@ -24,6 +24,18 @@ struct sasl_scram_conv {
 	struct buf auth;	/* AuthMessage, built as the messages pass */
 };
 
+/* The data of the channel binding type name in cb, or NULL when cb is
+ * NULL, the type is unknown or its data is absent; *len_r its length. */
+const uint8_t *sasl_scram_cb_data(const struct sasl_cb *cb, struct span name, size_t *len_r);
+/* The type a client binds with: tls-exporter when there is its data
+ * (TLS 1.3, RFC 9266 section 3: the default there), else
+ * tls-server-end-point; NULL when cb has neither. */
+const char *sasl_scram_cb_pick(const struct sasl_cb *cb);
+/* c= : appends base64(gs2-header || cbind-data) to out (RFC 5802
+ * section 7: cbind-input = gs2-header [ cbind-data ]). */
+int sasl_scram_cbind_input(struct buf *out, const struct buf *gs2, const uint8_t *data,
+			   size_t len);
+
 /* Sets up c for the mechanism's digest; 0, or -1 when OpenSSL lacks it
  * (c is still safe to free). */
 int sasl_scram_conv_init(struct sasl_scram_conv *c, const char *digest);

@@ -1,5 +1,8 @@
 /* scram_server.c - SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677),
- * server side.  We do not advertise -PLUS, so no channel binding.
+ * server side, and their -PLUS forms with channel binding
+ * (tls-exporter, RFC 9266; tls-server-end-point, RFC 5929): the data
+ * comes from the network process (sasl_server_params.cb), which holds
+ * the TLS connection.
  *
  * The store gives StoredKey and ServerKey, never the password.  An
  * unknown user gets a made-up salt and fails only at the proof, so the
@@ -24,6 +27,8 @@ struct scram_server {
 	struct sasl_scram_conv conv;
 	enum sasl_cred_kind kind;
 	bool fake;			/* unknown user: fail at the proof */
+	const uint8_t *cbdata;		/* "p=": the bound data (in s->cb); else NULL */
+	size_t cblen;
 	uint8_t stored_key[SASL_KEY_MAX];
 	uint8_t server_key[SASL_KEY_MAX];
 };
@@ -51,25 +56,70 @@ sasl_scram_server_free(struct sasl_sess *s)
 	s->state = NULL;
 }
 
-/* gs2-header = gs2-cbind-flag "," [ authzid ] ","
- * gs2-cbind-flag = ("p=" cb-name) / "n" / "y"
- * Leaves the bare message in *in and the authzid (maybe empty) in *zid. */
+/* gs2-cbind-flag "p=" cb-name: the client binds.  RFC 5802 section 6:
+ * only a -PLUS mechanism binds, and only to a type we have data for. */
 static enum sasl_rc
-scram_server_gs2(struct span *in, struct span *zid, const char **why_r)
+scram_server_gs2_bind(struct sasl_sess *s, struct scram_server *st, struct span *in,
+		      const char **why_r)
 {
-	zid->p = in->p;
-	zid->n = 0;
-	if (in->n >= 2 && in->p[0] == 'p' && in->p[1] == '=') {
-		*why_r = "channel binding not supported";
+	struct span name;
+	if (sasl_scram_attr(in, 'p', &name) < 0) {
+		*why_r = "SCRAM: bad p= in gs2 header";
+		return SASL_BADSYNTAX;
+	}
+	if (!sasl_mech_binds_channel(s->mech)) {
+		/* RFC 5802 section 6: "p" is for the -PLUS variants only. */
+		*why_r = "SCRAM: channel binding requested with a non-PLUS mechanism";
 		return SASL_FAIL;
 	}
-	/* "y": the client could bind but thinks we cannot; true, since
-	 * we do not advertise -PLUS, so it is no downgrade. */
+	st->cbdata = sasl_scram_cb_data(s->has_cb ? &s->cb : NULL, name, &st->cblen);
+	if (st->cbdata == NULL) {
+		*why_r = "SCRAM: unsupported channel binding type";
+		return SASL_FAIL;
+	}
+	return SASL_MORE;
+}
+
+/* gs2-cbind-flag "n" (the client cannot bind) or "y" (it could, but
+ * thinks we cannot). */
+static enum sasl_rc
+scram_server_gs2_nobind(struct sasl_sess *s, struct span *in, const char **why_r)
+{
 	if (in->n < 2 || (in->p[0] != 'n' && in->p[0] != 'y') || in->p[1] != ',') {
 		*why_r = "SCRAM: bad gs2 header";
 		return SASL_BADSYNTAX;
 	}
+	if (sasl_mech_binds_channel(s->mech)) {
+		/* RFC 5802 section 6: a -PLUS mechanism means "p". */
+		*why_r = "SCRAM: -PLUS mechanism without channel binding";
+		return SASL_FAIL;
+	}
+	/* RFC 5802 section 6: "If the flag is set to "y" and the server
+	 * supports channel binding, the server MUST fail authentication.
+	 * This is because if the client sets the channel binding flag to
+	 * "y", then the client must have seen no SCRAM-*-PLUS mechanisms
+	 * advertised by the server" - someone removed them on the way. */
+	if (in->p[0] == 'y' && s->plus_offered) {
+		*why_r = "SCRAM: client says we offer no channel binding, but we did (downgrade)";
+		return SASL_FAIL;
+	}
 	span_skip(in, 2);
+	return SASL_MORE;
+}
+
+/* gs2-header = gs2-cbind-flag "," [ authzid ] ","
+ * gs2-cbind-flag = ("p=" cb-name) / "n" / "y"
+ * Leaves the bare message in *in and the authzid (maybe empty) in *zid. */
+static enum sasl_rc
+scram_server_gs2(struct sasl_sess *s, struct scram_server *st, struct span *in,
+		 struct span *zid, const char **why_r)
+{
+	zid->p = in->p;
+	zid->n = 0;
+	enum sasl_rc rc = in->n >= 2 && in->p[0] == 'p' && in->p[1] == '='
+		? scram_server_gs2_bind(s, st, in, why_r) : scram_server_gs2_nobind(s, in, why_r);
+	if (rc != SASL_MORE)
+		return rc;
 	if (sasl_scram_peek(*in) == 'a') {
 		if (sasl_scram_attr(in, 'a', zid) < 0) {
 			*why_r = "SCRAM: bad a= in gs2 header";
@@ -92,7 +142,7 @@ scram_server_first(struct sasl_sess *s, struct scram_server *st, const uint8_t *
 		   size_t n, const char **why_r)
 {
 	struct span msg = { (const char *)in, n }, zid, user, nonce;
-	enum sasl_rc rc = scram_server_gs2(&msg, &zid, why_r);
+	enum sasl_rc rc = scram_server_gs2(s, st, &msg, &zid, why_r);
 	if (rc != SASL_MORE)
 		return rc;
 	if (buf_add(&st->conv.gs2, in, n - msg.n) != BUF_OK) {
@@ -239,12 +289,17 @@ scram_server_parse_final(struct scram_server *st, struct span msg, uint8_t *proo
 		*why_r = "SCRAM: client-final-message needs c= then r=";
 		return SASL_BADSYNTAX;
 	}
-	/* RFC 5802 section 5.1: c= is base64(gs2-header) when there is no
-	 * channel binding: it must repeat the header of client-first. */
+	/* RFC 5802 section 7: c= is base64(gs2-header [cbind-data]): the
+	 * header of client-first again, then, for "p=", the channel's data
+	 * as we see it; a man in the middle sees another channel. */
 	long cblen = sasl_scram_b64(v, cb, 0, sizeof cb);
 	const struct buf *gs2 = &st->conv.gs2;
-	if (cblen < 0 || (size_t)cblen != gs2->len || memcmp(cb, gs2->p, gs2->len) != 0) {
+	if (cblen < 0 || (size_t)cblen != gs2->len + st->cblen || memcmp(cb, gs2->p, gs2->len) != 0) {
 		*why_r = "SCRAM: channel binding (c=) does not match the gs2 header";
+		return SASL_FAIL;
+	}
+	if (st->cblen > 0 && CRYPTO_memcmp(cb + gs2->len, st->cbdata, st->cblen) != 0) {
+		*why_r = "SCRAM: channel binding data differ (another TLS channel)";
 		return SASL_FAIL;
 	}
 	if (nonce.n != st->conv.nonce.len || memcmp(nonce.p, st->conv.nonce.p, nonce.n) != 0) {

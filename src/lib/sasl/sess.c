@@ -8,6 +8,18 @@
 
 #include "util/buf.h"
 
+/* Copies the channel binding data (NULL: no TLS). */
+static void
+sess_take_cb(struct sasl_sess *s, const struct sasl_cb *cb)
+{
+	if (cb == NULL)
+		return;
+	s->cb = *cb;
+	if (s->cb.end_point_len > sizeof s->cb.end_point)
+		s->cb.end_point_len = 0;
+	s->has_cb = true;
+}
+
 static struct sasl_sess *
 sess_new(const struct sasl_mech *m, bool server)
 {
@@ -51,6 +63,15 @@ sasl_server_new(const struct sasl_mech *m, const struct sasl_server_params *p)
 		memcpy(s->fake_key, p->fake_salt_key, p->fake_salt_key_len);
 		s->fake_key_len = p->fake_salt_key_len;
 	}
+	if (p != NULL) {
+		sess_take_cb(s, p->cb);
+		s->plus_offered = p->plus_offered;
+		if (p->external_user != NULL && p->external_user[0] != '\0'
+		    && (s->external_user = str_dup(p->external_user)) == NULL)
+			sasl_sess_free(&s);
+		if (s == NULL)
+			return NULL;
+	}
 	if (s->hostname == NULL || (key && s->fake_key == NULL) || m->server_start(s) < 0)
 		sasl_sess_free(&s);
 	return s;
@@ -72,6 +93,7 @@ sasl_sess_free(struct sasl_sess **sp)
 	str_wipe_free(&s->hostname);
 	str_wipe_free(&s->test_nonce);
 	str_wipe_free(&s->peer_error);
+	str_wipe_free(&s->external_user);
 	if (s->fake_key != NULL) {
 		OPENSSL_cleanse(s->fake_key, s->fake_key_len);
 		free(s->fake_key);
@@ -142,6 +164,12 @@ const char *
 sasl_sess_peer_error(const struct sasl_sess *s)
 {
 	return s->peer_error;
+}
+
+void
+sasl_sess_set_cb(struct sasl_sess *s, const struct sasl_cb *cb)
+{
+	sess_take_cb(s, cb);
 }
 
 void

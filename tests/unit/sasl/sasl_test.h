@@ -80,16 +80,42 @@ struct t_pair {
 	int rounds;
 };
 
+/* What a TLS 1.3 channel gives both ends (sasl_cb_from_ssl). */
+static inline struct sasl_cb
+t_cb(uint8_t seed, bool exporter)
+{
+	struct sasl_cb cb;
+	memset(&cb, 0, sizeof cb);
+	for (size_t i = 0; i < sizeof cb.exporter; i++)
+		cb.exporter[i] = (uint8_t)(seed + i);
+	cb.has_exporter = exporter;
+	for (size_t i = 0; i < 32; i++)
+		cb.end_point[i] = (uint8_t)(seed ^ (0x80 + i));
+	cb.end_point_len = 32;
+	return cb;
+}
+
+/* The channel each side sees, and what the server offered. */
+struct t_chan {
+	const struct sasl_cb *client, *server;	/* NULL: no TLS on that side */
+	bool plus_offered;
+	const char *external_user;		/* EXTERNAL: the certificate's user */
+};
+
 /* Runs a whole exchange the way the SMTP glue would. */
 static inline struct t_pair
-t_pair_run(const struct sasl_mech *m, const char *cuser, const char *cpass,
-	   const char *suser, const char *spass)
+t_pair_run_chan(const struct sasl_mech *m, const char *cuser, const char *cpass,
+		const char *suser, const char *spass, const struct t_chan *ch)
 {
 	struct sasl_client_params cp = { .authcid = cuser, .password = cpass };
-	struct sasl_server_params sp = { .hostname = "mx.example.test" };
+	struct sasl_server_params sp = { .hostname = "mx.example.test", .cb = ch->server,
+					 .plus_offered = ch->plus_offered,
+					 .external_user = ch->external_user };
 	struct sasl_sess *c = sasl_client_new(m, &cp), *s = sasl_server_new(m, &sp);
 	assert_non_null(c);
 	assert_non_null(s);
+	if (ch->client != NULL)
+		sasl_sess_set_cb(c, ch->client);
 	struct buf cb, sb;
 	buf_init(&cb, SASL_MSG_MAX);
 	buf_init(&sb, SASL_MSG_MAX);
@@ -123,6 +149,16 @@ t_pair_run(const struct sasl_mech *m, const char *cuser, const char *cpass,
 	sasl_sess_free(&s);
 	assert_null(c);
 	return r;
+}
+
+/* Both ends over one TLS 1.3 channel; EXTERNAL maps to suser. */
+static inline struct t_pair
+t_pair_run(const struct sasl_mech *m, const char *cuser, const char *cpass,
+	   const char *suser, const char *spass)
+{
+	struct sasl_cb cb = t_cb(7, true);
+	struct t_chan ch = { &cb, &cb, false, suser };
+	return t_pair_run_chan(m, cuser, cpass, suser, spass, &ch);
 }
 
 #endif

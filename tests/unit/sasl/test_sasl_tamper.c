@@ -98,7 +98,7 @@ static const struct tcase scram_server_first[] = {
 	{ "n,,n=user,r=abc,x=ext", 0, SASL_NEED_CRED, NULL },	/* ignored extension */
 	{ "n,,n=us=2Cer=3D,r=abc", 0, SASL_NEED_CRED, NULL },
 	{ "n,a=other,n=user,r=abc", 0, SASL_FAIL, "authorization identity not permitted" },
-	{ "p=tls-unique,,n=user,r=abc", 0, SASL_FAIL, "channel binding not supported" },
+	{ "p=tls-unique,,n=user,r=abc", 0, SASL_FAIL, "SCRAM: channel binding requested with a non-PLUS mechanism" },
 	{ "x,,n=user,r=abc", 0, SASL_BADSYNTAX, NULL },
 	{ "n,n=user,r=abc", 0, SASL_BADSYNTAX, NULL },
 	{ "n,,,n=user,r=abc", 0, SASL_BADSYNTAX, NULL },

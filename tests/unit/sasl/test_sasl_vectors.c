@@ -14,21 +14,26 @@ static void
 test_registry(void **state)
 {
 	(void)state;
-	static const char *const order[] = { "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5",
+	static const char *const order[] = { "EXTERNAL", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-256",
+					     "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "CRAM-MD5",
 					     "OAUTHBEARER", "XOAUTH2", "PLAIN", "LOGIN" };
-	assert_int_equal(sasl_mech_count(), 7);
-	for (size_t i = 0; i < 7; i++) {
+	assert_int_equal(sasl_mech_count(), 10);
+	for (size_t i = 0; i < 10; i++) {
 		assert_string_equal(sasl_mech_name(sasl_mech_at(i)), order[i]);
 		if (i > 0)
 			assert_true(sasl_mech_strength(sasl_mech_at(i - 1))
 				    > sasl_mech_strength(sasl_mech_at(i)));
 	}
-	assert_ptr_equal(sasl_mech_find("plain", 5), sasl_mech_at(5));
-	assert_ptr_equal(sasl_mech_find("Scram-Sha-1", 11), sasl_mech_at(1));
+	assert_ptr_equal(sasl_mech_find("plain", 5), sasl_mech_at(8));
+	assert_ptr_equal(sasl_mech_find("Scram-Sha-1", 11), sasl_mech_at(4));
 	assert_null(sasl_mech_find("PLAINX", 6));
 	assert_null(sasl_mech_find("PLAI", 4));
-	assert_null(sasl_mech_find("SCRAM-SHA-1-PLUS", 16));
-	assert_ptr_equal(sasl_mech_find("PLAINX", 5), sasl_mech_at(5));	/* length given */
+	assert_null(sasl_mech_find("SCRAM-SHA-1-PLUSX", 17));
+	assert_ptr_equal(sasl_mech_find("SCRAM-SHA-1-PLUS", 16), sasl_mech_at(3));
+	assert_true(sasl_mech_binds_channel(sasl_mech_find("SCRAM-SHA-1-PLUS", 16)));
+	assert_false(sasl_mech_binds_channel(sasl_mech_find("SCRAM-SHA-1", 11)));
+	assert_true(sasl_mech_external(sasl_mech_find("EXTERNAL", 8)));
+	assert_ptr_equal(sasl_mech_find("PLAINX", 5), sasl_mech_at(8));	/* length given */
 	assert_true(sasl_mech_sends_password(sasl_mech_find("OAUTHBEARER", 11)));
 	assert_true(sasl_mech_sends_password(sasl_mech_find("XOAUTH2", 7)));
 	assert_true(sasl_mech_uses_token(sasl_mech_find("XOAUTH2", 7)));
