@@ -93,9 +93,10 @@ sess_apply_reading(struct session *s)
 {
 	bool want = sess_states[s->state].reads && !s->out_blocked;
 	bool on = (bufferevent_get_enabled(s->bev) & EV_READ) != 0;
-	if (want && !on)
+	if (want && !on) {
 		bufferevent_enable(s->bev, EV_READ);
-	else if (!want && on)
+		sess_input_release(s);
+	} else if (!want && on)
 		bufferevent_disable(s->bev, EV_READ);
 }
 
@@ -401,12 +402,30 @@ sess_event_cb(struct bufferevent *bev, short what, void *arg)
 	server_bury(s->srv, s);
 }
 
+/* bufferevent_openssl reserves room in its input buffer before each
+ * SSL_read (4 KiB without a read watermark, 16 KiB with one, in a
+ * chain of twice that), also when reading is switched on and nothing
+ * has come; the empty chain then stays for as long as the session
+ * idles: 8-32 KiB per idle TLS session, where the issue allows 10 KiB
+ * for all of it.  evbuffer_drain() frees the chains only of a buffer
+ * that holds bytes, and the input's end is frozen for us, so one byte
+ * goes in at the front and out again.  Our input has no callbacks of
+ * its own; a TLS bufferevent has no watermark callback either (see
+ * tls_start), so this reserves nothing anew. */
 void
-sess_attach(struct session *s, struct bufferevent *bev)
+sess_input_release(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	if (evbuffer_get_length(in) == 0 && evbuffer_prepend(in, "", 1) == 0)
+		evbuffer_drain(in, 1);
+}
+
+void
+sess_attach(struct session *s, struct bufferevent *bev, size_t input_max)
 {
 	s->bev = bev;
 	bufferevent_setcb(bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
-	bufferevent_setwatermark(bev, EV_READ, 0, SESS_INPUT_MAX);
+	bufferevent_setwatermark(bev, EV_READ, 0, input_max);
 	sess_apply_state(s);
 	bufferevent_enable(bev, EV_WRITE);
 }
@@ -556,7 +575,7 @@ session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t 
 		return true;
 	}
 	s->state = ST_CMD;
-	sess_attach(s, bev);
+	sess_attach(s, bev, SESS_INPUT_MAX);
 	sess_greet(s);
 	return true;
 }

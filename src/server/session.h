@@ -147,8 +147,12 @@ void session_free(struct session **sp);
  * running.  s->bev must be attached. */
 void sess_set_state(struct session *s, enum sess_state to);
 /* Attaches bev (plain, TLS socket or TLS filter) with our callbacks and
- * the current state's reading and timeout. */
-void sess_attach(struct session *s, struct bufferevent *bev);
+ * the current state's reading and timeout.  input_max: the input
+ * buffer's high watermark (reading pauses above it), 0 for none. */
+void sess_attach(struct session *s, struct bufferevent *bev, size_t input_max);
+/* Frees the memory an empty input buffer still holds (no-op when it
+ * holds bytes).  See session.c. */
+void sess_input_release(struct session *s);
 /* Reads again if the state reads, with its timeout started anew, and
  * handles input that is already buffered.  No-op when closing. */
 void sess_resume(struct session *s);

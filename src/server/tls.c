@@ -126,7 +126,13 @@ tls_start(struct session *s, int fd)
 	 * encrypted reply (tls_unfilter). */
 	if (fd < 0)
 		s->raw = s->bev;
-	sess_attach(s, bev);
+	/* No read watermark: with one, libevent's TLS bufferevent reserves
+	 * 16 KiB of input again after every drain (its watermark callback
+	 * reads at once), and an idle session keeps that (a 32 KiB chain).
+	 * Input stays bounded without it: every reading state consumes
+	 * the input whole (lines up to their cap, DATA in chunks), and the
+	 * states that stop consuming switch reading off. */
+	sess_attach(s, bev, 0);
 	sess_set_state(s, ST_HANDSHAKE);
 	return 0;
 }
