@@ -94,8 +94,9 @@ class Server:
 class Postern(Server):
     name = "postern"
     can = {"auth-plain", "starttls", "scram"}
-    durable = ("spool file written, fsync of the file and of its folder, in groups "
-               "(group commit), before the 250 after DATA")
+    durable = ("spool v2: the frames of every message closed in a loop pass appended to a "
+               "segment (zeros written ahead of them), ONE fdatasync for the pass (group "
+               "commit), before the 250 after DATA")
 
     def __init__(self, base, cert, key, binary, extra=None):
         super().__init__(base, cert, key)

@@ -34,6 +34,7 @@ cmd_starttls(struct session *s, struct span arg)
 	 * from the client, such as the argument to the EHLO command, which
 	 * was not obtained from the TLS negotiation itself." */
 	sess_forget(s);
-	if (tls_start(s, -1) < 0)
-		sess_close(s);
+	/* The handshake starts once the 220 is written (session.c
+	 * sess_starttls_written); until then nothing is read. */
+	sess_set_state(s, ST_STARTTLS);
 }

@@ -21,8 +21,9 @@ static void sess_vreply(struct session *s, int code, char sep, const char *enh, 
  * stay well under it; a longer one (a peer string in it) is cut. */
 #define SESS_REPLY_LINE_MAX 512
 
-/* One evbuffer_add per line: under a STARTTLS filter every add becomes
- * its own TLS record, so a line built in three adds cost three records. */
+/* One evbuffer_add per line: the replies of a pipelined group gather
+ * in the output and go out in one write (one TLS record) at the end
+ * of the loop pass. */
 static void
 sess_vreply(struct session *s, int code, char sep, const char *enh, const char *fmt, va_list ap)
 {

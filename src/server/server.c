@@ -94,11 +94,6 @@ server_reap(evutil_socket_t fd, short what, void *arg)
 	struct session *s;
 	while ((s = TAILQ_FIRST(&srv->dead)) != NULL) {
 		TAILQ_REMOVE(&srv->dead, s, link);
-		if (sess_drain(s)) {
-			s->dead = false;
-			TAILQ_INSERT_TAIL(&srv->sessions, s, link);
-			continue;
-		}
 		srv->nsessions--;
 		session_free(&s);
 	}
@@ -115,7 +110,7 @@ server_grace_over(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH_SAFE(s, &srv->sessions, link, next) {
 		if (s->state == ST_COMMIT)
 			continue;	/* its commit runs in this loop pass */
-		if (s->state == ST_HANDSHAKE || s->state == ST_CLOSING) {
+		if (s->state == ST_STARTTLS || s->state == ST_HANDSHAKE || s->state == ST_CLOSING) {
 			server_bury(srv, s);
 			continue;
 		}
@@ -148,7 +143,7 @@ server_stop(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(srv->grace_ev, &tv);
 	}
 	TAILQ_FOREACH_SAFE(s, &srv->sessions, link, next) {
-		if (s->state == ST_HANDSHAKE)
+		if (s->state == ST_STARTTLS || s->state == ST_HANDSHAKE)
 			server_bury(srv, s);
 		else if (s->state == ST_CMD || s->state == ST_AUTH)
 			sess_shutdown_if_idle(s);
@@ -322,8 +317,7 @@ server_free(struct server **sp)
 	if (srv == NULL)
 		return;
 	struct session *s;
-	/* Twice: a STARTTLS session drops its filter in the first pass. */
-	for (int pass = 0; pass < 2 && srv->reaper_ev != NULL; pass++) {
+	if (srv->reaper_ev != NULL) {
 		while ((s = TAILQ_FIRST(&srv->sessions)) != NULL)
 			server_bury(srv, s);
 		server_reap(-1, 0, srv);

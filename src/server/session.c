@@ -39,6 +39,7 @@ static const struct sess_state_def {
 	bool reads;
 	enum sess_timeout timeout;
 } sess_states[] = {
+	[ST_STARTTLS] = { "starttls", false, TO_KEEP },
 	[ST_HANDSHAKE] = { "handshake", true, TO_HANDSHAKE },
 	[ST_CMD] = { "command", true, TO_COMMAND },
 	[ST_AUTH] = { "auth", true, TO_COMMAND },
@@ -56,19 +57,13 @@ state_name(enum sess_state st)
 	return sess_states[st].name;
 }
 
-/* Sets the read and write timeouts of s->bev (and of the plain
- * bufferevent under a STARTTLS filter) to secs.  Setting them restarts
- * the timers that run. */
+/* Sets the read and write timeouts of s->bev to secs.  Setting them
+ * restarts the timers that run. */
 static void
 sess_set_timeout(struct session *s, unsigned secs)
 {
 	struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
-	/* Under a STARTTLS filter the encrypted replies wait in the plain
-	 * bufferevent: its write timeout is the one that sees a client
-	 * that stopped reading. */
-	if (s->raw != NULL)
-		bufferevent_set_timeouts(s->raw, &tv, &tv);
 }
 
 static unsigned
@@ -94,9 +89,10 @@ sess_apply_reading(struct session *s)
 {
 	bool want = sess_states[s->state].reads && !s->out_blocked;
 	bool on = (bufferevent_get_enabled(s->bev) & EV_READ) != 0;
-	if (want && !on)
+	if (want && !on) {
 		bufferevent_enable(s->bev, EV_READ);
-	else if (!want && on)
+		sess_input_release(s);
+	} else if (!want && on)
 		bufferevent_disable(s->bev, EV_READ);
 }
 
@@ -202,24 +198,18 @@ sess_one_line(struct session *s, struct evbuffer *in)
 	return true;
 }
 
-/* Replies not yet handed to the kernel.  A STARTTLS session has them
- * in two places: in the TLS filter, and encrypted in the plain
- * bufferevent under it (the filter moves them there at once). */
+/* Replies not yet handed to the kernel. */
 static size_t
 sess_output_pending(const struct session *s)
 {
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
-	if (s->raw != NULL)
-		n += evbuffer_get_length(bufferevent_get_output(s->raw));
-	return n;
+	return evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
 /* Runs inside libevent's write path each time an output buffer of a
  * blocked session changes.  It only notes that the output drained: the
  * session goes on from its own event (sess_output_drained), outside
  * that write.  An evbuffer callback rather than the write callback,
- * because a STARTTLS filter calls ours only when it moves bytes into
- * the plain bufferevent, not when that one drains. */
+ * which libevent calls only once the output is empty. */
 static void
 sess_output_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
@@ -228,21 +218,18 @@ sess_output_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, v
 		event_active(s->out_ev, 0, 0);
 }
 
-/* Ends the watch of a blocked session's output buffers (no-op when not
- * blocked).  Never inside sess_output_changed(); before s->bev or
- * s->raw is freed. */
+/* Ends the watch of a blocked session's output buffer (no-op when not
+ * blocked).  Never inside sess_output_changed(); before s->bev is
+ * freed. */
 static void
 sess_output_unwatch(struct session *s)
 {
 	if (!s->out_blocked)
 		return;
 	s->out_blocked = false;
-	struct bufferevent *bevs[2] = { s->bev, s->raw };
-	for (size_t i = 0; i < 2; i++) {
-		if (s->out_watch[i] != NULL)
-			evbuffer_remove_cb_entry(bufferevent_get_output(bevs[i]), s->out_watch[i]);
-		s->out_watch[i] = NULL;
-	}
+	if (s->out_watch != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->out_watch);
+	s->out_watch = NULL;
 }
 
 static void
@@ -254,9 +241,8 @@ sess_output_drained(evutil_socket_t fd, short what, void *arg)
 		sess_resume(s);	/* which takes the commands that waited */
 }
 
-/* Watches the output buffers of s (s->bev's, and s->raw's under a
- * STARTTLS filter) and marks it blocked.  False when out of memory:
- * then nothing is watched. */
+/* Watches the output buffer of s and marks it blocked.  False when out
+ * of memory: then nothing is watched. */
 static bool
 sess_output_watch(struct session *s)
 {
@@ -264,19 +250,9 @@ sess_output_watch(struct session *s)
 		s->out_ev = event_new(s->srv->base, -1, 0, sess_output_drained, s);
 	if (s->out_ev == NULL)
 		return false;
-	struct bufferevent *bevs[2] = { s->bev, s->raw };
-	s->out_blocked = true;
-	for (size_t i = 0; i < 2; i++) {
-		if (bevs[i] == NULL)
-			continue;
-		s->out_watch[i] = evbuffer_add_cb(bufferevent_get_output(bevs[i]),
-						  sess_output_changed, s);
-		if (s->out_watch[i] == NULL) {
-			sess_output_unwatch(s);
-			return false;
-		}
-	}
-	return true;
+	s->out_watch = evbuffer_add_cb(bufferevent_get_output(s->bev), sess_output_changed, s);
+	s->out_blocked = s->out_watch != NULL;
+	return s->out_blocked;
 }
 
 /* Backpressure: true when s has more replies waiting than
@@ -334,31 +310,34 @@ sess_read_cb(struct bufferevent *bev, void *arg)
 	sess_process(arg);
 }
 
-/* The last reply is out of s->bev.  A STARTTLS session's reply now
- * sits encrypted in the plain bufferevent: the reaper, outside every
- * libevent callback, drops the filter and lets it flush (sess_drain). */
+/* The last reply is out of s->bev (in the socket): the reaper frees s,
+ * outside every libevent callback. */
 static void
 sess_flushed(struct session *s)
 {
 	server_bury(s->srv, s);
 }
 
-bool
-sess_drain(struct session *s)
+/* The 220 to STARTTLS is written (and every reply before it): TLS
+ * takes the socket itself, with no plain bufferevent under it.  RFC
+ * 3207 4.2: the negotiation starts right after that reply; reading
+ * was off since, so the client's first TLS bytes wait in the socket.
+ * A TLS bufferevent on the socket, rather than a filter over the plain
+ * one: a filter makes a TLS record of every evbuffer_add (a record per
+ * reply, not per pipelined group) and copies every byte once more, and
+ * an idle session would keep the plain bufferevent and its buffers (1
+ * KB).  libevent holds a reference on bev while this callback runs, so
+ * freeing it here is safe. */
+static void
+sess_starttls_written(struct session *s)
 {
-	sess_output_unwatch(s);	/* before the filter goes */
-	if (s->raw == NULL || s->state != ST_CLOSING)
-		return false;
-	/* The close_notify goes through the filter into the plain
-	 * bufferevent, behind the last reply. */
-	tls_close_notify(s);
-	tls_unfilter(s);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		return false;
-	bufferevent_setcb(s->bev, NULL, sess_write_cb, sess_event_cb, s);
-	bufferevent_disable(s->bev, EV_READ);
-	bufferevent_enable(s->bev, EV_WRITE);
-	return true;	/* sess_write_cb buries it again once written */
+	sess_output_unwatch(s);
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+	bufferevent_setfd(s->bev, -1);	/* freed without closing fd */
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+	if (tls_start(s, fd) < 0)
+		server_bury(s->srv, s);
 }
 
 static void
@@ -367,6 +346,8 @@ sess_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	if (s->state == ST_CLOSING)
 		sess_flushed(s);
+	else if (s->state == ST_STARTTLS)
+		sess_starttls_written(s);
 }
 
 static void
@@ -387,7 +368,8 @@ sess_event_cb(struct bufferevent *bev, short what, void *arg)
 		server_bury(s->srv, s);
 		return;
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && s->state != ST_CLOSING && s->state != ST_HANDSHAKE) {
+	if ((what & BEV_EVENT_TIMEOUT) && s->state != ST_CLOSING && s->state != ST_HANDSHAKE &&
+	    s->state != ST_STARTTLS) {
 		/* RFC 5321 4.5.3.2: the server may close after its timeout;
 		 * 421 tells the client why. */
 		log_info("session=%016" PRIx64 " timeout client=%s state=%s", s->id, s->addr,
@@ -402,12 +384,30 @@ sess_event_cb(struct bufferevent *bev, short what, void *arg)
 	server_bury(s->srv, s);
 }
 
+/* bufferevent_openssl reserves room in its input buffer before each
+ * SSL_read (4 KiB without a read watermark, 16 KiB with one, in a
+ * chain of twice that), also when reading is switched on and nothing
+ * has come; the empty chain then stays for as long as the session
+ * idles: 8-32 KiB per idle TLS session, where the issue allows 10 KiB
+ * for all of it.  evbuffer_drain() frees the chains only of a buffer
+ * that holds bytes, and the input's end is frozen for us, so one byte
+ * goes in at the front and out again.  Our input has no callbacks of
+ * its own; a TLS bufferevent has no watermark callback either (see
+ * tls_start), so this reserves nothing anew. */
 void
-sess_attach(struct session *s, struct bufferevent *bev)
+sess_input_release(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	if (evbuffer_get_length(in) == 0 && evbuffer_prepend(in, "", 1) == 0)
+		evbuffer_drain(in, 1);
+}
+
+void
+sess_attach(struct session *s, struct bufferevent *bev, size_t input_max)
 {
 	s->bev = bev;
 	bufferevent_setcb(bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
-	bufferevent_setwatermark(bev, EV_READ, 0, SESS_INPUT_MAX);
+	bufferevent_setwatermark(bev, EV_READ, 0, input_max);
 	sess_apply_state(s);
 	bufferevent_enable(bev, EV_WRITE);
 }
@@ -559,7 +559,7 @@ session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t 
 		return true;
 	}
 	s->state = ST_CMD;
-	sess_attach(s, bev);
+	sess_attach(s, bev, SESS_INPUT_MAX);
 	sess_greet(s);
 	return true;
 }
@@ -632,12 +632,10 @@ session_free(struct session **sp)
 	free(s->rcpt_wait);
 	if (s->auth_delay)
 		event_free(s->auth_delay);
-	/* Implicit TLS: the alert goes straight to the socket (the last
-	 * reply is already there); a STARTTLS session sent it in
-	 * sess_drain(), and after tls_unfilter() s->tls has no SSL. */
-	if (s->state == ST_CLOSING && s->raw == NULL)
+	/* The alert goes straight to the socket (the last reply is
+	 * already there). */
+	if (s->state == ST_CLOSING)
 		tls_close_notify(s);
-	tls_unfilter(s);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	iptab_release(srv->ips, s->ip);

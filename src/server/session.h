@@ -67,6 +67,7 @@ struct sasl_mech;
 /* Whether each state reads and which timeout it runs under: one row
  * each in session.c's sess_states[]. */
 enum sess_state {
+	ST_STARTTLS,	/* 220 to STARTTLS queued: not reading until it is written */
 	ST_HANDSHAKE,	/* TLS handshake running (implicit TLS or STARTTLS) */
 	ST_CMD,		/* waiting for a command */
 	ST_AUTH,	/* sent 334, waiting for the client's response line */
@@ -84,7 +85,6 @@ struct session {
 	struct gen *gen;		/* settings this session runs under */
 	const struct config *cfg;	/* == gen->cfg */
 	struct bufferevent *bev;
-	struct bufferevent *raw;		/* plain bufferevent under a STARTTLS filter */
 	enum listen_role role;
 	enum sess_state state;
 	char ip[48];			/* numeric client address */
@@ -126,10 +126,10 @@ struct session {
 	bool greeted;			/* 220 sent */
 	bool dead;			/* on srv->dead, freed soon */
 	/* Backpressure (SESS_OUTPUT_MAX): while out_blocked, no command is
-	 * taken and reading is off; out_watch[] watch the output buffers
-	 * (s->bev's, then s->raw's) and wake out_ev once they drained. */
+	 * taken and reading is off; out_watch watches the output buffer
+	 * and wakes out_ev once it drained. */
 	bool out_blocked;
-	struct evbuffer_cb_entry *out_watch[2];
+	struct evbuffer_cb_entry *out_watch;
 	struct event *out_ev;		/* made on first use */
 	unsigned errors;
 	unsigned nmsgs, nrcpt_total;
@@ -151,18 +151,18 @@ void session_free(struct session **sp);
  * blocked), and its timeout, set only when it differs from the one
  * running.  s->bev must be attached. */
 void sess_set_state(struct session *s, enum sess_state to);
-/* Attaches bev (plain, TLS socket or TLS filter) with our callbacks and
- * the current state's reading and timeout. */
-void sess_attach(struct session *s, struct bufferevent *bev);
+/* Attaches bev (plain or TLS on the socket) with our callbacks and
+ * the current state's reading and timeout.  input_max: the input
+ * buffer's high watermark (reading pauses above it), 0 for none. */
+void sess_attach(struct session *s, struct bufferevent *bev, size_t input_max);
+/* Frees the memory an empty input buffer still holds (no-op when it
+ * holds bytes).  See session.c. */
+void sess_input_release(struct session *s);
 /* Reads again if the state reads, with its timeout started anew, and
  * handles input that is already buffered.  No-op when closing. */
 void sess_resume(struct session *s);
 /* Stops reading; the reply already queued is flushed, then freed. */
 void sess_close(struct session *s);
-/* Reaper only (never inside a callback): a closing STARTTLS session
- * drops its TLS filter; true when the plain bufferevent still has the
- * last reply to write (then s lives on until it is written). */
-bool sess_drain(struct session *s);
 /* 421 4.3.2 and close when shutting down and no transaction is open. */
 bool sess_shutdown_if_idle(struct session *s);
 /* Adds a copy of mailbox to the transaction's recipients: 0, or -1
@@ -251,15 +251,14 @@ bool policy_sender_owned(const struct session *s, const char *address);
 bool policy_checks_header_from(const struct session *s);
 
 /* ---- tls.c ---- */
-/* Starts the server side of a TLS handshake on s: implicit (on the
- * accepted fd) or after STARTTLS (as a filter over s->bev).  Returns 0,
- * or -1 when no SSL object could be made (then s is closed). */
+/* Starts the server side of a TLS handshake on s over fd: the accepted
+ * fd (implicit TLS), or after STARTTLS the session's socket, once the
+ * 220 is written and the plain bufferevent gone (session.c).  Returns 0,
+ * or -1 when no SSL object could be made (then fd is closed and s has
+ * no bufferevent: the caller buries it). */
 int tls_start(struct session *s, int fd);
-/* STARTTLS sessions: frees the filter (its bytes are already in the
- * plain bufferevent) and makes s->bev the plain one again. */
-void tls_unfilter(struct session *s);
-/* A TLS session that ends on our side: queues (STARTTLS filter) or
- * writes (implicit TLS) the close_notify alert.  No-op without TLS. */
+/* A TLS session that ends on our side: writes the close_notify alert.
+ * No-op without TLS. */
 void tls_close_notify(struct session *s);
 /* Called on BEV_EVENT_CONNECTED: records version and cipher, then
  * calls sess_tls_ready(). */

@@ -441,7 +441,42 @@ seg_roll(struct spool *sp)
 	}
 	sp->cur_fd = fd;
 	sp->cur_size = 0;
+	sp->cur_zeroed = 0;
 	return 0;
+}
+
+/* Writes zeros after the end the pass's frames will reach, up to
+ * SPOOL_SEG_AHEAD past it (never past SPOOL_SEG_MAX).  Appending past a
+ * file's end makes fdatasync carry the new size and blocks through the
+ * file system's journal (ext4: a journal commit, more cache flushes of
+ * the disk); overwriting blocks that are already written changes no
+ * metadata that fdatasync must carry, so it writes only the data, as
+ * PostgreSQL does with its WAL segments (bench/fsync_ceiling.c, "prezero"
+ * against "append").  The zeros go out in the same pass as the frames
+ * that first need them: that pass's one fdatasync covers both.  Readers
+ * take a zero frame header as the end of a segment (spool_seg.c).  A
+ * failure (a full disk) is no error: the frames then extend the file. */
+static void
+seg_prezero(struct spool *sp, size_t need)
+{
+	static const uint8_t zeros[65536];
+	uint64_t end = sp->cur_size + need;
+	if (end <= sp->cur_zeroed)
+		return;
+	uint64_t to = end + SPOOL_SEG_AHEAD;
+	if (to > SPOOL_SEG_MAX)
+		to = SPOOL_SEG_MAX;
+	uint64_t at = end;
+	while (at < to) {
+		size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+		ssize_t w = pwrite(sp->cur_fd, zeros, n, (off_t)at);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		at += (uint64_t)w;
+	}
+	sp->cur_zeroed = at;
 }
 
 /* Renames the spilled messages of the pass into msg/ and fsyncs msg/
@@ -517,6 +552,7 @@ publish_frames(struct spool *sp, struct spool_msg **msgs, size_t n, const char *
 		free(ends);
 		return;
 	}
+	seg_prezero(sp, all->len);
 	int e = 0;
 	size_t done = seg_append(sp, all->p, all->len, &e);
 	if (done < all->len) {
@@ -539,6 +575,7 @@ publish_frames(struct spool *sp, struct spool_msg **msgs, size_t n, const char *
 			close(sp->cur_fd);
 			sp->cur_fd = -1;
 		}
+		sp->cur_zeroed = 0;	/* the zeros went with the cut */
 		done = keep;
 	}
 	sp->cur_size += done;

@@ -12,7 +12,10 @@
  *	lock		flock(2)ed by the one server writing the spool; its pid
  *	seg/SEQ		segments: append-only files of message frames, SEQ is
  *			16 hex digits, increasing; the writer appends to the
- *			newest and starts a new one past SPOOL_SEG_MAX bytes
+ *			newest and starts a new one past SPOOL_SEG_MAX bytes;
+ *			zeros follow the last frame (written ahead, so that
+ *			a pass's fdatasync carries no file growth): a zero
+ *			frame header ends a segment's frames
  *	msg/ID		content of a large message (over SPOOL_INLINE_MAX),
  *			raw bytes; its frame in a segment holds size + CRC32C
  *	tmp/ID		a large message's content while DATA runs
@@ -57,7 +60,8 @@
  *    frame is written once and never rewritten (append-only), so what
  *    was durable stays durable;
  *  - maybe a torn tail after them (the pass in flight): a frame that is
- *    short or whose checksum fails.  Readers stop there and report it
+ *    short or whose checksum fails (zeros where its bytes did not
+ *    reach the disk).  Readers stop there and report it
  *    (queue list shows TORN); it was never acknowledged, its clients
  *    send it again.  The writer never appends after a tail it did not
  *    write whole: on a failed write it truncates back to the last whole

@@ -20,6 +20,10 @@
  * soon after its mail is done, big enough that creating one (and the
  * fsync of seg/ it costs) happens once per ~2000 2 KB messages. */
 #define SPOOL_SEG_MAX (4u << 20)
+/* Zeros are written this far ahead of a segment's frames (spool.c
+ * seg_prezero): one pass in about 100 of S3's (2 KB messages, groups
+ * of a few) pays for the file's growth, the others overwrite zeros. */
+#define SPOOL_SEG_AHEAD (256u << 10)
 /* No frame is longer: 64 KiB content + a large envelope. */
 #define SPOOL_FRAME_MAX (4u << 20)
 #define SPOOL_MSG_MAGIC "PSM2"
@@ -73,7 +77,8 @@ struct spool {
 	/* the segment being appended to (writer) */
 	int cur_fd;		/* -1: a new one at the next pass */
 	uint64_t cur_seq;
-	uint64_t cur_size;
+	uint64_t cur_size;	/* end of the last whole frame: where the next goes */
+	uint64_t cur_zeroed;	/* the file's zeros end here (>= cur_size or 0) */
 	uint64_t last_us;	/* ids strictly increase within a process */
 };
 

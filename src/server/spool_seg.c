@@ -231,9 +231,12 @@ pread_all(int fd, void *p, size_t n, off_t at)
 	return 0;
 }
 
+/* seg_frame_at(): zeros where a frame would start (not a records.h code). */
+#define SEG_END 2
+
 /* Reads the frame at off of an open segment into *p_r (malloc'd).
- * Returns REC_OK (*flen_r, payload at *pl_r), REC_SHORT or REC_BAD
- * with *why_r. */
+ * Returns REC_OK (*flen_r, payload at *pl_r), SEG_END, REC_SHORT or
+ * REC_BAD with *why_r. */
 static int
 seg_frame_at(int fd, uint64_t off, uint64_t fsize, uint8_t **p_r, const uint8_t **pl_r, size_t *pn_r,
 	     size_t *flen_r, const char **why_r)
@@ -245,6 +248,14 @@ seg_frame_at(int fd, uint64_t off, uint64_t fsize, uint8_t **p_r, const uint8_t 
 	*why_r = "read error";
 	if (pread_all(fd, hdr, hn, (off_t)off) < 0)
 		return REC_BAD;
+	/* The writer writes zeros ahead of its frames (spool.c
+	 * seg_prezero): a zero header is where the frames end.  No frame
+	 * starts with one (its magic is "PSM2"). */
+	static const uint8_t zero[REC_FRAME_HDR];
+	if (memcmp(hdr, zero, hn) == 0) {
+		*why_r = "end of the frames";
+		return SEG_END;
+	}
 	int rc = rec_frame_parse(hdr, hn, SPOOL_MSG_MAGIC, SPOOL_FRAME_MAX, pl_r, pn_r, flen_r, why_r);
 	if (rc == REC_BAD || hn < REC_FRAME_HDR)
 		return rc;
@@ -307,6 +318,8 @@ spool_seg_scan_one(struct spool *sp, uint64_t seq, spool_seg_fn fn, void *arg)
 		size_t pn, flen;
 		const char *why;
 		int rc = seg_frame_at(fd, off, size, &p, &pl, &pn, &flen, &why);
+		if (rc == SEG_END)
+			break;
 		if (rc != REC_OK) {
 			seg_torn_entry(&e, seq, off, size, rc == REC_SHORT ? "torn frame (cut short)" : why);
 			stop = fn(arg, &e);

@@ -139,30 +139,26 @@ tls_start(struct session *s, int fd)
 	struct event_base *base = s->srv->base;
 	SSL *ssl = SSL_new(s->gen->ssl);
 	struct bufferevent *bev = NULL;
-	if (ssl != NULL && fd >= 0)
+	if (ssl != NULL)
 		bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 						     BEV_OPT_CLOSE_ON_FREE);
-	else if (ssl != NULL)
-		/* STARTTLS: a filter over the plain bufferevent, so the 220
-		 * already queued on it goes out before the handshake. */
-		bev = bufferevent_openssl_filter_new(base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, 0);
 	if (bev == NULL) {
 		log_err("session=%016" PRIx64 " cannot start TLS: %s", s->id, tls_reason());
 		if (ssl != NULL)
 			SSL_free(ssl);
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		return -1;
 	}
 	/* Clients that drop the connection without close_notify are common
 	 * and harmless here: SMTP has its own end markers. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	/* The filter does not own the plain bufferevent: at the end we
-	 * free the filter first and let the plain one flush the last
-	 * encrypted reply (tls_unfilter). */
-	if (fd < 0)
-		s->raw = s->bev;
-	sess_attach(s, bev);
+	/* No read watermark: with one, libevent's TLS bufferevent reserves
+	 * 16 KiB of input again after every drain (its watermark callback
+	 * reads at once), and an idle session keeps that (a 32 KiB chain).
+	 * Input stays bounded without it: every reading state consumes
+	 * the input whole (lines up to their cap, DATA in chunks), and the
+	 * states that stop consuming switch reading off. */
+	sess_attach(s, bev, 0);
 	sess_set_state(s, ST_HANDSHAKE);
 	return 0;
 }
@@ -231,16 +227,4 @@ tls_close_notify(struct session *s)
 	 * client is gone) changes nothing for us. */
 	(void)SSL_shutdown(ssl);
 	ERR_clear_error();
-}
-
-void
-tls_unfilter(struct session *s)
-{
-	if (s->raw == NULL)
-		return;
-	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-	bufferevent_free(s->bev);
-	SSL_free(ssl);
-	s->bev = s->raw;
-	s->raw = NULL;
 }

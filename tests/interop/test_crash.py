@@ -237,7 +237,13 @@ def test_tampered_file_is_torn_after_restart(server):
     assert len(segs) == 1, segs
     victim = segs[0]
     data = victim.read_bytes()
-    victim.write_bytes(data[: len(data) - 7])
+    # the frames end where the zeros the writer wrote ahead begin
+    # (frame: "PSM2", 4-byte big-endian payload length, CRC, payload)
+    end = 0
+    while data[end:end + 4] == b"PSM2":
+        end += 12 + int.from_bytes(data[end + 4:end + 8], "big")
+    assert end > 0 and not any(data[end:]), (end, len(data))
+    victim.write_bytes(data[: end - 7])
     kill(server)
     restart(server)
     state = queue_state(server)
