@@ -2,7 +2,9 @@
  * (src/lib/ipc/auth_proto.c), fed a byte stream in pieces as a socket
  * delivers it.  Properties: the stream cut anywhere gives the same
  * frames as the stream whole; every frame the decoder accepts encodes
- * back to exactly its bytes (the encoder and decoder apply one table). */
+ * back to exactly its bytes (the encoder and decoder apply one table).
+ * Seeds (fuzz/corpus/auth_proto/) hold every message type, RCPT_CHECK
+ * and RCPT_ANSWER included. */
 #include "fuzz.h"
 
 #include "ipc/auth_proto.h"

@@ -27,7 +27,9 @@
 struct pool_net;
 
 struct pool_item {
-	struct store_job *job;
+	void *job;
+	auth_pool_run_fn *run;		/* NULL: a store job (store_job_run, p->done_fn) */
+	auth_pool_job_done_fn *done;
 	void *ctx;
 	struct pool_net *net;
 	TAILQ_ENTRY(pool_item) link;
@@ -154,7 +156,10 @@ pool_worker(void *arg)
 		struct pool_item *it = TAILQ_FIRST(&p->todo);
 		TAILQ_REMOVE(&p->todo, it, link);
 		pthread_mutex_unlock(&p->mu);
-		store_job_run(it->job);
+		if (it->run != NULL)
+			it->run(it->job);
+		else
+			store_job_run(it->job);
 		pthread_mutex_lock(&p->mu);
 		TAILQ_INSERT_TAIL(&p->done, it, link);
 		/* A full pipe already wakes the loop: EAGAIN is fine. */
@@ -162,6 +167,16 @@ pool_worker(void *arg)
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
+}
+
+/* Hands a job back to its owner (run or not). */
+static void
+pool_item_done(struct auth_pool *p, struct pool_item *it)
+{
+	if (it->run != NULL)
+		it->done(it->ctx, it->job);
+	else
+		p->done_fn(it->ctx, it->job);
 }
 
 /* On the loop: hands finished jobs back, admits the waiting. */
@@ -190,7 +205,7 @@ pool_wake(evutil_socket_t fd, short what, void *arg)
 			pool_admit(p, next);
 		}
 		pool_net_maybe_free(n);
-		p->done_fn(it->ctx, it->job);
+		pool_item_done(p, it);
 		TAILQ_INSERT_TAIL(&p->spare, it, link);
 	}
 }
@@ -248,7 +263,7 @@ pool_items_return(struct auth_pool *p, struct pool_items *l)
 	struct pool_item *it;
 	while ((it = TAILQ_FIRST(l)) != NULL) {
 		TAILQ_REMOVE(l, it, link);
-		p->done_fn(it->ctx, it->job);
+		pool_item_done(p, it);
 	}
 }
 
@@ -285,26 +300,46 @@ auth_pool_free(struct auth_pool **pp)
 	*pp = NULL;
 }
 
-int
-auth_pool_submit(struct auth_pool *p, const char *ip, struct store_job *job, void *ctx)
+/* Admits or queues a job for ip's network; -1 past the bounds (the
+ * job stays the caller's). */
+static int
+pool_submit(struct auth_pool *p, const char *ip, struct pool_item proto)
 {
 	struct pool_net *n = pool_net_get(p, ip);
 	struct pool_item *it = TAILQ_FIRST(&p->spare);
 	if (n == NULL || it == NULL || (n->admitted >= p->per_net && n->nwait >= AUTH_POOL_NET_WAIT)) {
 		if (n != NULL)
 			pool_net_maybe_free(n);
-		store_job_free(&job);
 		return -1;
 	}
 	TAILQ_REMOVE(&p->spare, it, link);
-	it->job = job;
-	it->ctx = ctx;
+	it->job = proto.job;
+	it->run = proto.run;
+	it->done = proto.done;
+	it->ctx = proto.ctx;
 	it->net = n;
 	if (n->admitted < p->per_net)
 		pool_admit(p, it);
 	else
 		pool_wait(p, it);
 	return 0;
+}
+
+int
+auth_pool_submit(struct auth_pool *p, const char *ip, struct store_job *job, void *ctx)
+{
+	if (pool_submit(p, ip, (struct pool_item){ .job = job, .ctx = ctx }) < 0) {
+		store_job_free(&job);
+		return -1;
+	}
+	return 0;
+}
+
+int
+auth_pool_submit_job(struct auth_pool *p, const char *ip, auth_pool_run_fn *run,
+		     auth_pool_job_done_fn *done, void *job, void *ctx)
+{
+	return pool_submit(p, ip, (struct pool_item){ .job = job, .run = run, .done = done, .ctx = ctx });
 }
 
 void

@@ -44,6 +44,17 @@ void auth_pool_free(struct auth_pool **pp);
  * when the bounds are reached. */
 int auth_pool_submit(struct auth_pool *p, const char *ip, struct store_job *job, void *ctx);
 
+/* Jobs of other kinds (the RCPT-time LMTP callout, lmtp_callout.h)
+ * share the workers and the same per-network bounds: run(job) on a
+ * worker thread, then done(ctx, job) on the loop's thread -- also for a
+ * job that never ran (auth_pool_free), which done must tell apart
+ * itself if it cares.  Returns 0, or -1 past the bounds: then job stays
+ * the caller's and done is not called. */
+typedef void auth_pool_run_fn(void *job);
+typedef void auth_pool_job_done_fn(void *ctx, void *job);
+int auth_pool_submit_job(struct auth_pool *p, const char *ip, auth_pool_run_fn *run,
+			 auth_pool_job_done_fn *done, void *job, void *ctx);
+
 /* Tests and logs: jobs admitted (queued or running), waiting. */
 void auth_pool_counts(const struct auth_pool *p, size_t *admitted_r, size_t *waiting_r);
 

@@ -71,6 +71,7 @@ static void
 authd_conn_free(struct auth_conn *c)
 {
 	auth_req_orphan_all(c);
+	auth_rcpt_orphan_all(c);
 	TAILQ_REMOVE(&c->d->conns, c, link);
 	bufferevent_free(c->bev);
 	auth_proto_dec_wipe(&c->dec);
@@ -98,6 +99,8 @@ authd_dispatch(struct auth_conn *c, const struct auth_msg *m)
 	case AUTH_MSG_CANCEL:
 		auth_req_cancel(c, m);
 		return 0;
+	case AUTH_MSG_RCPT_CHECK:
+		return auth_rcpt_check(c, m);
 	default:
 		log_err("auth: %s is not a request", auth_msg_type_name(m->type));
 		return -1;
@@ -154,6 +157,7 @@ authd_add_conn(struct authd *d, int fd)
 	c->d = d;
 	for (size_t i = 0; i < AUTH_REQ_BUCKETS; i++)
 		LIST_INIT(&c->reqs[i]);
+	LIST_INIT(&c->rcpt_jobs);
 	auth_proto_dec_init(&c->dec);
 	TAILQ_INSERT_TAIL(&d->conns, c, link);
 	bufferevent_setcb(c->bev, authd_conn_read, NULL, authd_conn_event, c);
@@ -184,6 +188,11 @@ authd_new(struct event_base *base, struct config *cfg, const uint8_t *key, char 
 		authd_free(&d);
 		return NULL;
 	}
+	d->rcpt = auth_rcpt_new(cfg, err_r);
+	if (d->rcpt == NULL) {
+		authd_free(&d);
+		return NULL;
+	}
 	d->throttle = throttle_new(&cfg->throttle);
 	if (d->throttle == NULL || RAND_bytes(d->tag_key, sizeof d->tag_key) != 1) {
 		*err_r = strdup("cannot set up the AUTH throttle (out of memory, or no SipHash)");
@@ -198,6 +207,24 @@ authd_new(struct event_base *base, struct config *cfg, const uint8_t *key, char 
 	}
 	authd_pick_mechs(d);
 	return d;
+}
+
+/* The local recipients of the new config; a broken map keeps the old
+ * one (the parent checked it before the reload, so this is a file
+ * changed in between). */
+static void
+authd_reload_rcpt(struct authd *d, const struct config *cfg)
+{
+	char *err = NULL;
+	struct auth_rcpt *r = auth_rcpt_new(cfg, &err);
+	if (r == NULL) {
+		log_err("auth: local recipients not reloaded, keeping the old ones: %s",
+			err ? err : "out of memory");
+		free(err);
+		return;
+	}
+	auth_rcpt_free(&d->rcpt);
+	d->rcpt = r;
 }
 
 int
@@ -221,6 +248,7 @@ authd_reload(struct authd *d)
 			cfg->credentials, err ? err : "?");
 		free(err);
 	}
+	authd_reload_rcpt(d, cfg);
 	config_free(&d->cfg);
 	d->cfg = cfg;
 	log_set_level(cfg->log_level);
@@ -250,6 +278,7 @@ authd_free(struct authd **dp)
 		authd_conn_free(c);
 	/* After the connections: their requests with jobs wait for these. */
 	auth_pool_free(&d->pool);
+	auth_rcpt_free(&d->rcpt);
 	store_free(&d->store);
 	throttle_free(&d->throttle);
 	config_free(&d->cfg);

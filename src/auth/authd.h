@@ -35,6 +35,11 @@ int authd_add_conn(struct authd *d, int fd);
  * caller exits and the parent starts one); -1 when the new config is
  * broken (the old one stays, logged). */
 int authd_reload(struct authd *d);
+/* Reads local_recipients and local_delivery's lmtp form as the auth
+ * process will (auth_rcpt.c), so that the parent refuses a start
+ * (--check says why, "FILE:LINE: why") or a reload with a broken map
+ * before any process uses it.  0, or -1 with *err_r malloc'd. */
+int authd_check_rcpt(const struct config *cfg, char **err_r);
 /* True after a malformed message: the process must exit. */
 int authd_broken(const struct authd *d);
 void authd_free(struct authd **dp);

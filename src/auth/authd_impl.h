@@ -46,10 +46,14 @@ struct auth_req {
 };
 LIST_HEAD(auth_req_list, auth_req);
 
+struct auth_rcpt_job;
+LIST_HEAD(auth_rcpt_jobs, auth_rcpt_job);
+
 struct auth_conn {
 	struct authd *d;
 	struct bufferevent *bev;
 	struct auth_req_list reqs[AUTH_REQ_BUCKETS];
+	struct auth_rcpt_jobs rcpt_jobs;	/* LMTP callouts with the workers */
 	TAILQ_ENTRY(auth_conn) link;
 	struct auth_proto_dec dec;	/* last: 16 KiB */
 };
@@ -69,6 +73,9 @@ struct authd {
 	size_t nmechs;
 	struct auth_conn_list conns;
 	bool broken;
+	/* Local recipients at RCPT (auth_rcpt.c): the map, the LMTP server
+	 * to ask, and its recent answers. */
+	struct auth_rcpt *rcpt;
 };
 
 /* authd.c: sends one message on c; false when it could not be encoded
@@ -86,6 +93,19 @@ void auth_req_cancel(struct auth_conn *c, const struct auth_msg *m);
 void auth_req_orphan_all(struct auth_conn *c);
 /* auth_pool_done_fn */
 void auth_req_job_done(void *ctx, struct store_job *job);
+
+/* auth_rcpt.c: is a local recipient known (RCPT_CHECK)?  Answers at
+ * once from the local_recipients map and the store, or asks the LMTP
+ * server on a worker and answers when it is back.
+ * auth_rcpt_new: from cfg (the map read, local_delivery's lmtp form);
+ * NULL with *err_r malloc'd ("PATH:LINE: why").  A reload makes a new
+ * one and frees the old (its cache goes with it).  -1 from check is a
+ * protocol violation. */
+struct auth_rcpt *auth_rcpt_new(const struct config *cfg, char **err_r);
+void auth_rcpt_free(struct auth_rcpt **rp);
+int auth_rcpt_check(struct auth_conn *c, const struct auth_msg *m);
+/* The connection goes away: its callouts answer nobody. */
+void auth_rcpt_orphan_all(struct auth_conn *c);
 
 /* auth_throttle.c: before the credential check of r's request: may it
  * go ahead now, after *delay_ms_r, or not at all?  Logs a throttled

@@ -80,7 +80,10 @@ authc_down(struct authc *a, const char *why)
 		struct session *s;
 		while ((s = LIST_FIRST(&a->wait[b])) != NULL) {
 			authc_forget(s);
-			cmd_auth_answer(s, NULL);
+			if (s->state == ST_RCPT_WAIT)
+				cmd_rcpt_answer(s, NULL);
+			else
+				cmd_auth_answer(s, NULL);
 		}
 	}
 }
@@ -108,11 +111,19 @@ authc_dispatch(struct authc *a, const struct auth_msg *m)
 		authc_hello(a, m);
 		return 0;
 	}
-	if (m->type != AUTH_MSG_CONTINUE && m->type != AUTH_MSG_OK && m->type != AUTH_MSG_FAIL)
+	if (m->type != AUTH_MSG_CONTINUE && m->type != AUTH_MSG_OK && m->type != AUTH_MSG_FAIL &&
+	    m->type != AUTH_MSG_RCPT_ANSWER)
 		return -1;
 	struct session *s = authc_find(a, m->id);
 	if (s == NULL)
 		return 0;	/* cancelled meanwhile: the answer crossed the cancel */
+	if ((m->type == AUTH_MSG_RCPT_ANSWER) != (s->state == ST_RCPT_WAIT))
+		return -1;	/* an answer to a question this request did not ask */
+	if (m->type == AUTH_MSG_RCPT_ANSWER) {
+		authc_forget(s);
+		cmd_rcpt_answer(s, m);
+		return 0;
+	}
 	if (m->type != AUTH_MSG_CONTINUE)
 		authc_forget(s);
 	cmd_auth_answer(s, m);
@@ -200,14 +211,30 @@ authc_send(struct authc *a, enum auth_msg_type type, uint32_t id, const struct a
 	return rc;
 }
 
+/* A new request id, never 0 ("no request"). */
+static uint32_t
+authc_next_id(struct authc *a)
+{
+	if (++a->next_id == 0)
+		a->next_id = 1;
+	return a->next_id;
+}
+
+/* s waits for the answer to request id. */
+static void
+authc_wait(struct authc *a, struct session *s, uint32_t id)
+{
+	s->auth_id = id;
+	LIST_INSERT_HEAD(&a->wait[id % AUTHC_BUCKETS], s, auth_link);
+}
+
 int
 authc_start(struct session *s, const struct sasl_mech *m, const uint8_t *ir, size_t irlen)
 {
 	struct authc *a = s->srv->auth;
 	if (a == NULL || a->bev == NULL)
 		return -1;
-	if (++a->next_id == 0)
-		a->next_id = 1;	/* 0 means "no request" */
+	uint32_t id = authc_next_id(a);
 	uint8_t flags = (uint8_t)((s->tls ? AUTH_START_TLS : 0) | (ir ? AUTH_START_IR : 0));
 	uint8_t sid[8];
 	for (size_t i = 0; i < 8; i++)
@@ -220,10 +247,30 @@ authc_start(struct session *s, const struct sasl_mech *m, const uint8_t *ir, siz
 		{ sid, 8 },
 		{ ir, ir ? irlen : 0 },
 	};
-	if (authc_send(a, AUTH_MSG_START, a->next_id, f, 5) < 0)
+	if (authc_send(a, AUTH_MSG_START, id, f, 5) < 0)
 		return -1;
-	s->auth_id = a->next_id;
-	LIST_INSERT_HEAD(&a->wait[s->auth_id % AUTHC_BUCKETS], s, auth_link);
+	authc_wait(a, s, id);
+	return 0;
+}
+
+int
+authc_rcpt(struct session *s, const char *mailbox)
+{
+	struct authc *a = s->srv->auth;
+	if (a == NULL || a->bev == NULL || s->auth_id != 0)
+		return -1;
+	uint32_t id = authc_next_id(a);
+	uint8_t sid[8];
+	for (size_t i = 0; i < 8; i++)
+		sid[i] = (uint8_t)(s->id >> (56 - 8 * i));
+	struct auth_field f[3] = {
+		{ (const uint8_t *)mailbox, strlen(mailbox) },
+		{ (const uint8_t *)s->ip, strlen(s->ip) },
+		{ sid, 8 },
+	};
+	if (authc_send(a, AUTH_MSG_RCPT_CHECK, id, f, 3) < 0)
+		return -1;
+	authc_wait(a, s, id);
 	return 0;
 }
 

@@ -127,20 +127,35 @@ parse_mechs(struct conf_ctx *x, void *obj, const char *list)
 	return 0;
 }
 
-/* "file:PATH", the only map type so far; the file is read with the
- * generation (server.c gen_new), so that SIGHUP rereads it. */
+/* A map key's "file:PATH" (the only map type so far) into *field as
+ * an absolute path. */
 static int
-set_sender_map(struct conf_ctx *x, void *obj, const char *v)
+set_file_map(struct conf_ctx *x, const char *key, const char *v, char **field)
 {
-	struct config *c = obj;
 	if (strncmp(v, "file:", 5) != 0 || v[5] == '\0')
-		return conf_fail(x, "sender_login_map: '%s' is not file:PATH", v);
+		return conf_fail(x, "%s: '%s' is not file:PATH", key, v);
 	char *p = conf_path(conf_ctx_conf(x), v + 5);
 	if (p == NULL)
 		return conf_fail(x, "out of memory");
-	free(c->sender_login_map);
-	c->sender_login_map = p;
+	free(*field);
+	*field = p;
 	return 0;
+}
+
+/* The file is read with the generation (server.c gen_new), so that
+ * SIGHUP rereads it. */
+static int
+set_sender_map(struct conf_ctx *x, void *obj, const char *v)
+{
+	return set_file_map(x, "sender_login_map", v, &((struct config *)obj)->sender_login_map);
+}
+
+/* deliver/local_rcpt.h has the format; read by the auth process, and by
+ * the parent to check it before a start or reload. */
+static int
+set_local_recipients(struct conf_ctx *x, void *obj, const char *v)
+{
+	return set_file_map(x, "local_recipients", v, &((struct config *)obj)->local_recipients);
 }
 
 static int
@@ -199,6 +214,22 @@ set_retry(struct conf_ctx *x, void *obj, const char *v)
 	int rc = conf_fail(x, "%s", err ? err : "out of memory");
 	free(err);
 	return rc;
+}
+
+/* local_delivery: the route's (deliver/route.h) and, as written, the
+ * auth process's RCPT check (its LMTP callout, auth_rcpt.c). */
+static int
+set_local_delivery(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct config *c = obj;
+	if (config_set_local_delivery(x, obj, v) < 0)
+		return -1;
+	char *d = strdup(v);
+	if (d == NULL)
+		return conf_fail(x, "out of memory");
+	free(c->local_delivery);
+	c->local_delivery = d;
+	return 0;
 }
 
 /* ---- the keys ----
@@ -345,9 +376,12 @@ static const struct conf_key config_keys[] = {
 	{ "relay_tls_trust_file", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
 	  config_set_relay_tls_trust_file, 0, "CA file for the relay's certificate; default system" },
 	{ "local_delivery", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
-	  config_set_local_delivery, 0, "maildir:PATH (%u %d) | lmtp:HOST:PORT | lmtp:unix:PATH" },
+	  set_local_delivery, 0, "maildir:PATH (%u %d) | lmtp:HOST:PORT | lmtp:unix:PATH" },
 	{ "dns_resolver", CONF_CUSTOM, offsetof(struct config, route), 0, NULL, NULL,
 	  config_set_dns_resolver, 0, "IP[:PORT],... for MX lookups; default /etc/resolv.conf" },
+	/* Local recipients at RCPT (issue 14 item 3; src/auth/auth_rcpt.c). */
+	{ "local_recipients", CONF_CUSTOM, offsetof(struct config, local_recipients), 0, NULL, NULL,
+	  set_local_recipients, 0, "file:PATH of \"address [target...]\" lines (aliases)" },
 };
 
 #undef F
@@ -493,6 +527,8 @@ config_free(struct config **cp)
 	free(c->user);
 	free(c->control_socket);
 	route_conf_clear(&c->route);
+	free(c->local_recipients);
+	free(c->local_delivery);
 	free(c);
 	*cp = NULL;
 }

@@ -82,6 +82,9 @@ struct config {
 	 * dns_resolver; its local_domains and helo_name point at the fields
 	 * above. */
 	struct route_conf route;
+	/* Local recipients at RCPT (issue 14, src/auth/auth_rcpt.c). */
+	char *local_recipients;		/* absolute path of the file: map, NULL: none */
+	char *local_delivery;		/* as written, NULL: none (lmtp forms read by lmtp_callout.h) */
 };
 
 /* Reads path into a new config.  Returns NULL with *err_r malloc'd

@@ -38,6 +38,7 @@
 #include <openssl/rand.h>
 
 #include "auth/authd.h"
+#include "deliver/local_rcpt.h"
 #include "server/fdpass.h"
 #include "server/runner.h"
 #include "server/spool.h"
@@ -258,12 +259,17 @@ parent_runner_child(struct parent *p, pid_t parent_pid)
 	 * still dying after a SIGKILLed parent must not keep the next
 	 * server from starting */
 	close(p->spool_lock);
-	if (sp == NULL || (p->drop && privdrop_to(p->uid, p->gid, &err) < 0)) {
+	const struct config *cfg = p->gen->cfg;
+	struct local_rcpt *map = NULL;	/* read as root: the file may be root's */
+	if (sp == NULL ||
+	    (cfg->local_recipients != NULL &&
+	     (map = local_rcpt_load(cfg->local_recipients, cfg->dir, &err)) == NULL) ||
+	    (p->drop && privdrop_to(p->uid, p->gid, &err) < 0)) {
 		log_err("runner: %s", err ? err : "cannot start");
 		_exit(1);
 	}
 	child_die_with_parent(parent_pid);
-	_exit(runner_main(p->gen->cfg, sp, p->ctl_fd));
+	_exit(runner_main(cfg, sp, map, p->ctl_fd));
 }
 
 /* Starts the queue runner; never two at once (each would deliver the
@@ -411,6 +417,8 @@ parent_reload(struct parent *p)
 		gen_unref(&g);
 	}
 	store_free(&st);
+	if (g != NULL && authd_check_rcpt(g->cfg, &err) < 0)
+		gen_unref(&g);
 	if (g == NULL) {
 		log_err("reload failed, keeping the running config: %s", err ? err : "?");
 		free(err);
@@ -656,6 +664,8 @@ parent_prepare(struct parent *p, struct config *cfg, bool check, char **err_r)
 		return -1;
 	}
 	store_free(&st);
+	if (authd_check_rcpt(cfg, err_r) < 0)
+		return -1;
 	p->drop = geteuid() == 0;
 	if (p->drop && privdrop_lookup(cfg, &p->uid, &p->gid, err_r) < 0)
 		return -1;

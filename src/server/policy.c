@@ -3,6 +3,9 @@
  * can never disagree (STYLE.md 6). */
 #include "server/session.h"
 
+#include <string.h>
+#include <strings.h>
+
 #include "sasl/sasl.h"
 #include "server/sendermap.h"
 #include "smtp/addr.h"
@@ -79,6 +82,16 @@ policy_rcpt(const struct session *s, const char *mailbox)
 	if (s->auth_user != NULL)
 		return 0;
 	return smtp_addr_local(mailbox, s->cfg->local_domains) ? 0 : -1;
+}
+
+bool
+policy_rcpt_verify(const struct session *s, const char *mailbox)
+{
+	const char *domain = smtp_addr_domain(mailbox);
+	if (domain[0] == '\0' || !smtp_domain_in_list(domain, s->cfg->local_domains))
+		return false;
+	size_t local_len = (size_t)(domain - mailbox) - 1;
+	return !(local_len == 10 && strncasecmp(mailbox, "postmaster", 10) == 0);
 }
 
 bool

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <openssl/rand.h>
 
+#include "deliver/local_rcpt.h"
 #include "deliver/transport.h"
 #include "server/runner_impl.h"
 #include "util/log.h"
@@ -100,8 +101,8 @@ runner_prune(struct runner *r, bool unseen_too)
 
 /* ---- reading the spool ---- */
 
-static double
-mono_now(void)
+double
+runner_clock(void)
 {
 	struct timespec ts;
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -113,7 +114,7 @@ mono_now(void)
 static void
 runner_scan(struct runner *r)
 {
-	double t0 = mono_now();
+	double t0 = runner_clock();
 	struct spool_entry *v = NULL;
 	char *err = NULL;
 	long n = spool_list(r->sp, &v, &err);
@@ -150,7 +151,7 @@ runner_scan(struct runner *r)
 	if (r->nmsgs != before)
 		qsort(r->msgs, r->nmsgs, sizeof *r->msgs, rmsg_cmp);
 	runner_prune(r, true);
-	r->scan_cost = mono_now() - t0;
+	r->scan_cost = runner_clock() - t0;
 	log_debug("runner: scan: %ld messages queued, %zu new, %.3f s", n, r->nmsgs - before,
 		  r->scan_cost);
 }
@@ -182,6 +183,25 @@ runner_dest(struct runner *r, const char *key)
 	memset(d, 0, sizeof *d);
 	(void)snprintf(d->key, sizeof d->key, "%s", key);
 	return d;
+}
+
+void
+runner_claim(struct runner *r, const char *key)
+{
+	struct rdest *d = runner_dest(r, key);
+	if (d != NULL)
+		d->inflight++;
+	r->inflight++;
+}
+
+void
+runner_release(struct runner *r, const char *key)
+{
+	struct rdest *d = runner_dest(r, key);
+	if (d != NULL && d->inflight > 0)
+		d->inflight--;
+	if (r->inflight > 0)
+		r->inflight--;
 }
 
 /* ---- results ---- */
@@ -234,7 +254,7 @@ runner_result_one(struct runner *r, struct rmsg *m, const struct transport_rcpt_
 
 /* Records the results of one delivery: one journal batch (one
  * fdatasync), then the runner's view. */
-static void
+void
 runner_record(struct runner *r, struct rmsg *m, const struct transport_rcpt_result *v, size_t n,
 	      const char *route, double delay)
 {
@@ -277,12 +297,9 @@ runner_done(void *arg, const struct transport_result *res)
 	for (size_t i = 0; i < res->nrcpts; i++)
 		if (res->rcpts[i].rcpt < m->e.env.nrcpt)
 			m->busy[res->rcpts[i].rcpt] = false;
-	runner_record(r, m, res->rcpts, res->nrcpts, j->key, mono_now() - j->started);
+	runner_record(r, m, res->rcpts, res->nrcpts, j->key, runner_clock() - j->started);
 	m->jobs--;
-	r->inflight--;
-	struct rdest *d = runner_dest(r, j->key);
-	if (d != NULL && d->inflight > 0)
-		d->inflight--;
+	runner_release(r, j->key);
 	free(j);
 	if (m->jobs == 0 && !m->deleted)
 		(void)runner_bounce(r, m);
@@ -328,7 +345,7 @@ runner_start(struct runner *r, struct rmsg *m, const struct route *rt, size_t *i
 	struct rjob *j = calloc(1, sizeof *j);
 	if (j == NULL)
 		return;
-	*j = (struct rjob){ .r = r, .m = m, .started = mono_now() };
+	*j = (struct rjob){ .r = r, .m = m, .started = runner_clock() };
 	(void)snprintf(j->key, sizeof j->key, "%s", rt->key);
 	if (transport_deliver(r->tp, &m->e, idx, n, rt, runner_done, j) < 0) {
 		log_err("runner: %s: the transport refused it", m->e.id);
@@ -338,8 +355,8 @@ runner_start(struct runner *r, struct rmsg *m, const struct route *rt, size_t *i
 	for (size_t i = 0; i < n; i++)
 		m->busy[idx[i]] = true;
 	m->jobs++;
-	r->inflight++;
-	d->inflight++;
+	(void)d;
+	runner_claim(r, rt->key);
 }
 
 /* Groups m's due recipients by route and starts what the limits allow. */
@@ -356,7 +373,7 @@ runner_schedule_msg(struct runner *r, struct rmsg *m, time_t now, time_t *next)
 			continue;
 		if (route_of(&r->cfg->route, m->e.env.rcpts[i], &rts[i], &re) < 0)
 			runner_no_route(r, m, i, &re);
-		else
+		else if (!(rts[i].local && runner_expand_start(r, m, i)))	/* THE HOOK: aliases */
 			due[i] = true;
 	}
 	for (size_t i = 0; idx != NULL && rts != NULL && due != NULL && i < n; i++) {
@@ -635,6 +652,7 @@ runner_teardown(struct runner *r)
 		rmsg_free(r->msgs[i]);
 	free(r->msgs);
 	free(r->dests);
+	local_rcpt_free(&r->map);
 	if (r->base != NULL)
 		event_base_free(r->base);
 }
@@ -650,9 +668,9 @@ runner_drain_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-runner_main(const struct config *cfg, struct spool *sp, int ctl_fd)
+runner_main(const struct config *cfg, struct spool *sp, struct local_rcpt *map, int ctl_fd)
 {
-	struct runner r = { .cfg = cfg, .sp = sp, .ino_fd = -1 };
+	struct runner r = { .cfg = cfg, .sp = sp, .map = map, .ino_fd = -1 };
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR || runner_setup(&r, ctl_fd) < 0) {
 		log_err("runner: cannot start");
 		runner_teardown(&r);

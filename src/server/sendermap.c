@@ -1,14 +1,13 @@
 /* sendermap.c - sender_login_map (format and comparisons in sendermap.h). */
 #include "server/sendermap.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "smtp/addr.h"
+#include "util/linefile.h"
 #include "util/span.h"
 #include "util/str.h"
 
@@ -25,27 +24,6 @@ struct sendermap {
 	struct grant *v;	/* sorted by login */
 	size_t n;
 };
-
-/* Where we are in the file, for messages. */
-struct lctx {
-	const char *path;
-	unsigned line;
-	char **err_r;
-};
-
-static int lerr(struct lctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-lerr(struct lctx *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *what = str_vprintf(fmt, ap);
-	va_end(ap);
-	*c->err_r = str_printf("%s:%u: %s", c->path, c->line, what ? what : "out of memory");
-	free(what);
-	return -1;
-}
 
 /* An address or "@domain", checked with the SMTP path parser so that
  * the map takes exactly what MAIL FROM can carry.  NULL when good. */
@@ -88,14 +66,15 @@ add_grant(struct sendermap *m, struct span login, struct span addr)
 	return 0;
 }
 
-/* "login address [address...]"; blank and '#' lines are skipped. */
+/* "login address [address...]"; blank and '#' lines are skipped
+ * (linefile_fn; line is our own copy, tabs made spaces). */
 static int
-map_line(struct lctx *c, struct sendermap *m, struct span line)
+map_words(struct linefile *c, struct sendermap *m, struct span line)
 {
 	for (size_t i = 0; i < line.n; i++) {
 		unsigned char ch = (unsigned char)line.p[i];
 		if (ch < 0x20 || ch >= 0x7f)
-			return lerr(c, "control or non-ASCII byte 0x%02x", ch);
+			return linefile_err(c, "control or non-ASCII byte 0x%02x", ch);
 	}
 	while (line.n > 0 && line.p[0] == ' ')
 		span_skip(&line, 1);
@@ -104,18 +83,18 @@ map_line(struct lctx *c, struct sendermap *m, struct span line)
 		return 0;
 	struct span login, w;
 	if (span_word(&line, &login, SMTP_PATH_MAX) < 0)
-		return lerr(c, "login longer than %d octets", SMTP_PATH_MAX);
+		return linefile_err(c, "login longer than %d octets", SMTP_PATH_MAX);
 	if (line.n == 0)
-		return lerr(c, "login '%.*s' has no addresses (want 'login address [address...]')",
+		return linefile_err(c, "login '%.*s' has no addresses (want 'login address [address...]')",
 			    (int)login.n, login.p);
 	while (line.n > 0) {
 		if (span_word(&line, &w, SENDERMAP_LINE_MAX) < 0)
-			return lerr(c, "bad word");
+			return linefile_err(c, "bad word");
 		const char *why = entry_why(w);
 		if (why != NULL)
-			return lerr(c, "'%.*s' is not an address or @domain (%s)", (int)w.n, w.p, why);
+			return linefile_err(c, "'%.*s' is not an address or @domain (%s)", (int)w.n, w.p, why);
 		if (add_grant(m, login, w) < 0)
-			return lerr(c, "out of memory");
+			return linefile_err(c, "out of memory");
 	}
 	return 0;
 }
@@ -126,31 +105,17 @@ grant_cmp(const void *a, const void *b)
 	return strcmp(((const struct grant *)a)->login, ((const struct grant *)b)->login);
 }
 
+/* Tabs separate words as spaces do (maps are often aligned with
+ * tabs): the words are read from a copy where they are spaces. */
 static int
-map_read(struct lctx *c, struct sendermap *m, FILE *f)
+map_line(struct linefile *c, struct span line, void *arg)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int rc = 0;
-	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
-		c->line++;
-		if (len > 0 && line[len - 1] == '\n')
-			len--;
-		/* Tabs separate words as spaces do (maps are often aligned
-		 * with tabs); the line is our own copy. */
-		for (ssize_t i = 0; i < len; i++)
-			if (line[i] == '\t')
-				line[i] = ' ';
-		if ((size_t)len > SENDERMAP_LINE_MAX)
-			rc = lerr(c, "line longer than %d bytes", SENDERMAP_LINE_MAX);
-		else
-			rc = map_line(c, m, (struct span){ line, (size_t)len });
-	}
-	if (rc == 0 && ferror(f))
-		rc = lerr(c, "read error: %s", strerror(errno));
-	free(line);
-	return rc;
+	char copy[SENDERMAP_LINE_MAX];
+	memcpy(copy, line.p, line.n);
+	for (size_t i = 0; i < line.n; i++)
+		if (copy[i] == '\t')
+			copy[i] = ' ';
+	return map_words(c, arg, (struct span){ copy, line.n });
 }
 
 struct sendermap *
@@ -162,16 +127,7 @@ sendermap_load(const char *path, char **err_r)
 		*err_r = str_printf("%s: out of memory", path);
 		return NULL;
 	}
-	FILE *f = fopen(path, "re");
-	if (f == NULL) {
-		*err_r = str_printf("%s: %s", path, strerror(errno));
-		sendermap_free(&m);
-		return NULL;
-	}
-	struct lctx c = { path, 0, err_r };
-	int rc = map_read(&c, m, f);
-	(void)fclose(f);
-	if (rc < 0) {
+	if (linefile_read(path, SENDERMAP_LINE_MAX, map_line, m, err_r) < 0) {
 		sendermap_free(&m);
 		return NULL;
 	}

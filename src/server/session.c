@@ -45,6 +45,7 @@ static const struct sess_state_def {
 	[ST_AUTH_WAIT] = { "auth-wait", false, TO_COMMAND },
 	[ST_DATA] = { "data", true, TO_DATA },
 	[ST_COMMIT] = { "commit", false, TO_COMMAND },
+	[ST_RCPT_WAIT] = { "rcpt-wait", false, TO_COMMAND },
 	[ST_CLOSING] = { "closing", false, TO_KEEP },
 };
 static_assert(sizeof sess_states / sizeof *sess_states == ST__COUNT, "sess_states");
@@ -626,6 +627,7 @@ session_free(struct session **sp)
 	if (s->in_commit)
 		TAILQ_REMOVE(&srv->commit_wait, s, wait_link);
 	sess_forget(s);
+	free(s->rcpt_wait);
 	if (s->auth_delay)
 		event_free(s->auth_delay);
 	/* Implicit TLS: the alert goes straight to the socket (the last

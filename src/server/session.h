@@ -73,6 +73,7 @@ enum sess_state {
 	ST_AUTH_WAIT,	/* credential lookup or failure delay: not reading */
 	ST_DATA,	/* sent 354, reading the message */
 	ST_COMMIT,	/* message closed, waiting for the group commit */
+	ST_RCPT_WAIT,	/* RCPT for a local domain: the auth process checks it; not reading */
 	ST_CLOSING,	/* flushing the last reply, then freed */
 	ST__COUNT
 };
@@ -100,6 +101,7 @@ struct session {
 	uint32_t auth_id;		/* its request to the auth process, 0 when none */
 	struct event *auth_delay;	/* failure delay timer, made on first use */
 	unsigned auth_failures;		/* AUTH failures and refusals in this session */
+	char *rcpt_wait;		/* the RCPT being checked (ST_RCPT_WAIT), else NULL */
 
 	/* The mail transaction; mail_from != NULL while one is open. */
 	char *mail_from;
@@ -194,6 +196,9 @@ void cmd_auth_response(struct session *s, struct span line);
 void cmd_auth_answer(struct session *s, const struct auth_msg *m);
 void cmd_mail(struct session *s, struct span arg);
 void cmd_rcpt(struct session *s, struct span arg);
+/* The auth process answered the RCPT check of s->rcpt_wait (an
+ * RCPT_ANSWER), or m == NULL: it went away (451 4.3.0). */
+void cmd_rcpt_answer(struct session *s, const struct auth_msg *m);
 void cmd_data(struct session *s, struct span arg);
 /* DATA content: consumes what is buffered; true when the end was seen. */
 bool cmd_data_feed(struct session *s);
@@ -225,6 +230,12 @@ bool policy_may_auth(const struct session *s);
 bool policy_auth_required(const struct session *s);
 /* 0 when the session may send to mailbox, else -1 (relay denied). */
 int policy_rcpt(const struct session *s, const char *mailbox);
+/* Must the auth process say whether mailbox is a known local recipient
+ * before RCPT gets 250?  For every recipient in local_domains (any
+ * session: an authenticated user's mail to a mistyped colleague would
+ * bounce as well), except postmaster (RFC 5321 4.5.1: "MUST support the
+ * reserved mailbox postmaster", so it never depends on a map). */
+bool policy_rcpt_verify(const struct session *s, const char *mailbox);
 /* May the session use address as envelope sender (MAIL FROM, 553 5.7.1)
  * or From header address (check_header_from, 550 5.7.1)?  Authenticated
  * sessions on any listener: sender_login_map or its default rule
@@ -261,6 +272,9 @@ bool authc_offers(const struct server *srv, const struct sasl_mech *m);
  * when there is no auth process (answer 454). */
 int authc_start(struct session *s, const struct sasl_mech *m, const uint8_t *ir, size_t irlen);
 int authc_cont(struct session *s, const uint8_t *p, size_t n);
+/* RCPT_CHECK for mailbox; cmd_rcpt_answer() follows.  0, or -1 when
+ * there is no auth process (answer 451). */
+int authc_rcpt(struct session *s, const char *mailbox);
 /* Ends s's request, if any (AUTH_CANCEL); no answer will come. */
 void authc_cancel(struct session *s);
 void authc_free(struct server *srv);

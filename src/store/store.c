@@ -145,6 +145,20 @@ store_job_free(struct store_job **jp)
 	*jp = NULL;
 }
 
+enum store_user
+store_has_user(struct store *st, const char *name)
+{
+	if (st->ops->has_user == NULL)
+		return STORE_USER_UNKNOWN;
+	char *prepped = NULL;
+	const char *why;
+	if (store_user_prep(name, &prepped, &why) < 0)
+		return STORE_USER_NO;
+	enum store_user rc = st->ops->has_user(st->impl, prepped);
+	free(prepped);
+	return rc;
+}
+
 int
 store_reload(struct store *st, char **err_r)
 {

@@ -67,6 +67,15 @@ void store_job_run(struct store_job *j);
 void store_job_end(struct store *st, struct store_job **jp, struct sasl_cred_answer *answer_r);
 void store_job_free(struct store_job **jp);	/* NULL-safe; wipes */
 
+/* Is name a user of the store?  Asked at RCPT for local recipients (the
+ * users of the store are local recipients, DESIGN.md local_recipients):
+ * a yes/no without any secret, cheap (no crypt_r), on the store's own
+ * thread.  name goes through store_user_prep() first: a name that
+ * could never be stored is STORE_USER_NO.  STORE_USER_UNKNOWN: the
+ * backend cannot list its users (a PAM service, say). */
+enum store_user { STORE_USER_NO = 0, STORE_USER_YES, STORE_USER_UNKNOWN };
+enum store_user store_has_user(struct store *st, const char *name);
+
 /* Re-reads the backing file.  Returns 0, or -1 with *err_r set (the old
  * contents stay in use). */
 int store_reload(struct store *st, char **err_r);

@@ -389,6 +389,14 @@ store_file_begin(void *impl, const struct sasl_cred_request *req, struct sasl_cr
 	return NULL;
 }
 
+static enum store_user
+store_file_has_user(void *impl, const char *name)
+{
+	struct store_file *sf = impl;
+	store_file_refresh(sf);
+	return store_file_db_find(&sf->db, name) != NULL ? STORE_USER_YES : STORE_USER_NO;
+}
+
 static bool
 store_file_supports(const void *impl, enum sasl_cred_kind kind)
 {
@@ -427,4 +435,5 @@ const struct store_ops store_file_ops = {
 	.run = store_file_job_run,
 	.end = store_file_job_end,
 	.job_free = store_file_job_free,
+	.has_user = store_file_has_user,
 };

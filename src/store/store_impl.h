@@ -29,6 +29,10 @@ struct store_ops {
 	void (*run)(struct store_job *j);
 	void (*end)(void *impl, struct store_job *j, struct sasl_cred_answer *answer_r);
 	void (*job_free)(struct store_job *j);
+	/* Optional (NULL: the backend cannot tell, store_has_user() says
+	 * STORE_USER_UNKNOWN): is name (SASLprep'd) a user?  Cheap, on the
+	 * store's thread. */
+	enum store_user (*has_user)(void *impl, const char *name);
 };
 
 /* The head of every backend's job. */

@@ -28,6 +28,8 @@ static const struct auth_rule auth_rules[AUTH_MSG__END] = {
 	[AUTH_MSG_CONTINUE] = { "CONTINUE", 1, 1, { AUTH_PROTO_DATA_MAX } },
 	[AUTH_MSG_OK] = { "OK", 1, 1, { AUTH_PROTO_USER_MAX } },
 	[AUTH_MSG_FAIL] = { "FAIL", 4, 4, { 1, AUTH_PROTO_USER_MAX, 4, AUTH_PROTO_WHY_MAX } },
+	[AUTH_MSG_RCPT_CHECK] = { "RCPT_CHECK", 3, 3, { AUTH_PROTO_ADDR_MAX, AUTH_PROTO_IP_MAX, 8 } },
+	[AUTH_MSG_RCPT_ANSWER] = { "RCPT_ANSWER", 2, 2, { 1, AUTH_PROTO_WHY_MAX } },
 };
 
 /* Fields of fixed size: these must be exactly that long. */
@@ -35,7 +37,8 @@ static bool
 auth_field_fixed(enum auth_msg_type t, size_t i)
 {
 	return (t == AUTH_MSG_START && (i == 2 || i == 3)) ||
-	       (t == AUTH_MSG_FAIL && (i == 0 || i == 2));
+	       (t == AUTH_MSG_FAIL && (i == 0 || i == 2)) || (t == AUTH_MSG_RCPT_CHECK && i == 2) ||
+	       (t == AUTH_MSG_RCPT_ANSWER && i == 0);
 }
 
 const char *
@@ -79,6 +82,11 @@ auth_check_fields(enum auth_msg_type t, const struct auth_field *f, size_t nfiel
 	}
 	if (t == AUTH_MSG_FAIL && (auth_byte(&f[0]) < AUTH_FAIL_INVALID || auth_byte(&f[0]) > AUTH_FAIL__LAST))
 		return "unknown failure kind";
+	if (t == AUTH_MSG_RCPT_ANSWER &&
+	    (auth_byte(&f[0]) < AUTH_RCPT_KNOWN || auth_byte(&f[0]) > AUTH_RCPT__LAST))
+		return "unknown recipient verdict";
+	if (t == AUTH_MSG_RCPT_CHECK && f[0].n == 0)
+		return "empty recipient";
 	if (t == AUTH_MSG_START && (auth_byte(&f[2]) & ~(AUTH_START_TLS | AUTH_START_IR)) != 0)
 		return "unknown flags";
 	if (t == AUTH_MSG_START && (auth_byte(&f[2]) & AUTH_START_IR) == 0 && f[4].n != 0)

@@ -23,6 +23,12 @@
 
 struct buf;
 
+/* The version changes when the frame layout or the fields of an
+ * existing type change.  A new type is an addition under the same
+ * version (RCPT_CHECK and RCPT_ANSWER came so, issue 14): a receiver
+ * that does not know it finds it malformed.  Both ends come from one
+ * binary (the processes are forked, never exec'd apart), so neither
+ * case is ever met in a running server: the check catches bugs. */
 #define AUTH_PROTO_VERSION 1
 /* version, type, id: the part of a frame after the length word that
  * every frame has. */
@@ -44,6 +50,8 @@ struct buf;
 #define AUTH_PROTO_IP_MAX 46	/* INET6_ADDRSTRLEN */
 #define AUTH_PROTO_WHY_MAX 128
 #define AUTH_PROTO_DATA_MAX 9216	/* SASL_MSG_MAX */
+/* A recipient in RCPT_CHECK: SMTP_PATH_MAX (RFC 5321 4.5.3.1.3). */
+#define AUTH_PROTO_ADDR_MAX 256
 
 enum auth_msg_type {
 	AUTH_MSG_HELLO = 1,	/* auth -> net, id 0: the mechanisms the store can complete */
@@ -53,6 +61,8 @@ enum auth_msg_type {
 	AUTH_MSG_CONTINUE,	/* auth -> net: the decoded challenge */
 	AUTH_MSG_OK,		/* auth -> net: the user */
 	AUTH_MSG_FAIL,		/* auth -> net: kind, user, delay ms, reason */
+	AUTH_MSG_RCPT_CHECK,	/* net -> auth: recipient, client ip, session id */
+	AUTH_MSG_RCPT_ANSWER,	/* auth -> net: verdict, reason */
 	AUTH_MSG__END
 };
 
@@ -68,6 +78,15 @@ enum auth_fail_kind {
 	AUTH_FAIL_BUSY,		/* too many checks in flight for this client: 454 4.7.0 */
 	AUTH_FAIL_THROTTLED,	/* refused by the throttle, nothing checked: 454 4.7.0 */
 	AUTH_FAIL__LAST = AUTH_FAIL_THROTTLED
+};
+
+/* AUTH_MSG_RCPT_ANSWER field 0 (one byte): is the local recipient known?
+ * The reason (field 1) is static text for the log and the reply. */
+enum auth_rcpt_verdict {
+	AUTH_RCPT_KNOWN = 1,	/* 250 */
+	AUTH_RCPT_UNKNOWN,	/* 550 5.1.1 */
+	AUTH_RCPT_TEMP,		/* cannot tell now (LMTP down, busy): 450 4.1.1 / 451 4.3.0 */
+	AUTH_RCPT__LAST = AUTH_RCPT_TEMP
 };
 
 struct auth_field {

@@ -40,6 +40,10 @@ static const struct good goods[] = {
 	{ AUTH_MSG_OK, 4, 1, { F("alice@example.test") } },
 	{ AUTH_MSG_FAIL, 5, 4, { F("\x01"), F("alice"), F("\0\0\x01\xf4"), F("wrong password") } },
 	{ AUTH_MSG_FAIL, 6, 4, { F("\x04"), { NULL, 0 }, F("\0\0\0\0"), F("busy") } },
+	{ AUTH_MSG_RCPT_CHECK, 10, 3, { F("\"a b\"@example.test"), F("192.0.2.1"), F("abcdefgh") } },
+	{ AUTH_MSG_RCPT_ANSWER, 10, 2, { F("\x01"), F("user of the credential store") } },
+	{ AUTH_MSG_RCPT_ANSWER, 11, 2, { F("\x02"), { NULL, 0 } } },
+	{ AUTH_MSG_RCPT_ANSWER, 12, 2, { F("\x03"), F("LMTP server unreachable") } },
 };
 
 static void
@@ -158,7 +162,14 @@ static const struct bad bads[] = {
 	B("version 0", "\0\0\0\6\0\1\0\0\0\0"),
 	B("version 2", "\0\0\0\6\2\1\0\0\0\0"),
 	B("type 0", "\0\0\0\6\1\0\0\0\0\0"),
-	B("type past the end", "\0\0\0\6\1\x08\0\0\0\0"),
+	B("type past the end", "\0\0\0\6\1\x0a\0\0\0\0"),
+	B("RCPT_CHECK without fields", "\0\0\0\6\1\x08\0\0\0\1"),
+	B("RCPT_CHECK empty recipient", "\0\0\0\x15\1\x08\0\0\0\1\0\0\0\1I\0\x08" "abcdefgh"),
+	B("RCPT_CHECK session id of 7", "\0\0\0\x15\1\x08\0\0\0\1\0\1a\0\1I\0\x07" "abcdefg"),
+	B("RCPT_ANSWER verdict 0", "\0\0\0\x0b\1\x09\0\0\0\1\0\1\0\0\0"),
+	B("RCPT_ANSWER verdict 4", "\0\0\0\x0b\1\x09\0\0\0\1\0\1\4\0\0"),
+	B("RCPT_ANSWER verdict of 2 bytes", "\0\0\0\x0c\1\x09\0\0\0\1\0\2\1\1\0\0"),
+	B("RCPT_ANSWER one field", "\0\0\0\x09\1\x09\0\0\0\1\0\1\1"),
 	B("type 255", "\0\0\0\6\1\xff\0\0\0\0"),
 	B("truncated field length", "\0\0\0\7\1\3\0\0\0\1\0"),
 	B("field past the frame", "\0\0\0\x0a\1\3\0\0\0\1\0\3ab"),
