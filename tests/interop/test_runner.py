@@ -245,3 +245,30 @@ def test_control_socket_is_0600_and_owned_by_user(relay_server):
     # no server: queue works on the spool directly
     r = server.queue("list")
     assert r.returncode == 0 and r.stdout.decode().endswith("messages\n"), r
+
+
+def test_local_alias_expanded_before_routing(tmp_path, pki, mail):
+    """local_recipients: postmaster@ goes to alice's Maildir and to a
+    remote forward through the relay; the queued recipient is delivered
+    once both took it."""
+    aliases = tmp_path / "aliases"
+    aliases.write_text("postmaster@example.test  alice@example.test, fwd@remote.test\n")
+    with Scripted() as up:
+        server = started_server(tmp_path / "server", pki,
+                                conf_for(up, mail, f"local_recipients = file:{aliases}\n"))
+        try:
+            submit(server, USER, ["postmaster@example.test"], message("aliased"))
+            wait_for("the forward", lambda: up.received)
+            assert up.received[0][1] == ["fwd@remote.test"]
+            box = mail / "mail" / "alice"
+            msgs = wait_for("alice's copy", lambda: (box / "new").is_dir() and dsn_in(box))
+            assert msgs[0]["Subject"] == "aliased"
+            lines = wait_for("the delivered line", lambda: [
+                ln for ln in delivery_lines(server, "delivered") if "rcpt=postmaster@example.test" in ln])
+            assert "route=alias" in lines[0], lines
+            sub = [ln for ln in delivery_lines(server, "delivered") if " alias_of=0 " in ln]
+            assert {re.search(r" to=(\S+)", ln).group(1) for ln in sub} == {"alice@example.test",
+                                                                            "fwd@remote.test"}, sub
+            wait_for("an empty queue", lambda: server.queue("list").stdout.decode().endswith("0 messages\n"))
+        finally:
+            server.stop()
