@@ -536,7 +536,10 @@ runner_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	struct runner *r = arg;
 	time_t now = time(NULL);
-	if (r->gc_wanted && now >= r->next_gc && r->inflight == 0) {
+	/* on the loop, so no journal write of ours runs meanwhile (the
+	 * compaction keeps what it loaded); deliveries in flight are
+	 * unaffected: their messages are not done, their segments stay */
+	if (r->gc_wanted && now >= r->next_gc) {
 		char *err = NULL;
 		if (spool_gc_live(r->sp, gc_any, NULL, &err) < 0) {
 			log_err("runner: gc: %s", err ? err : "?");
@@ -544,8 +547,6 @@ runner_tick_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		r->gc_wanted = false;
 		r->next_gc = now + RUNNER_GC_SEC;
-	} else if (r->gc_wanted && now >= r->next_gc) {
-		r->next_gc = now + 1;	/* after the deliveries in flight */
 	}
 	if (now >= r->next_rescan)
 		runner_rescan(r);
