@@ -20,8 +20,9 @@ struct transport_rcpt_result;
 /* A full rescan of the spool at least this often (inotify is the fast
  * path; this catches what it cannot see, e.g. spool v1 files). */
 #define RUNNER_RESCAN_SEC 60
-/* Done segments are looked for at most this often. */
-#define RUNNER_GC_SEC 60
+/* Done segments are looked for at most this often (and only when
+ * something finished since): a gc reads every segment, as a scan does. */
+#define RUNNER_GC_SEC 10
 
 /* One queued message the runner knows. */
 struct rmsg {

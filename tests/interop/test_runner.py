@@ -272,3 +272,25 @@ def test_local_alias_expanded_before_routing(tmp_path, pki, mail):
             wait_for("an empty queue", lambda: server.queue("list").stdout.decode().endswith("0 messages\n"))
         finally:
             server.stop()
+
+
+def test_done_segment_removed_while_the_server_runs(relay_server):
+    """spool_gc_live in the runner: a segment whose messages are all
+    delivered goes once no writer holds it (here: its network process was
+    killed and replaced), without a restart; the new network process's
+    current segment stays."""
+    server, up = relay_server
+    seg = server.spool / "seg"
+    submit(server, USER, [REMOTE], message("first"))
+    wait_for("the first delivery", lambda: len(up.received) == 1)
+    old = sorted(os.listdir(seg))
+    assert len(old) == 1, old
+    net = [int(p) for p in re.findall(r"network process (\d+) started", server.log_text())][-1]
+    os.kill(net, 9)
+    wait_for("a new network process", lambda: len(re.findall(r"network process \d+ started",
+                                                             server.log_text())) == 2)
+    submit(server, USER, [REMOTE], message("second"))
+    wait_for("the second delivery", lambda: len(up.received) == 2)
+    wait_for("the done segment removed", lambda: old[0] not in os.listdir(seg), timeout=30)
+    assert len(os.listdir(seg)) == 1, "the current segment went too"
+    assert f"removed {seg}/{old[0]}" in server.log_text()
