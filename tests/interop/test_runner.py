@@ -6,6 +6,7 @@ talking to the running server over its control socket.
 
 Mail is submitted with smtplib (STARTTLS + AUTH PLAIN) as USER, whose
 domain is local: bounces to USER go to local_delivery's Maildir."""
+import calendar
 import email
 import mailbox
 import os
@@ -117,9 +118,11 @@ def mail():
 
 @pytest.fixture
 def relay_server(tmp_path, pki, request, mail):
-    up = Scripted(**getattr(request, "param", {}))
+    param = dict(getattr(request, "param", {}))
+    extra = param.pop("conf", "")
+    up = Scripted(**param)
     with up:
-        s = started_server(tmp_path / "server", pki, conf_for(up, mail))
+        s = started_server(tmp_path / "server", pki, conf_for(up, mail, extra))
         try:
             yield s, up
         finally:
@@ -143,26 +146,30 @@ def test_relay_delivers_and_logs_the_attempt(relay_server):
 
 
 @pytest.mark.parametrize("relay_server", [{"data": ["451 4.3.0 try later", "451 4.3.0 try later",
-                                                    "250 2.0.0 Ok"]}], indirect=True)
+                                                    "250 2.0.0 Ok"],
+                                           "conf": "retry_first = 3s\nretry_max = 1h\n"}], indirect=True)
 def test_451_twice_then_250_backoff_visible_and_flush(relay_server):
     server, up = relay_server
     submit(server, USER, [REMOTE], message("retried"))
     st = wait_for("the first deferral", lambda: rcpt_states(server).get(REMOTE, {}).get("attempts") == "1"
                   and rcpt_states(server)[REMOTE])
     assert st["state"] == "deferred" and "451" in st["reply"] and st["next"] != "-", st
-    # the second try comes by itself, after the back-off (retry_first 2s)
+    # the second try comes by itself, after the back-off (retry_first 3s,
+    # drawn from [2.25 s, 3 s])
     st = wait_for("the second deferral", lambda: rcpt_states(server).get(REMOTE, {}).get("attempts") == "2"
                   and rcpt_states(server)[REMOTE])
     assert st["state"] == "deferred" and "451" in st["reply"], st
-    assert up.when[1] - up.when[0] >= 1.4, "the second try did not wait for the back-off"
+    assert up.when[1] - up.when[0] >= 2.0, "the second try did not wait for the back-off"
     assert up.attempts == 2 and not up.received
-    # flush: the third try now, not at next
+    # the back-off doubled: the next try is 4.5 to 6 s after the second
+    nxt = calendar.timegm(time.strptime(st["next"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert nxt - up.when[1] >= 3.5, (st, up.when)
+    # flush: the third try now, well before next
     r = server.queue("flush")
     assert r.returncode == 0 and b"flushing 1 deferred message" in r.stdout, r
-    t0 = time.time()
     wait_for("the third try", lambda: up.received, timeout=3)
     assert up.attempts == 3
-    assert time.time() - t0 < 2.5
+    assert up.when[2] < nxt - 1.5, "flush did not retry at once"
     assert "attempts=3 result=delivered" in delivery_lines(server, "delivered")[0]
     assert len(delivery_lines(server, "deferred")) == 2
 
