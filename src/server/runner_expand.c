@@ -69,10 +69,8 @@ xjob_finish(struct xjob *x)
 static void
 xjob_add(struct xjob *x, const struct transport_rcpt_result *v)
 {
-	char *addr = v->rcpt < x->n ? x->list[v->rcpt] : "?";
-	bool take = v->cls == SMTP_CLASS_TEMP ? !x->temp
-		    : v->cls == SMTP_CLASS_PERM ? !x->temp && !x->perm
-		    : !x->temp && !x->perm;
+	const char *addr = v->rcpt < x->n ? x->list[v->rcpt] : "?";
+	bool take = v->cls == SMTP_CLASS_TEMP ? !x->temp : !x->temp && !x->perm;
 	if (take) {
 		/* cut, not a failure: the reply goes to the journal and the DSN */
 		int k = snprintf(x->res.reply, sizeof x->res.reply, "%.400s", v->reply);
