@@ -212,26 +212,34 @@ rcpt_job_done(void *ctx, void *arg)
 	free(j);
 }
 
+/* What one RCPT_CHECK asks about, decoded. */
+struct rcpt_q {
+	uint32_t id;
+	uint64_t sid;
+	char addr[SMTP_PATH_MAX + 1];	/* as RCPT TO gave it */
+	char canon[SMTP_PATH_MAX + 1];	/* local_rcpt_canon() */
+	char ip[AUTH_PROTO_IP_MAX + 1];
+};
+
 /* Asks the LMTP server on a worker; the answer follows from rcpt_job_done. */
 static void
-rcpt_callout(struct auth_conn *c, const struct auth_msg *m, const char *addr, const char *canon,
-	     const char *ip, uint64_t sid)
+rcpt_callout(struct auth_conn *c, const struct rcpt_q *q)
 {
 	struct auth_rcpt *r = c->d->rcpt;
 	struct auth_rcpt_job *j = calloc(1, sizeof *j);
 	if (j == NULL) {
-		rcpt_answer(c, m->id, AUTH_RCPT_TEMP, "out of memory");
+		rcpt_answer(c, q->id, AUTH_RCPT_TEMP, "out of memory");
 		return;
 	}
-	*j = (struct auth_rcpt_job){ .d = c->d, .c = c, .id = m->id, .sid = sid };
-	(void)snprintf(j->canon, sizeof j->canon, "%s", canon);
+	*j = (struct auth_rcpt_job){ .d = c->d, .c = c, .id = q->id, .sid = q->sid };
+	memcpy(j->canon, q->canon, sizeof j->canon);
 	j->co.target = r->lmtp;
 	(void)snprintf(j->co.helo, sizeof j->co.helo, "%s", r->helo);
-	(void)snprintf(j->co.rcpt, sizeof j->co.rcpt, "%s", addr);
+	memcpy(j->co.rcpt, q->addr, sizeof j->co.rcpt);
 	j->co.timeout_ms = LMTP_CALLOUT_TIMEOUT_MS;
-	if (auth_pool_submit_job(c->d->pool, ip, rcpt_job_run, rcpt_job_done, j, NULL) < 0) {
+	if (auth_pool_submit_job(c->d->pool, q->ip, rcpt_job_run, rcpt_job_done, j, NULL) < 0) {
 		free(j);
-		rcpt_answer(c, m->id, AUTH_RCPT_TEMP, "too many checks in flight for this network");
+		rcpt_answer(c, q->id, AUTH_RCPT_TEMP, "too many checks in flight for this network");
 		return;
 	}
 	LIST_INSERT_HEAD(&c->rcpt_jobs, j, link);
@@ -240,35 +248,32 @@ rcpt_callout(struct auth_conn *c, const struct auth_msg *m, const char *addr, co
 int
 auth_rcpt_check(struct auth_conn *c, const struct auth_msg *m)
 {
-	char addr[SMTP_PATH_MAX + 1], ip[AUTH_PROTO_IP_MAX + 1], canon[SMTP_PATH_MAX + 1];
+	struct rcpt_q q = { .id = m->id };
 	if (memchr(m->f[0].p, '\0', m->f[0].n) != NULL ||
 	    (m->f[1].n > 0 && memchr(m->f[1].p, '\0', m->f[1].n) != NULL)) {
 		log_err("auth: RCPT_CHECK %" PRIu32 " holds a NUL byte", m->id);
 		return -1;
 	}
-	memcpy(addr, m->f[0].p, m->f[0].n);
-	addr[m->f[0].n] = '\0';
+	memcpy(q.addr, m->f[0].p, m->f[0].n);
 	if (m->f[1].n > 0)
-		memcpy(ip, m->f[1].p, m->f[1].n);
-	ip[m->f[1].n] = '\0';
-	uint64_t sid = 0;
+		memcpy(q.ip, m->f[1].p, m->f[1].n);
 	for (size_t i = 0; i < 8; i++)
-		sid = sid << 8 | m->f[2].p[i];
+		q.sid = q.sid << 8 | m->f[2].p[i];
 	struct auth_rcpt *r = c->d->rcpt;
 	enum auth_rcpt_verdict v;
-	if (local_rcpt_canon(addr, canon, sizeof canon) < 0)
-		rcpt_answer(c, m->id, AUTH_RCPT_UNKNOWN, "not a deliverable local part");
-	else if (local_rcpt_lookup(r->map, addr) != LOCAL_RCPT_NONE)
-		rcpt_answer(c, m->id, AUTH_RCPT_KNOWN, "listed in local_recipients");
-	else if (rcpt_store_user(c->d->store, addr, canon))
-		rcpt_answer(c, m->id, AUTH_RCPT_KNOWN, "user of the credential store");
+	if (local_rcpt_canon(q.addr, q.canon, sizeof q.canon) < 0)
+		rcpt_answer(c, q.id, AUTH_RCPT_UNKNOWN, "not a deliverable local part");
+	else if (local_rcpt_lookup(r->map, q.addr) != LOCAL_RCPT_NONE)
+		rcpt_answer(c, q.id, AUTH_RCPT_KNOWN, "listed in local_recipients");
+	else if (rcpt_store_user(c->d->store, q.addr, q.canon))
+		rcpt_answer(c, q.id, AUTH_RCPT_KNOWN, "user of the credential store");
 	else if (!r->has_lmtp)
-		rcpt_answer(c, m->id, AUTH_RCPT_UNKNOWN, "neither a user nor in local_recipients");
-	else if ((v = cache_get(r, canon)) != 0)
-		rcpt_answer(c, m->id, v, v == AUTH_RCPT_KNOWN ? "lmtp accepted it (cached)"
-							      : "lmtp refused it (cached)");
+		rcpt_answer(c, q.id, AUTH_RCPT_UNKNOWN, "neither a user nor in local_recipients");
+	else if ((v = cache_get(r, q.canon)) != 0)
+		rcpt_answer(c, q.id, v, v == AUTH_RCPT_KNOWN ? "lmtp accepted it (cached)"
+							     : "lmtp refused it (cached)");
 	else
-		rcpt_callout(c, m, addr, canon, ip, sid);
+		rcpt_callout(c, &q);
 	return 0;
 }
 

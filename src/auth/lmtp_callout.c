@@ -166,11 +166,13 @@ conv_send(struct conv *c, const char *line)
 	size_t n = strlen(line), off = 0;
 	while (off < n) {
 		ssize_t w = send(c->fd, line + off, n - off, MSG_NOSIGNAL);
-		if (w > 0)
+		if (w > 0) {
 			off += (size_t)w;
-		else if (w < 0 && errno != EAGAIN && errno != EINTR)
+			continue;
+		}
+		if (w == 0 || (errno != EAGAIN && errno != EINTR))
 			return -1;
-		else if (w < 0 && errno == EAGAIN && conv_wait(c, POLLOUT) < 0)
+		if (errno == EAGAIN && conv_wait(c, POLLOUT) < 0)
 			return -1;
 	}
 	return 0;

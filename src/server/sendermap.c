@@ -51,18 +51,15 @@ entry_why(struct span w)
 static int
 add_grant(struct sendermap *m, struct span login, struct span addr)
 {
-	struct grant *v = reallocarray(m->v, m->n + 1, sizeof *v);
-	if (v == NULL)
-		return -1;
-	m->v = v;
-	v[m->n].login = strndup(login.p, login.n);
-	v[m->n].addr = strndup(addr.p, addr.n);
-	if (v[m->n].login == NULL || v[m->n].addr == NULL) {
-		free(v[m->n].login);
-		free(v[m->n].addr);
+	char *l = strndup(login.p, login.n), *a = strndup(addr.p, addr.n);
+	struct grant *v = l != NULL && a != NULL ? reallocarray(m->v, m->n + 1, sizeof *v) : NULL;
+	if (v == NULL) {
+		free(l);
+		free(a);
 		return -1;
 	}
-	m->n++;
+	m->v = v;
+	v[m->n++] = (struct grant){ l, a };
 	return 0;
 }
 

@@ -176,6 +176,12 @@ class PosternServer:
         self.log = self.dir / "serve.log"
         self.extra_conf = extra_conf
         self.proc = None
+        # Local recipients are checked at RCPT (issue 14): the suites send
+        # to whatever local part of example.test suits them, so the shared
+        # fixture knows them all (a catch-all); test_rcpt_check.py checks
+        # the check with maps of its own.
+        self.recipients = self.dir / "recipients"
+        self.recipients.write_text("@example.test\n")
         self.write_conf()
 
     def write_conf(self, extra=None):
@@ -194,6 +200,7 @@ class PosternServer:
             "auth_mechanisms = SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN\n"
             "spool = spool\n"
             "local_domains = example.test\n"
+            "local_recipients = file:recipients\n"
             # the network process's user when started as root (CI);
             # nobody exists everywhere
             "user = nobody\n"

@@ -17,6 +17,7 @@ from test_server_dialogue import Dialogue, client_ctx, plain
 RELAY = "relay"
 SYNTAX = "syntax"
 LOCAL = "local"
+UNKNOWN = "unknown"      # a local domain, no such recipient: 550 5.1.1
 
 BATTERY = [
     # plainly foreign
@@ -93,7 +94,9 @@ BATTERY = [
     ("user@EXAMPLE.TEST", LOCAL),
     ("User@Example.Test", LOCAL),
     ("first.last+tag@example.test", LOCAL),
-    ('"john smith"@example.test', LOCAL),
+    # local domain, but never a deliverable local part (not a dot-atom):
+    # no such recipient (issue 14, checked at RCPT)
+    ('"john smith"@example.test', UNKNOWN),
     ("postmaster", LOCAL),                      # RFC 5321 4.5.1
     ("Postmaster", LOCAL),
     ("@elsewhere.test:user@example.test", LOCAL),   # route ignored: local mailbox
@@ -135,6 +138,8 @@ def test_battery_unauthenticated(srv, addr, want):
     r = rcpt(srv, f"RCPT TO:<{addr}>")
     if want == LOCAL:
         assert r == b"250 2.1.5 Ok\r\n"
+    elif want == UNKNOWN:
+        assert r.startswith(b"550 5.1.1 <") and r.endswith(b"User unknown\r\n"), r
     elif want == RELAY:
         assert r.startswith(b"554 5.7.1 <") and r.endswith(b">: Relay access denied\r\n"), r
     else:
@@ -165,10 +170,12 @@ def test_authenticated_may_relay(srv, pki, port):
         d.cmd("EHLO client.test")
         assert d.one("AUTH PLAIN " + plain()) == b"235 2.7.0 Authentication successful\r\n"
         assert d.one(f"MAIL FROM:<{USER}>") == b"250 2.1.0 Ok\r\n"
-        for addr in ("user@elsewhere.test", "user%elsewhere.test@example.test",
-                     '"user@elsewhere.test"@example.test', "user@[127.0.0.1]",
-                     "user@example.test.evil.test"):
+        for addr in ("user@elsewhere.test", "user@[127.0.0.1]", "user@example.test.evil.test"):
             assert d.one(f"RCPT TO:<{addr}>") == b"250 2.1.5 Ok\r\n", addr
+        # A route in a local part of a local domain is no way out (issue
+        # 14: never reinterpreted as routing): no such local recipient.
+        for addr in ("user%elsewhere.test@example.test", '"user@elsewhere.test"@example.test'):
+            assert d.one(f"RCPT TO:<{addr}>").startswith(b"550 5.1.1 "), addr
         assert d.one("RCPT TO:<user@example.test.>").startswith(b"501 5.1.3 ")
     finally:
         d.close()
