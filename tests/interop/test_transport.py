@@ -446,3 +446,24 @@ def test_mx_never_loops_back_to_ourselves(tmp_path, dnsmasq):
     # the better host is down: deferred, never handed to the worse one
     assert res2[0]["class"] == "temporary" and "better.via.test" in res2[0]["reply"], out2
     assert "worse.via.test" not in res2[0]["reply"], out2
+
+
+def test_relay_on_port_465_is_implicit_tls(tmp_path, pki):
+    """relay_tls = required on port 465: TLS from the first byte (RFC 8314)
+    and the certificate checked; no STARTTLS exchange (the server has none)."""
+    class H:
+        messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            H.messages.append(envelope)
+            return "250 2.0.0 Ok"
+    # the test certificate names 127.0.0.1; port 465 needs root, as the MX tests
+    ctl = Controller(H(), hostname="127.0.0.1", port=465, ssl_context=_tls_ctx(pki))
+    ctl.start()
+    try:
+        res, out = deliver(tmp_path, f"relay_host = [127.0.0.1]:465\n"
+                           f"relay_tls_trust_file = {pki.ca}\n", ["x@remote.test"])
+    finally:
+        ctl.stop()
+    assert res[0]["class"] == "ok" and res[0]["tls"].startswith("TLSv1."), out
+    assert len(H.messages) == 1
