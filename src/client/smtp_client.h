@@ -110,6 +110,11 @@ struct smtp_client_opts {
 	 * `tls off` (see config.h).  Otherwise such mechanisms are skipped
 	 * on a clear connection, and `auth plain` there is an error. */
 	bool allow_cleartext_password;
+	/* password is an OAuth access token (the server's relay with
+	 * relay_credentials = oauth:FILE): SMTP_AUTH_AUTO then picks among
+	 * the token mechanisms (OAUTHBEARER before XOAUTH2, the registry's
+	 * order) instead of skipping them. */
+	bool token;
 
 	unsigned timeout_sec;	/* per reply / connect; 0: 300 (RFC 5321 4.5.3.2) */
 

@@ -48,9 +48,9 @@ smtp_client_pick_mechs(const struct smtp_ehlo *caps, bool encrypted,
 	bool dropped = false;
 	for (size_t i = 0; i < sasl_mech_count() && n < max; i++) {
 		const struct sasl_mech *m = sasl_mech_at(i);
-		/* A token mechanism is used only when configured: the
-		 * password is not a token. */
-		if (!smtp_ehlo_offers_mech(caps, sasl_mech_name(m)) || sasl_mech_uses_token(m))
+		/* A token mechanism is used only when configured, or when
+		 * the password is a token (then only those). */
+		if (!smtp_ehlo_offers_mech(caps, sasl_mech_name(m)) || sasl_mech_uses_token(m) != o->token)
 			continue;
 		if (sasl_mech_sends_password(m) && !encrypted) {
 			dropped = true;

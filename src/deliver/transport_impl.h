@@ -38,9 +38,11 @@ struct tr_job {
 	/* SMTP/LMTP */
 	struct dns_mx_result *mx;	/* the targets, when looked up */
 	size_t target, addr;		/* next to try */
+	size_t ntargets;		/* of mx: those preferred to ourselves */
 	bool single_tried;		/* the one target of a non-MX route */
 	bool retried_reuse;		/* a dead reused connection was replaced */
 	bool clear_retry;		/* opportunistic TLS failed: same host in clear */
+	bool oauth_retried;		/* the relay refused the token: refreshed once */
 	size_t attempts;		/* addresses tried */
 	struct smtp_msg msg;		/* borrowed by the session until sent() */
 	struct tr_conn *conn;		/* the connection carrying it */
@@ -102,6 +104,8 @@ void tr_enhanced(const char *reply, char *enh, size_t size);
 
 /* transport_smtp.c */
 void tr_smtp_start(struct tr_job *j);
+/* The next host to try (again after a token refresh). */
+void tr_smtp_next(struct tr_job *j);
 void tr_conn_free_all(struct transport *t);
 void tr_conn_close_idle(struct transport *t);
 /* The message body source over a spool reader. */
@@ -115,5 +119,12 @@ void tr_maildir_stop(struct transport *t);
 /* transport_oauth.c */
 int tr_oauth_new(struct transport *t, const char *path, char **err_r);
 void tr_oauth_free(struct transport *t);
+/* True when j must wait for a token refresh (tr_smtp_next(j) follows,
+ * or j fails); false when the token is good to use now. */
+bool tr_oauth_wait(struct tr_job *j);
+/* The relay refused the token: the next tr_oauth_wait() refreshes. */
+void tr_oauth_refused(struct transport *t);
+/* The relay session's AUTH options with the token (no-op without oauth). */
+void tr_oauth_opts(const struct transport *t, struct smtp_client_opts *o);
 
 #endif

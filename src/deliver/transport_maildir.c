@@ -111,7 +111,7 @@ md_worker(void *arg)
 			return NULL;
 		}
 		struct tr_job *j = t->md_queue[0];
-		memmove(t->md_queue, t->md_queue + 1, (t->md_n - 1) * sizeof *t->md_queue);
+		memmove(t->md_queue, t->md_queue + 1, (t->md_n - 1) * sizeof(struct tr_job *));
 		t->md_n--;
 		(void)pthread_mutex_unlock(&t->md_mu);
 		for (size_t i = 0; i < j->n; i++)
@@ -119,7 +119,7 @@ md_worker(void *arg)
 		/* a pointer is < PIPE_BUF: written whole or not at all */
 		ssize_t w;
 		do
-			w = write(t->md_pipe[1], &j, sizeof j);
+			w = write(t->md_pipe[1], &j, sizeof(struct tr_job *));
 		while (w < 0 && errno == EINTR);
 	}
 }
@@ -131,7 +131,7 @@ md_done_cb(evutil_socket_t fd, short what, void *arg)
 	struct tr_job *j;
 	(void)what;
 	(void)arg;
-	while (read(fd, &j, sizeof j) == (ssize_t)sizeof j)
+	while (read(fd, &j, sizeof(struct tr_job *)) == (ssize_t)sizeof(struct tr_job *))
 		tr_job_finish(j);
 }
 
@@ -171,7 +171,7 @@ tr_maildir_start(struct tr_job *j)
 	(void)pthread_mutex_lock(&t->md_mu);
 	if (t->md_n == t->md_cap) {
 		size_t cap = t->md_cap ? t->md_cap * 2 : 16;
-		struct tr_job **q = realloc(t->md_queue, cap * sizeof *q);
+		struct tr_job **q = realloc(t->md_queue, cap * sizeof(struct tr_job *));
 		if (q == NULL) {
 			(void)pthread_mutex_unlock(&t->md_mu);
 			tr_job_fail_all(j, SMTP_CLASS_TEMP, SMTP_STAGE_LOCAL, 0, "out of memory", "");

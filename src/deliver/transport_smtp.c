@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 
@@ -21,7 +22,6 @@
  * connect timeout each. */
 #define TR_MAX_ADDRS 10
 
-static void next_target(struct tr_job *j);
 static void conn_send(struct tr_conn *k);
 
 /* ---- connections ---- */
@@ -149,14 +149,27 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 	enum smtp_stage stage = k->rd_err[0] ? SMTP_STAGE_LOCAL : err ? err->stage : SMTP_STAGE_QUIT;
 	int code = err ? err->code : 0;
 	bool in_mail = k->sending;
+	/* A reused connection that the server had dropped meanwhile (no
+	 * reply), or that it closes with 421 at MAIL (a messages-per-
+	 * connection limit): the message goes on a new connection, once. */
 	bool dead_reuse = j->reused && !j->retried_reuse && in_mail && stage == SMTP_STAGE_MAIL &&
-			  code == 0;
+			  (code == 0 || code == 421);
 	j->conn = NULL;
 	if (dead_reuse) {
-		/* the server had dropped the idle connection: a new one */
 		j->retried_reuse = true;
 		j->reused = false;
-		next_target(j);
+		tr_smtp_next(j);
+		return;
+	}
+	if (!in_mail && stage == SMTP_STAGE_AUTH && j->t->oauth != NULL && !j->oauth_retried) {
+		/* the relay refused the token (revoked or expired early):
+		 * refresh it and try the same host once more */
+		j->oauth_retried = true;
+		tr_oauth_refused(j->t);
+		j->single_tried = false;
+		if (j->addr > 0)
+			j->addr--;
+		tr_smtp_next(j);
 		return;
 	}
 	if (in_mail || (cls == SMTP_CLASS_PERM && stage == SMTP_STAGE_AUTH)) {
@@ -178,7 +191,7 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 	/* remember the last class for when every host fails */
 	for (size_t i = 0; i < j->n; i++)
 		tr_result_set(&j->res[i], cls, stage, code, j->tried, k->remote);
-	next_target(j);
+	tr_smtp_next(j);
 }
 
 static void
@@ -315,10 +328,12 @@ base_opts(const struct tr_job *j, struct smtp_client_opts *o)
 	if (t->relay_user != NULL) {
 		o->auth = SMTP_AUTH_AUTO;
 		o->user = t->relay_user;
+		/* without TLS only mechanisms that keep the password
+		 * (SCRAM, CRAM-MD5): smtp_client_pick_mechs() skips PLAIN and
+		 * LOGIN on a clear connection */
 		o->password = t->relay_pass;
-		/* relay_tls = none is the admin's explicit choice */
-		o->allow_cleartext_password = rc->relay_tls == ROUTE_TLS_NONE;
 	}
+	tr_oauth_opts(t, o);
 }
 
 static bool
@@ -399,11 +414,39 @@ out_of_targets(struct tr_job *j)
 	tr_job_finish(j);
 }
 
+/* RFC 5321 section 5.1: when this host is one of the MX hosts, only
+ * those with a lower preference value may be tried (the others would
+ * send it back).  Recognised by name: hostname (the HELO name). */
+static size_t
+preferred_to_self(const struct dns_mx_result *res, const char *me)
+{
+	size_t n = strlen(me != NULL ? me : "");
+	for (size_t i = 0; n > 0 && i < res->ntargets; i++) {
+		const char *h = res->targets[i].host;
+		size_t hl = strlen(h) - (h[0] && h[strlen(h) - 1] == '.');
+		if (hl != n || strncasecmp(h, me, n) != 0)
+			continue;
+		size_t k = 0;
+		while (k < res->ntargets && res->targets[k].pref < res->targets[i].pref)
+			k++;
+		return k;
+	}
+	return res->ntargets;
+}
+
 static void
 mx_cb(void *arg, struct dns_mx_result *res)
 {
 	struct tr_job *j = arg;
 	j->mx = res;
+	j->ntargets = res->status == DNS_MX_OK ? preferred_to_self(res, j->t->rc->helo_name) : 0;
+	if (res->status == DNS_MX_OK && j->ntargets == 0) {
+		char why[400];
+		(void)snprintf(why, sizeof why, "554 5.4.6 mail for %s loops back to myself (%s is "
+			       "its most preferred MX host)", j->route.domain, j->t->rc->helo_name);
+		tr_job_fail_all(j, SMTP_CLASS_PERM, SMTP_STAGE_CONNECT, 0, why, "");
+		return;
+	}
 	if (res->status != DNS_MX_OK) {
 		char why[400];
 		(void)snprintf(why, sizeof why, "%s %s: %s",
@@ -413,12 +456,14 @@ mx_cb(void *arg, struct dns_mx_result *res)
 				SMTP_STAGE_CONNECT, 0, why, "");
 		return;
 	}
-	next_target(j);
+	tr_smtp_next(j);
 }
 
-static void
-next_target(struct tr_job *j)
+void
+tr_smtp_next(struct tr_job *j)
 {
+	if (tr_oauth_wait(j))
+		return;
 	if (!j->route.mx) {
 		if (j->single_tried)
 			out_of_targets(j);
@@ -433,7 +478,7 @@ next_target(struct tr_job *j)
 			tr_job_fail_all(j, SMTP_CLASS_TEMP, SMTP_STAGE_LOCAL, 0, "out of memory", "");
 		return;
 	}
-	while (j->target < j->mx->ntargets && j->attempts < TR_MAX_ADDRS) {
+	while (j->target < j->ntargets && j->attempts < TR_MAX_ADDRS) {
 		const struct dns_mx_target *tg = &j->mx->targets[j->target];
 		if (j->addr < tg->naddrs) {
 			j->attempts++;
@@ -460,7 +505,7 @@ tr_smtp_start(struct tr_job *j)
 		conn_send(k);
 		return;
 	}
-	next_target(j);
+	tr_smtp_next(j);
 }
 
 void
