@@ -38,6 +38,7 @@
 #include <openssl/rand.h>
 
 #include "auth/authd.h"
+#include "deliver/local_rcpt.h"
 #include "server/fdpass.h"
 #include "server/runner.h"
 #include "server/spool.h"
@@ -258,12 +259,17 @@ parent_runner_child(struct parent *p, pid_t parent_pid)
 	 * still dying after a SIGKILLed parent must not keep the next
 	 * server from starting */
 	close(p->spool_lock);
-	if (sp == NULL || (p->drop && privdrop_to(p->uid, p->gid, &err) < 0)) {
+	const struct config *cfg = p->gen->cfg;
+	struct local_rcpt *map = NULL;	/* read as root: the file may be root's */
+	if (sp == NULL ||
+	    (cfg->local_recipients != NULL &&
+	     (map = local_rcpt_load(cfg->local_recipients, cfg->dir, &err)) == NULL) ||
+	    (p->drop && privdrop_to(p->uid, p->gid, &err) < 0)) {
 		log_err("runner: %s", err ? err : "cannot start");
 		_exit(1);
 	}
 	child_die_with_parent(parent_pid);
-	_exit(runner_main(p->gen->cfg, sp, p->ctl_fd));
+	_exit(runner_main(cfg, sp, map, p->ctl_fd));
 }
 
 /* Starts the queue runner; never two at once (each would deliver the

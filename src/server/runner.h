@@ -30,15 +30,17 @@
 #include <sys/types.h>
 
 struct config;
+struct local_rcpt;
 struct spool;
 
 /* Runs the runner until SIGTERM (then in-flight deliveries finish, or
  * are abandoned after shutdown_grace: their recipients are delivered
  * again by the next runner, at most once more).  sp: a second writer
  * handle on the spool (spool_open_second: the runner writes bounces in
- * segments of its own); ctl_fd: the listening control socket, or -1.
- * Returns the process exit code. */
-int runner_main(const struct config *cfg, struct spool *sp, int ctl_fd);
+ * segments of its own); map: local_recipients, loaded before the
+ * privilege drop (owned: freed at the end), NULL: none; ctl_fd: the
+ * listening control socket, or -1.  Returns the process exit code. */
+int runner_main(const struct config *cfg, struct spool *sp, struct local_rcpt *map, int ctl_fd);
 
 /* For the parent, before it drops privileges: creates the control
  * socket at path (a stale socket there is removed: the caller holds the

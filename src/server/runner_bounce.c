@@ -178,12 +178,14 @@ runner_bounce(struct runner *r, struct rmsg *m)
 	buf_free(&out);
 	struct spool_mark *mk = calloc(n, sizeof *mk);
 	char *err = NULL;
+	if (mk == NULL)
+		rc = -1;
 	for (size_t i = 0; mk != NULL && i < n; i++) {
 		struct spool_rcpt_state *st = &m->e.rcpt[which[i]];
 		mk[i] = (struct spool_mark){ .id = m->e.id, .rcpt = which[i], .state = SPOOL_FAILED,
 					     .attempts = st->attempts, .last_reply = st->last_reply };
 	}
-	if (rc == 0 && (mk == NULL || spool_mark(r->sp, mk, n, &err) < 0)) {
+	if (rc == 0 && mk != NULL && spool_mark(r->sp, mk, n, &err) < 0) {
 		/* the report is queued; the next try queues a second one */
 		log_err("runner: %s: %s", m->e.id, err ? err : "out of memory");
 		free(err);

@@ -20,8 +20,9 @@ struct transport_rcpt_result;
 /* A full rescan of the spool at least this often (inotify is the fast
  * path; this catches what it cannot see, e.g. spool v1 files). */
 #define RUNNER_RESCAN_SEC 60
-/* Done segments are looked for at most this often. */
-#define RUNNER_GC_SEC 60
+/* Done segments are looked for at most this often (and only when
+ * something finished since): a gc reads every segment, as a scan does. */
+#define RUNNER_GC_SEC 10
 
 /* One queued message the runner knows. */
 struct rmsg {
@@ -56,6 +57,7 @@ struct runner {
 	int ino_fd;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct evconnlistener *ctl;
+	struct local_rcpt *map;		/* local_recipients (aliases), NULL: none */
 	bool stopping;
 	bool scan_due;
 	time_t next_rescan, next_gc;
@@ -64,7 +66,17 @@ struct runner {
 	double scan_cost;		/* seconds the last scan took */
 };
 
+struct local_rcpt;
+
 /* runner.c */
+double runner_clock(void);			/* monotonic seconds */
+/* Records the results of one delivery of m (one journal batch, one
+ * log line per recipient); route names it in the log lines. */
+void runner_record(struct runner *r, struct rmsg *m, const struct transport_rcpt_result *v,
+		   size_t n, const char *route, double delay);
+/* One delivery to destination key starts / ends (the limits' counts). */
+void runner_claim(struct runner *r, const char *key);
+void runner_release(struct runner *r, const char *key);
 struct rmsg *runner_find(struct runner *r, const char *id);
 void runner_kick(struct runner *r);		/* a scheduling pass soon */
 void runner_rescan(struct runner *r);		/* read the spool again soon */
@@ -73,6 +85,11 @@ void runner_rescan(struct runner *r);		/* read the spool again soon */
 size_t runner_flush(struct runner *r);
 /* `postern queue delete ID`: 0, or -1 with *err_r malloc'd. */
 int runner_delete(struct runner *r, const char *id, char **err_r);
+
+/* runner_expand.c: when recipient i of m is an alias in
+ * local_recipients, starts its deliveries (or records its failure) and
+ * returns 1; returns 0 when it is not one (route it as it is). */
+int runner_expand_start(struct runner *r, struct rmsg *m, size_t i);
 
 /* runner_bounce.c: when m has recipients in state B and no delivery in
  * flight, queues one DSN for them to the sender (a new message with the

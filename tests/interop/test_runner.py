@@ -6,6 +6,7 @@ talking to the running server over its control socket.
 
 Mail is submitted with smtplib (STARTTLS + AUTH PLAIN) as USER, whose
 domain is local: bounces to USER go to local_delivery's Maildir."""
+import calendar
 import email
 import mailbox
 import os
@@ -117,9 +118,11 @@ def mail():
 
 @pytest.fixture
 def relay_server(tmp_path, pki, request, mail):
-    up = Scripted(**getattr(request, "param", {}))
+    param = dict(getattr(request, "param", {}))
+    extra = param.pop("conf", "")
+    up = Scripted(**param)
     with up:
-        s = started_server(tmp_path / "server", pki, conf_for(up, mail))
+        s = started_server(tmp_path / "server", pki, conf_for(up, mail, extra))
         try:
             yield s, up
         finally:
@@ -143,26 +146,30 @@ def test_relay_delivers_and_logs_the_attempt(relay_server):
 
 
 @pytest.mark.parametrize("relay_server", [{"data": ["451 4.3.0 try later", "451 4.3.0 try later",
-                                                    "250 2.0.0 Ok"]}], indirect=True)
+                                                    "250 2.0.0 Ok"],
+                                           "conf": "retry_first = 3s\nretry_max = 1h\n"}], indirect=True)
 def test_451_twice_then_250_backoff_visible_and_flush(relay_server):
     server, up = relay_server
     submit(server, USER, [REMOTE], message("retried"))
     st = wait_for("the first deferral", lambda: rcpt_states(server).get(REMOTE, {}).get("attempts") == "1"
                   and rcpt_states(server)[REMOTE])
     assert st["state"] == "deferred" and "451" in st["reply"] and st["next"] != "-", st
-    # the second try comes by itself, after the back-off (retry_first 2s)
+    # the second try comes by itself, after the back-off (retry_first 3s,
+    # drawn from [2.25 s, 3 s])
     st = wait_for("the second deferral", lambda: rcpt_states(server).get(REMOTE, {}).get("attempts") == "2"
                   and rcpt_states(server)[REMOTE])
     assert st["state"] == "deferred" and "451" in st["reply"], st
-    assert up.when[1] - up.when[0] >= 1.4, "the second try did not wait for the back-off"
+    assert up.when[1] - up.when[0] >= 2.0, "the second try did not wait for the back-off"
     assert up.attempts == 2 and not up.received
-    # flush: the third try now, not at next
+    # the back-off doubled: the next try is 4.5 to 6 s after the second
+    nxt = calendar.timegm(time.strptime(st["next"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert nxt - up.when[1] >= 3.5, (st, up.when)
+    # flush: the third try now, well before next
     r = server.queue("flush")
     assert r.returncode == 0 and b"flushing 1 deferred message" in r.stdout, r
-    t0 = time.time()
     wait_for("the third try", lambda: up.received, timeout=3)
     assert up.attempts == 3
-    assert time.time() - t0 < 2.5
+    assert up.when[2] < nxt - 1.5, "flush did not retry at once"
     assert "attempts=3 result=delivered" in delivery_lines(server, "delivered")[0]
     assert len(delivery_lines(server, "deferred")) == 2
 
@@ -245,3 +252,52 @@ def test_control_socket_is_0600_and_owned_by_user(relay_server):
     # no server: queue works on the spool directly
     r = server.queue("list")
     assert r.returncode == 0 and r.stdout.decode().endswith("messages\n"), r
+
+
+def test_local_alias_expanded_before_routing(tmp_path, pki, mail):
+    """local_recipients: postmaster@ goes to alice's Maildir and to a
+    remote forward through the relay; the queued recipient is delivered
+    once both took it."""
+    aliases = tmp_path / "aliases"
+    aliases.write_text("postmaster@example.test  alice@example.test, fwd@remote.test\n")
+    with Scripted() as up:
+        server = started_server(tmp_path / "server", pki,
+                                conf_for(up, mail, f"local_recipients = file:{aliases}\n"))
+        try:
+            submit(server, USER, ["postmaster@example.test"], message("aliased"))
+            wait_for("the forward", lambda: up.received)
+            assert up.received[0][1] == ["fwd@remote.test"]
+            box = mail / "mail" / "alice"
+            msgs = wait_for("alice's copy", lambda: (box / "new").is_dir() and dsn_in(box))
+            assert msgs[0]["Subject"] == "aliased"
+            lines = wait_for("the delivered line", lambda: [
+                ln for ln in delivery_lines(server, "delivered") if "rcpt=postmaster@example.test" in ln])
+            assert "route=alias" in lines[0], lines
+            sub = [ln for ln in delivery_lines(server, "delivered") if " alias_of=0 " in ln]
+            assert {re.search(r" to=(\S+)", ln).group(1) for ln in sub} == {"alice@example.test",
+                                                                            "fwd@remote.test"}, sub
+            wait_for("an empty queue", lambda: server.queue("list").stdout.decode().endswith("0 messages\n"))
+        finally:
+            server.stop()
+
+
+def test_done_segment_removed_while_the_server_runs(relay_server):
+    """spool_gc_live in the runner: a segment whose messages are all
+    delivered goes once no writer holds it (here: its network process was
+    killed and replaced), without a restart; the new network process's
+    current segment stays."""
+    server, up = relay_server
+    seg = server.spool / "seg"
+    submit(server, USER, [REMOTE], message("first"))
+    wait_for("the first delivery", lambda: len(up.received) == 1)
+    old = sorted(os.listdir(seg))
+    assert len(old) == 1, old
+    net = [int(p) for p in re.findall(r"network process (\d+) started", server.log_text())][-1]
+    os.kill(net, 9)
+    wait_for("a new network process", lambda: len(re.findall(r"network process \d+ started",
+                                                             server.log_text())) == 2)
+    submit(server, USER, [REMOTE], message("second"))
+    wait_for("the second delivery", lambda: len(up.received) == 2)
+    wait_for("the done segment removed", lambda: old[0] not in os.listdir(seg), timeout=30)
+    assert len(os.listdir(seg)) == 1, "the current segment went too"
+    assert f"removed {seg}/{old[0]}" in server.log_text()
