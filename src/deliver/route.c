@@ -406,8 +406,9 @@ route_local(const struct route_conf *rc, struct route *r, struct route_error *e)
 		if (rc->lmtp_unix != NULL)
 			(void)snprintf(r->key, sizeof r->key, "lmtp:unix:%s", rc->lmtp_unix);
 		else
-			(void)snprintf(r->key, sizeof r->key, "lmtp:%s:%u", rc->lmtp_host,
-				       rc->lmtp_port);
+			(void)snprintf(r->key, sizeof r->key,
+				       strchr(rc->lmtp_host, ':') ? "lmtp:[%s]:%u" : "lmtp:%s:%u",
+				       rc->lmtp_host, rc->lmtp_port);
 		return 0;
 	case ROUTE_LOCAL_UNSET:
 		break;

@@ -150,11 +150,13 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 	enum smtp_stage stage = k->rd_err[0] ? SMTP_STAGE_LOCAL : err ? err->stage : SMTP_STAGE_QUIT;
 	int code = err ? err->code : 0;
 	bool in_mail = k->sending;
+	/* A reused connection that the server had dropped meanwhile (no
+	 * reply), or that it closes with 421 at MAIL (a messages-per-
+	 * connection limit): the message goes on a new connection, once. */
 	bool dead_reuse = j->reused && !j->retried_reuse && in_mail && stage == SMTP_STAGE_MAIL &&
-			  code == 0;
+			  (code == 0 || code == 421);
 	j->conn = NULL;
 	if (dead_reuse) {
-		/* the server had dropped the idle connection: a new one */
 		j->retried_reuse = true;
 		j->reused = false;
 		tr_smtp_next(j);

@@ -448,3 +448,60 @@ def test_mx_never_loops_back_to_ourselves(tmp_path, dnsmasq):
     # the better host is down: deferred, never handed to the worse one
     assert res2[0]["class"] == "temporary" and "better.via.test" in res2[0]["reply"], out2
     assert "worse.via.test" not in res2[0]["reply"], out2
+
+
+def test_relay_on_port_465_is_implicit_tls(tmp_path, pki):
+    """relay_tls = required on port 465: TLS from the first byte (RFC 8314)
+    and the certificate checked; no STARTTLS exchange (the server has none)."""
+    class H:
+        messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            H.messages.append(envelope)
+            return "250 2.0.0 Ok"
+    # the test certificate names 127.0.0.1; port 465 needs root, as the MX tests
+    ctl = Controller(H(), hostname="127.0.0.1", port=465, ssl_context=_tls_ctx(pki))
+    ctl.start()
+    try:
+        res, out = deliver(tmp_path, f"relay_host = [127.0.0.1]:465\n"
+                           f"relay_tls_trust_file = {pki.ca}\n", ["x@remote.test"])
+    finally:
+        ctl.stop()
+    assert res[0]["class"] == "ok" and res[0]["tls"].startswith("TLSv1."), out
+    assert len(H.messages) == 1
+
+
+class _OnePerConnection(SMTP):
+    """Takes one message per connection: a second MAIL gets 421 and the
+    connection is closed (as servers with a messages-per-connection limit)."""
+
+    async def smtp_MAIL(self, arg):
+        if getattr(self, "_had_mail", False):
+            await self.push("421 4.7.0 one message per connection, reconnect")
+            self.transport.close()
+            return
+        self._had_mail = True
+        await super().smtp_MAIL(EXTRA.sub("", arg) if arg else arg)
+
+
+def test_reused_connection_closed_by_the_server_is_replaced(tmp_path):
+    class H:
+        messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            H.messages.append(envelope)
+            return "250 2.0.0 Ok"
+
+    class C(Controller):
+        def factory(self):
+            return _OnePerConnection(self.handler)
+    port = free_port()
+    ctl = C(H(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        res, out = deliver(tmp_path, f"relay_host = [127.0.0.1]:{port}\nrelay_tls = none\n",
+                           ["x@remote.test"], count=3)
+    finally:
+        ctl.stop()
+    assert [r["class"] for r in res] == ["ok"] * 3, out
+    assert len(H.messages) == 3

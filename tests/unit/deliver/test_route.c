@@ -71,7 +71,7 @@ test_local(void **state)
 	assert_string_equal(r.key, "lmtp:unix:/run/lmtp");
 	assert_int_equal(route_set_local_delivery(&rc, "lmtp:[::1]:24", NULL, &(char *){ 0 }), 0);
 	assert_int_equal(route_of(&rc, "bob@other.test", &r, &e), 0);
-	assert_string_equal(r.key, "lmtp:::1:24");
+	assert_string_equal(r.key, "lmtp:[::1]:24");
 	route_conf_clear(&rc);
 	/* no local_delivery: kept queued, not sent to the relay or the MX */
 	conf(&rc, "[smtp.example.net]:587", NULL);
