@@ -99,7 +99,10 @@ def load(port, nclients, nmsg, size):
 
 def postern_dir(binary, d):
     port = common.free_port()
-    common.write_conf(d, port, 1000, "plaintext_auth = always\nsubmission_tls = optional\n")
+    # rcpt@example.test is a local recipient: checked at RCPT (issue 14)
+    (d / "rcpts").write_text("rcpt@example.test\n")
+    common.write_conf(d, port, 1000, "plaintext_auth = always\nsubmission_tls = optional\n"
+                      "local_recipients = file:rcpts\n")
     conf = d / "postern.conf"
     conf.write_text(conf.read_text().replace(" submissions\n", " submission\n"))
     r = subprocess.run([binary, "passwd", "-c", str(conf), "add", USER],
