@@ -158,20 +158,6 @@ set_local_recipients(struct conf_ctx *x, void *obj, const char *v)
 	return set_file_map(x, "local_recipients", v, &((struct config *)obj)->local_recipients);
 }
 
-/* local_delivery: parsed for the transport (c->route) and kept as
- * written for the RCPT-time LMTP callout (auth_rcpt.c reads its lmtp
- * forms); one row, two readers (merge of i14-transport and i14-rcpt). */
-static int
-set_local_delivery(struct conf_ctx *x, void *obj, const char *v)
-{
-	struct config *c = obj;
-	if (config_set_local_delivery(x, obj, v) != 0)
-		return -1;
-	free(c->local_delivery);
-	c->local_delivery = strdup(v);
-	return c->local_delivery != NULL ? 0 : conf_fail(x, "out of memory");
-}
-
 static int
 set_check_header_from(struct conf_ctx *x, void *obj, const char *v)
 {

@@ -152,9 +152,11 @@ runner_scan(struct runner *r)
 	size_t before = r->nmsgs;
 	for (long i = 0; i < n; i++) {
 		/* Only the sorted part: this loop appends new messages behind
-		 * it in list order, which is not id order, and a search over
-		 * the whole would then miss a message already in flight and
-		 * add it a second time (delivered twice). */
+		 * it (a new id may sort before known ones: ids are made at
+		 * DATA, messages join at their final dot), so msgs[] is not
+		 * sorted until the qsort below; a search over the whole could
+		 * miss a known message in flight and add it a second time,
+		 * delivered twice. */
 		struct rmsg *m = find_sorted(r->msgs, before, v[i].id);
 		if (m != NULL) {
 			m->seen = true;

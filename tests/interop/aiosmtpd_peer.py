@@ -8,10 +8,12 @@ session was encrypted.
 
 Scripted failures, for the delivery suites: data_replies is a list of
 replies the successive DATA commands get instead of 250 (then 250 again
-once it is used up; each try is logged in up.data_tries with its time
-and reply), rcpt_replies maps a recipient address to the reply its RCPT
-gets (a 550 refuses only that one).  host picks the loopback address
-(127.0.0.0/8: an MX host on port 25 of an address of its own).
+once it is used up; each try is logged in up.data_tries with its time,
+reply and content), rcpt_replies maps a recipient address to the reply
+its RCPT gets (a 550 refuses only that one), data_delay holds every
+reply to the final dot that many seconds (deliveries in flight).  host
+picks the loopback address (127.0.0.0/8: an MX host on port 25 of an
+address of its own).
 
 aiosmtpd refuses MAIL/RCPT parameters it does not know (AUTH=, RET=,
 ENVID=, NOTIFY=, ORCPT=) with 555; this server notes the line as it came
@@ -19,6 +21,7 @@ and hands aiosmtpd the command without them.  dsn=True adds "DSN" to
 EHLO; auth=True advertises AUTH (aiosmtpd's, never used here) so that a
 client passes AUTH= on.  decode_data=True drops 8BITMIME from EHLO.
 """
+import asyncio
 import dataclasses
 import re
 import threading
@@ -59,7 +62,9 @@ class _Handler:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server, session, envelope):
-        scripted = self.up.next_data_reply()
+        scripted = self.up.next_data_reply(envelope.original_content or b"")
+        if self.up.data_delay:
+            await asyncio.sleep(self.up.data_delay)
         if scripted is not None:
             return scripted
         content = envelope.original_content or b""
@@ -101,12 +106,13 @@ class _Controller(Controller):
 class Upstream:
     def __init__(self, starttls_ctx=None, dsn=False, auth=False, decode_data=False,
                  keep_content=True, host="127.0.0.1", port=None, data_replies=(),
-                 rcpt_replies=None):
+                 rcpt_replies=None, data_delay=0):
         self.host = host
         self.port = port or free_port(host)
         self.data_replies = list(data_replies)
         self.rcpt_replies = dict(rcpt_replies or {})
-        self.data_tries = []            # (time.time(), reply) per DATA
+        self.data_delay = data_delay    # seconds between the final dot and the reply
+        self.data_tries = []            # (time.time(), reply, content) per DATA
         self._lock = threading.Lock()
         self.starttls_ctx = starttls_ctx
         self.dsn, self.auth, self.decode_data = dsn, auth, decode_data
@@ -114,11 +120,12 @@ class Upstream:
         self.messages, self.mail_lines, self.rcpt_lines = [], [], []
         self.ctl = _Controller(self)
 
-    def next_data_reply(self):
-        """The scripted reply for this DATA, or None for 250; logs the try."""
+    def next_data_reply(self, content):
+        """The scripted reply for this DATA, or None for 250; logs the try
+        (time, reply, content)."""
         with self._lock:
             reply = self.data_replies.pop(0) if self.data_replies else None
-            self.data_tries.append((time.time(), reply or "250"))
+            self.data_tries.append((time.time(), reply or "250", content))
         return reply
 
     def __enter__(self):

@@ -18,7 +18,6 @@ import re
 import select
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 
@@ -229,17 +228,6 @@ def mutt_messages(maildir, timeout=30):
         os.unlink(os.path.join(out, n))
     os.rmdir(out)
     return msgs
-
-
-def server_pids(server):
-    """The processes of a running `postern serve` (parent first)."""
-    return descendants(server.proc.pid)
-
-
-def ps(pids):
-    r = subprocess.run(["ps", "-o", "pid,ppid,user,comm,args", "-p", ",".join(map(str, pids))],
-                       capture_output=True, text=True, timeout=10)
-    return r.stdout
 
 
 # ---- what arrived ----

@@ -17,21 +17,23 @@ The submitting user alice@example.test may use alice@elsewhere.test as
 envelope sender (sender_login_map), so that the bounce leaves through
 the relay and the upstream sees it."""
 import datetime
+import smtplib
+import ssl
 import time
 import uuid
 
 from aiosmtpd_peer import Upstream
-from conftest import USER, started_server
-from delivery import (FAST_RETRY, dsn_parts, mark_message, queue_states, queue_text, unescape,
-                      swaks_submit, wait_until)
+from conftest import PASSWORD, USER, started_server
+from delivery import (FAST_RETRY, dsn_parts, mark_message, queue_states, queue_text, received_id,
+                      swaks_submit, unescape, wait_until)
 
 SENDER = "alice@elsewhere.test"
 
 
-def relay_server(tmp_path, pki, up):
+def relay_server(tmp_path, pki, up, more=""):
     (tmp_path / "senders").write_text(f"{USER} {USER} {SENDER}\n")
     extra = (f"relay_host = [{up.host}]:{up.port}\nrelay_tls = none\n"
-             f"sender_login_map = file:{tmp_path / 'senders'}\n" + FAST_RETRY)
+             f"sender_login_map = file:{tmp_path / 'senders'}\n" + FAST_RETRY + more)
     return started_server(tmp_path / "postern", pki, extra)
 
 
@@ -165,3 +167,48 @@ def test_554_after_data_bounces_every_recipient_once(tmp_path, pki):
     _, per_rcpt, _ = dsn_parts(bounce.content)
     assert sorted(r["final-recipient"] for r in per_rcpt) == [f"rfc822; {r}" for r in rcpts]
     assert {r["diagnostic-code"] for r in per_rcpt} == {f"smtp; {refusal}"}
+
+
+def test_older_id_committed_later_is_not_delivered_twice(tmp_path, pki):
+    """A queue id is made at DATA; a message whose DATA began first but
+    ended last joins the queue behind four newer ones the runner is
+    delivering at that moment (the upstream holds its replies 4 s).  The
+    runner's rescan must still find each of those four: a second copy of
+    one in its list is delivered again at once (regression: a binary search over
+    a list the rescan had just appended to; seen in the crash test)."""
+    with Upstream(data_delay=4) as up:
+        # room for a fifth delivery at once: a second copy would start at once
+        server = relay_server(tmp_path, pki, up, "max_deliveries_per_destination = 8\n")
+        try:
+            ctx = ssl.create_default_context(cafile=str(server.pki.ca))
+            first = smtplib.SMTP(server.host, server.submission, timeout=20)
+            first.starttls(context=ctx)
+            first.login(USER, PASSWORD)
+            first.mail(SENDER)
+            first.rcpt("early@elsewhere.test")
+            first.putcmd("data")
+            assert first.getreply()[0] == 354       # its queue id exists now
+            late = smtplib.SMTP(server.host, server.submission, timeout=20)
+            late.starttls(context=ctx)
+            late.login(USER, PASSWORD)
+            for i in range(4):
+                rcpt = f"late{i}@elsewhere.test"
+                late.sendmail(SENDER, [rcpt], mark_message(f"late-{i}", SENDER, rcpt))
+            late.quit()
+            wait_until(lambda: len(up.data_tries) >= 4, 30, "four deliveries in flight",
+                       show=lambda: queue_text(server))
+            first.send(smtplib.quotedata(mark_message("early", SENDER, "early@elsewhere.test"))
+                       .encode() + b".\r\n")
+            assert first.getreply()[0] == 250
+            first.quit()
+            wait_until(lambda: len(up.messages) >= 5 and not queue_states(server), 60,
+                       "five deliveries", show=lambda: queue_text(server))
+            time.sleep(5)       # a second copy would arrive now
+        finally:
+            server.stop()
+    copies = {}
+    for m in up.messages:
+        copies.setdefault(received_id(m.content), []).append(m.rcpts)
+    print({q: len(c) for q, c in copies.items()})
+    assert len(copies) == 5, copies
+    assert all(len(c) == 1 for c in copies.values()), f"delivered twice: {copies}"
