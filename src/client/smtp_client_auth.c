@@ -157,14 +157,29 @@ local_failure(struct smtp_client *c, const char *why)
 			 c->o.user, name, why);
 }
 
+/* Did the server advertise the -PLUS form of the plain mechanism m? */
+static bool
+server_offers_plus(const struct smtp_client *c, const struct sasl_mech *m)
+{
+	char plus[SMTP_MECH_NAME_MAX + 1];
+	int n = snprintf(plus, sizeof plus, "%s-PLUS", sasl_mech_name(m));
+	return n > 0 && (size_t)n < sizeof plus && smtp_ehlo_offers_mech(&c->caps, plus);
+}
+
 /* SCRAM over TLS: the channel's binding data (RFC 5056), so that
  * -PLUS binds (tls-exporter on TLS 1.3, else tls-server-end-point)
- * and plain SCRAM says "y".  Without it, -PLUS fails locally and the
- * next mechanism is tried. */
+ * and plain SCRAM says "y" (we could bind, the server offered no
+ * -PLUS).  Without it, -PLUS fails locally and the next mechanism is
+ * tried.  Plain SCRAM chosen although the server offered its -PLUS
+ * form (auth MECH, probe --auth) says "n": "y" would tell the server
+ * that its -PLUS was stripped on the way, which it answers with a
+ * failure (RFC 5802 section 6 forbids "n" only when no -PLUS was seen). */
 static void
-set_channel_binding(struct smtp_client *c)
+set_channel_binding(struct smtp_client *c, const struct sasl_mech *m)
 {
 	struct sasl_cb cb = { 0 };
+	if (!sasl_mech_binds_channel(m) && server_offers_plus(c, m))
+		return;
 	if (c->tls && sasl_cb_from_ssl(c->ssl, false, &cb))
 		sasl_sess_set_cb(c->sasl, &cb);
 	OPENSSL_cleanse(&cb, sizeof cb);
@@ -187,7 +202,7 @@ try_mech(struct smtp_client *c)
 		smtp_client_fail(c, SMTP_FAIL_INTERNAL, NULL, name, "cannot start %s", name);
 		return;
 	}
-	set_channel_binding(c);
+	set_channel_binding(c, m);
 	c->sasl_last = SASL_MORE;
 	char prefix[64];
 	(void)snprintf(prefix, sizeof prefix, "AUTH %s ", name);	/* a registry name: fits */

@@ -276,6 +276,22 @@ set_oauth(struct conf_ctx *x, void *obj, const char *v)
 #pragma GCC diagnostic pop
 #endif
 
+/* local_delivery: the route's (deliver/route.h) and, as written, the
+ * auth process's RCPT check (its LMTP callout, auth_rcpt.c). */
+static int
+set_local_delivery(struct conf_ctx *x, void *obj, const char *v)
+{
+	struct config *c = obj;
+	if (config_set_local_delivery(x, obj, v) < 0)
+		return -1;
+	char *d = strdup(v);
+	if (d == NULL)
+		return conf_fail(x, "out of memory");
+	free(c->local_delivery);
+	c->local_delivery = d;
+	return 0;
+}
+
 /* ---- the keys ----
  *
  * One row per key (util/conf.h has the kinds and what each checks).  A

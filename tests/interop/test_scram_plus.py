@@ -226,3 +226,14 @@ def test_send_prefers_plus(tmp_path, srv):
     assert r.returncode == 0, r.stderr.decode()
     assert any("auth ok" in ln for ln in auth_log(srv, "SCRAM-SHA-256-PLUS")), \
         srv.log_text()[-2000:]
+
+
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
+def test_probe_forced_plain_scram_says_n(tmp_path, srv, mech):
+    """postern's client told to use plain SCRAM against a server that
+    offers its -PLUS form says "n": "y" would be taken for a downgrade
+    (RFC 5802 section 6 forbids "n" only when no -PLUS was seen)."""
+    rc, out = probe(tmp_path, srv, "--auth", mech)
+    assert rc == 0, out
+    assert f'[decoded: "n,,n={USER},r=' in out
+    assert "235 2.7.0" in out
