@@ -153,7 +153,7 @@ closed_busy(struct tr_conn *k, const struct smtp_client_error *err)
 	/* A reused connection that the server had dropped meanwhile (no
 	 * reply), or that it closes with 421 at MAIL (a messages-per-
 	 * connection limit): the message goes on a new connection, once. */
-	bool dead_reuse = j->reused && !j->retried_reuse && in_mail && stage == SMTP_STAGE_MAIL &&
+	bool dead_reuse = j->reused && !j->retried_reuse && stage == SMTP_STAGE_MAIL &&
 			  (code == 0 || code == 421);
 	j->conn = NULL;
 	if (dead_reuse) {
