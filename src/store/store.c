@@ -323,10 +323,12 @@ store_has_user(struct store *st, const char *name)
 	 * cannot tell (PAM) makes a "no" from the others unsure. */
 	bool unsure = false;
 	for (size_t i = 0; i < st->n; i++) {
-		if (st->b[i].ops->has_user == NULL)
-			unsure = true;
-		else if (st->b[i].ops->has_user(st->b[i].impl, name))
+		const struct store_ops *o = st->b[i].ops;
+		if (o->has_user != NULL ? o->has_user(st->b[i].impl, name)
+		    : o->is_recipient != NULL && o->is_recipient(st->b[i].impl, name))
 			return STORE_USER_YES;
+		if (o->has_user == NULL && o->is_recipient == NULL)
+			unsure = true;
 	}
 	return unsure ? STORE_USER_UNKNOWN : STORE_USER_NO;
 }

@@ -35,6 +35,11 @@ struct store_ops {
 	 * has_user cannot say so without a full check (PAM), so it may only
 	 * be the last of a list. */
 	bool (*has_user)(void *impl, const char *authcid);
+	/* Optional, for a backend without has_user: is name one of its
+	 * users as a mail recipient (the RCPT check, store_has_user())?
+	 * PAM answers from the system's accounts, as Postfix's
+	 * local_recipient_maps = unix:passwd.byname. */
+	bool (*is_recipient)(void *impl, const char *name);
 	/* Optional: why the backend cannot answer requests of kind (a
 	 * static sentence for `serve --check`); NULL when it can or when
 	 * there is nothing to add. */

@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -371,6 +372,18 @@ store_pam_why_not(const void *impl, enum sasl_cred_kind kind)
 	       "'file:users pam:SERVICE' can put first)";
 }
 
+/* The RCPT check: the system's accounts are PAM's users (pam_unix).
+ * XXX: getpwnam_r asks NSS, which may be a network directory (LDAP): a
+ * slow one would hold the auth process's loop here. */
+static bool
+store_pam_is_recipient(void *impl, const char *name)
+{
+	(void)impl;
+	char buf[4096];
+	struct passwd pw, *res = NULL;
+	return name[0] != '\0' && getpwnam_r(name, &pw, buf, sizeof buf, &res) == 0 && res != NULL;
+}
+
 /* SIGHUP: the service file must still be there; cached logins go, so
  * that a password changed or an account locked counts at once. */
 static int
@@ -393,6 +406,7 @@ const struct store_ops store_pam_ops = {
 	.end = store_pam_job_end,
 	.job_free = store_pam_job_free,
 	.has_user = NULL,	/* only a full check can tell: last in a list */
+	.is_recipient = store_pam_is_recipient,
 	.why_not = store_pam_why_not,
 	.managed_by = "the store is PAM-managed: its users are the system's accounts "
 		      "(useradd, passwd(1)), not postern's; postern passwd add, del and list "

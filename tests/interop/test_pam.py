@@ -389,3 +389,28 @@ def test_passwd_edits_the_file_of_a_list(tmp_path, pki, service):
     assert output(r) == f"postern passwd: {s.dir}/users: user 'carol' added\n"
     r = postern("passwd", "-c", str(s.conf), "list")
     assert r.returncode == 0 and r.stdout.decode() == "carol\n", describe(r)
+
+
+# ---- the RCPT check with a PAM store ----
+
+def test_unix_accounts_are_local_recipients(tmp_path, pki, service, accounts):
+    """With credentials = pam:..., the system's accounts are the local
+    recipients (as Postfix's local_recipient_maps = unix:passwd.byname):
+    a Unix user gets 250 at RCPT, a name no account has gets 550 5.1.1."""
+    user = accounts.add("Unix pw " + secrets.token_hex(4))
+    s = pam_server(tmp_path, pki, service)
+    s.recipients.write_text("postern-listed@example.test\n")   # no catch-all
+    s.start()
+    try:
+        c = smtplib.SMTP(s.host, s.smtp, timeout=TIMEOUT)     # the MX role: no AUTH needed
+        try:
+            c.ehlo("client.example.test")
+            assert c.mail("sender@elsewhere.test")[0] == 250
+            code, msg = c.rcpt(f"{user}@example.test")
+            assert code == 250, (code, msg)
+            code, msg = c.rcpt("pst-no-such-account-" + secrets.token_hex(3) + "@example.test")
+            assert code == 550 and b"5.1.1" in msg, (code, msg)
+        finally:
+            c.close()
+    finally:
+        s.stop()
