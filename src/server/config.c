@@ -324,7 +324,8 @@ static const struct conf_key config_keys[] = {
 	{ "tls_key", CONF_PATH, F(tls_key), NULL, NULL, NULL, 0, "PEM private key" },
 	STORE_CONF_KEY(struct config, credentials),
 	{ "auth_mechanisms", CONF_CUSTOM, offsetof(struct config, mechs), 0,
-	  "EXTERNAL SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN",
+	  "EXTERNAL SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 CRAM-MD5 OAUTHBEARER "
+	  "XOAUTH2 PLAIN LOGIN",
 	  NULL, parse_mechs, 0,
 	  "mechanisms offered, strongest first" },
 	{ "plaintext_auth", CONF_ENUM, F(plaintext_always), "tls-only", plaintext_words, NULL, 0,

@@ -291,7 +291,7 @@ JWT_BAD = {
     "no_exp": dict(exp=None),
     "wrong_audience": dict(aud="other.example.test"),
     "wrong_issuer": dict(iss="https://evil.example"),
-    "not_yet_valid": dict(nbf=int(time.time()) + 600),
+    "not_yet_valid": dict(nbf=int(time.time()) + 86400),   # a day: a slow (ASan) run stays before it
     "wrongly_signed": dict(stranger=True),
 }
 
@@ -308,7 +308,7 @@ INTRO_BAD = {
     "inactive": dict(active=False),
     "expired": dict(exp=int(time.time()) - 600),
     "wrong_audience": dict(aud=["other.example.test"]),
-    "not_yet_valid": dict(nbf=int(time.time()) + 600),
+    "not_yet_valid": dict(nbf=int(time.time()) + 86400),   # a day: a slow (ASan) run stays before it
 }
 
 
