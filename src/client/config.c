@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -248,11 +249,19 @@ client_config_load(struct client_config *c, const char *path, char **err_r)
 		OPENSSL_cleanse(line, cap);
 		free(line);
 	}
-	/* A password in a file that others can read is one they can use. */
+	/* A password in a file that others can read is one they can use.
+	 * msmtp refuses such a file of the user's own, and so do we: a
+	 * warning on every message goes unread by scripts and breaks Emacs,
+	 * which takes any output on stderr for a failure.  A file owned by
+	 * someone else (a system-wide config kept group-readable for a mail
+	 * group) is the administrator's choice. */
 	struct stat st;
-	if (rc == 0 && ps.has_password && fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0)
-		log_warn("%s: contains a password but is readable by group or others "
-			 "(chmod 600 %s)", path, path);
+	if (rc == 0 && ps.has_password && fstat(fileno(f), &st) == 0 && st.st_uid == geteuid() &&
+	    (st.st_mode & 077) != 0) {
+		*err_r = str_printf("%s: contains a password and therefore must have no more than "
+				    "user read/write permissions (chmod 600 %s)", path, path);
+		rc = -1;
+	}
 	(void)fclose(f);	/* read only: nothing to lose */
 	if (rc != 0)
 		client_config_free(c);

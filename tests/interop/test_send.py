@@ -178,12 +178,23 @@ def test_send_unreachable_is_tempfail(tmp_path):
     assert "127.0.0.1:" in r.stderr.decode() and "connect" in r.stderr.decode(), describe(r)
 
 
-def test_send_password_file_mode_warning(server, tmp_path):
+def test_send_password_file_readable_by_others_refused(server, tmp_path):
+    """As msmtp: a config of one's own holding a password that others can
+    read is refused (EX_CONFIG, nothing sent), not warned about on every
+    message; at 0600 the same file sends silently (Emacs takes any stderr
+    output for a failure)."""
     conf = conf_for(tmp_path, server, "starttls", "plain")
     conf.chmod(0o644)
+    before = server.queue("list").stdout
+    r = send(conf, REMOTE_RCPT, input=message(tag()))
+    assert r.returncode == EX_CONFIG, describe(r)
+    assert (f"{conf}: contains a password and therefore must have no more than user "
+            "read/write permissions") in r.stderr.decode(), describe(r)
+    assert server.queue("list").stdout == before
+    conf.chmod(0o600)
     r = send(conf, REMOTE_RCPT, input=message(tag()))
     assert r.returncode == 0, describe(r)
-    assert f"{conf}: contains a password but is readable by group or others" in r.stderr.decode()
+    assert r.stderr.decode() == "", describe(r)
 
 
 def test_send_netrc_password(server, tmp_path):
