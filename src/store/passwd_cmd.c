@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -47,6 +48,29 @@ static const struct conf_key passwd_cmd_keys[] = {
 	STORE_CONF_KEY(struct passwd_cmd_ctx, spec),
 };
 
+/* A relative store path is taken beside the config file; a config that
+ * is not a regular file (`-c /dev/null`, a pipe) has no such folder, and
+ * "users" beside /dev/null would be /dev/users.  Returns 0, or -1 with
+ * *err_r malloc'd. */
+static int
+passwd_cmd_base_ok(const struct passwd_cmd_ctx *c, const char *file, char **err_r)
+{
+	struct stat st;
+	if (stat(file, &st) < 0 || S_ISREG(st.st_mode))
+		return 0;	/* conf_load() has read it: only its kind matters */
+	char *why = NULL;
+	char *path = store_spec_file(c->spec, NULL, &why);
+	bool relative = path != NULL && path[0] != '/';
+	free(path);
+	free(why);
+	if (!relative)
+		return 0;
+	*err_r = str_printf("%s is not a regular file, so the store '%s' has no folder to be "
+			    "in: name it with an absolute path (credentials = file:/PATH)",
+			    file, c->spec);
+	return -1;
+}
+
 /* Reads the config file into c.  Returns 0, or -1 with *err_r malloc'd
  * ("FILE:LINE: credentials: empty", "FILE: No such file or directory"). */
 static int
@@ -57,7 +81,8 @@ passwd_cmd_conf(struct passwd_cmd_ctx *c, const char *file, char **err_r)
 	if (conf_load(&c->conf, file, err_r) < 0)
 		return -1;
 	if (conf_defaults(passwd_cmd_keys, n, c, err_r) < 0 ||
-	    conf_apply(&c->conf, passwd_cmd_keys, n, c, CONF_APPLY_KNOWN_ONLY, err_r) < 0) {
+	    conf_apply(&c->conf, passwd_cmd_keys, n, c, CONF_APPLY_KNOWN_ONLY, err_r) < 0 ||
+	    passwd_cmd_base_ok(c, file, err_r) < 0) {
 		free(c->spec);
 		conf_free(&c->conf);
 		return -1;

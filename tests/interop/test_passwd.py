@@ -465,3 +465,25 @@ def test_running_server_password_change_beats_login_cache(server, mech):
     assert r.returncode == 0, err(r)
     assert not _smtp_login(server, USER, "a brand new password", mech)
     assert server.proc.poll() is None
+
+
+def test_config_that_is_not_a_file_needs_an_absolute_store(tmp_path):
+    """`-c /dev/null` used to put the default store "users" beside it, in
+    /dev; a relative store path needs a config file's folder.  An absolute
+    one works with any config."""
+    r = postern("passwd", "-c", "/dev/null", "add", "u" + os.urandom(3).hex(),
+                input=PASSWORD + "\n", cwd=str(tmp_path))
+    assert r.returncode == 1, err(r)
+    assert "/dev/null is not a regular file" in err(r) and "file:users" in err(r), err(r)
+    assert not os.path.exists("/dev/users")
+    store = tmp_path / "abs-users"
+    rd, wr = os.pipe()
+    os.write(wr, f"credentials = file:{store}\n".encode())
+    os.close(wr)
+    try:
+        r = postern("passwd", "-c", f"/dev/fd/{rd}", "add", "bob", input=PASSWORD + "\n",
+                    pass_fds=(rd,))
+    finally:
+        os.close(rd)
+    assert r.returncode == 0, err(r)
+    assert "bob" in store.read_text()
