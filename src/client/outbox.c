@@ -1,6 +1,8 @@
 /* outbox.c - the client's durable offline queue (see outbox.h). */
 #include "client/outbox.h"
 #include "util/atomic.h"
+#include "util/buf.h"
+#include "util/records.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +22,19 @@
 #include "util/span.h"
 #include "util/str.h"
 
-#define OUTBOX_MAGIC "postern-outbox 1\n"
+/* The file as one records-codec frame (outbox.h). */
+#define OUTBOX_MAGIC "POB2"
+enum {
+	OB_F_ACCOUNT = 1,
+	OB_F_CONFIG = 2,
+	OB_F_FROM = 3,
+	OB_F_RCPT = 4,
+	OB_F_QUEUED = 5,
+	OB_F_MESSAGE = 6,
+};
+/* The previous version's text format, still read (never written) so
+ * that messages it queued are not lost. */
+#define OUTBOX_OLD_MAGIC "postern-outbox 1\n"
 /* Envelope records around the message: 10000 recipients of at most 256
  * octets (RFC 5321 4.5.3.1.3) plus the rest fit well in 4 MiB. */
 #define OUTBOX_FILE_MAX (OUTBOX_MSG_MAX + (size_t)4 * 1024 * 1024)
@@ -186,85 +200,92 @@ ob_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* e as one codec frame in b (outbox.h: "POB2" and its fields).
+ * Returns BUF_OK or a buf_rc. */
 static int
-ob_write_rec(int fd, const char *key, const void *p, size_t n)
+ob_encode(struct buf *b, const struct ob_env *e)
 {
-	char head[64];
-	int hn = snprintf(head, sizeof head, "%s %zu\n", key, n);
-	if (hn < 0 || (size_t)hn >= sizeof head)
-		return -1;
-	if (ob_write_all(fd, head, (size_t)hn) != 0 || ob_write_all(fd, p, n) != 0)
-		return -1;
-	return ob_write_all(fd, "\n", 1);
+	size_t at;
+	int rc = rec_frame_begin(b, &at);
+	if (rc == BUF_OK)
+		rc = rec_field_str(b, OB_F_ACCOUNT, e->account);
+	if (rc == BUF_OK)
+		rc = rec_field_str(b, OB_F_CONFIG, e->config);	/* NULL: no field */
+	if (rc == BUF_OK)
+		rc = rec_field_str(b, OB_F_FROM, e->from);
+	if (rc == BUF_OK)
+		rc = rec_field_u64(b, OB_F_QUEUED, e->queued > 0 ? (uint64_t)e->queued : 0);
+	for (size_t i = 0; rc == BUF_OK && i < e->nrcpts; i++)
+		rc = rec_field_str(b, OB_F_RCPT, e->rcpts[i]);
+	if (rc == BUF_OK)
+		rc = rec_field(b, OB_F_MESSAGE, e->data, e->len);
+	if (rc == BUF_OK)
+		rec_frame_end(b, at, OUTBOX_MAGIC);
+	return rc;
 }
 
+/* Writes frame to ".ID.tmp" and publishes it as ID with the shared
+ * helper (atomic.h: fsync, rename, folder fsync).  A fresh ID that
+ * exists already (another process, same microsecond and random bits)
+ * gets a new one and is written again.  Returns 0 or -1 with *err_r. */
 static int
-ob_write_env(int fd, const struct ob_env *e)
+ob_publish(struct outbox *ob, const struct buf *frame, bool replace,
+	   char id_r[OUTBOX_ID_MAX + 1], char **err_r)
 {
-	char queued[32];
-	(void)snprintf(queued, sizeof queued, "%jd", (intmax_t)e->queued);	/* <= 20 digits */
-	if (ob_write_all(fd, OUTBOX_MAGIC, strlen(OUTBOX_MAGIC)) != 0 ||
-	    ob_write_rec(fd, "account", e->account, strlen(e->account)) != 0 ||
-	    (e->config != NULL && ob_write_rec(fd, "config", e->config, strlen(e->config)) != 0) ||
-	    ob_write_rec(fd, "from", e->from, strlen(e->from)) != 0 ||
-	    ob_write_rec(fd, "queued", queued, strlen(queued)) != 0)
-		return -1;
-	for (size_t i = 0; i < e->nrcpts; i++)
-		if (ob_write_rec(fd, "rcpt", e->rcpts[i], strlen(e->rcpts[i])) != 0)
+	for (int tries = 0;; tries++) {
+		if (!replace && ob_new_id(id_r) != 0) {
+			*err_r = str_printf("%s: cannot make a message ID (clock or random source)",
+					    ob->dir);
 			return -1;
-	if (ob_write_rec(fd, "message", e->data, e->len) != 0 || ob_write_rec(fd, "end", "", 0) != 0)
+		}
+		char tmp[OUTBOX_ID_MAX + 8];
+		int tn = snprintf(tmp, sizeof tmp, ".%s.tmp", id_r);
+		if (tn < 0 || (size_t)tn >= sizeof tmp) {	/* a cut name would be another file */
+			*err_r = str_printf("%s: message ID '%s' too long", ob->dir, id_r);
+			return -1;
+		}
+		int fd = openat(ob->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+				0600);
+		if (fd < 0) {
+			*err_r = str_printf("%s/%s: cannot create: %s", ob->dir, tmp, strerror(errno));
+			return -1;
+		}
+		const char *step = "write";
+		int rc;
+		if (ob_write_all(fd, frame->p, frame->len) != 0) {
+			int e = errno;
+			close(fd);
+			(void)unlinkat(ob->dirfd, tmp, 0);
+			errno = e;
+			rc = -1;
+		} else {
+			rc = atomic_publish(ob->dirfd, fd, tmp, id_r, replace, &step);
+		}
+		if (rc == 0)
+			return 0;
+		if (errno == EEXIST && !replace && tries < 5)
+			continue;
+		*err_r = str_printf("%s/%s: cannot write (%s): %s", ob->dir, id_r, step,
+				    strerror(errno));
 		return -1;
-	return 0;
+	}
 }
 
-/* Writes e to ".ID.tmp", fsyncs it, renames it to ID (a fresh ID, or
- * id_r as given when replace) and fsyncs the folder. */
+/* Encodes e and publishes it as a fresh ID, or as id_r when replace. */
 static int
 ob_commit(struct outbox *ob, const struct ob_env *e, bool replace, char id_r[OUTBOX_ID_MAX + 1],
 	  char **err_r)
 {
-	if (!replace && ob_new_id(id_r) != 0) {
-		*err_r = str_printf("%s: cannot make a message ID (clock or random source)", ob->dir);
+	struct buf b;
+	buf_init(&b, OUTBOX_FILE_MAX);
+	if (ob_encode(&b, e) != BUF_OK) {
+		buf_wipe_free(&b);
+		*err_r = str_printf("%s: cannot queue: out of memory or message too large", ob->dir);
 		return -1;
 	}
-	char tmp[OUTBOX_ID_MAX + 8];
-	int tn = snprintf(tmp, sizeof tmp, ".%s.tmp", id_r);
-	if (tn < 0 || (size_t)tn >= sizeof tmp) {	/* a cut name would be another file */
-		*err_r = str_printf("%s: message ID '%s' too long", ob->dir, id_r);
-		return -1;
-	}
-	int fd = openat(ob->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		*err_r = str_printf("%s/%s: cannot create: %s", ob->dir, tmp, strerror(errno));
-		return -1;
-	}
-	int rc = ob_write_env(fd, e);
-	/* The data must be on disk before the name points at it. */
-	if (rc == 0)
-		rc = fsync(fd);
-	int saved = errno;
-	if (close(fd) != 0 && rc == 0) {
-		rc = -1;
-		saved = errno;
-	}
-	for (int tries = 0; rc == 0; tries++) {
-		if (atomic_rename(ob->dirfd, tmp, id_r, replace) == 0)
-			break;
-		saved = errno;
-		if (errno != EEXIST || tries >= 5 || ob_new_id(id_r) != 0)
-			rc = -1;
-	}
-	if (rc != 0) {
-		unlinkat(ob->dirfd, tmp, 0);
-		*err_r = str_printf("%s/%s: cannot write: %s", ob->dir, id_r, strerror(saved));
-		return -1;
-	}
-	/* And the new name must be on disk before we say "queued". */
-	if (fsync(ob->dirfd) != 0) {
-		*err_r = str_printf("%s: cannot sync folder: %s", ob->dir, strerror(errno));
-		return -1;
-	}
-	return 0;
+	int rc = ob_publish(ob, &b, replace, id_r, err_r);
+	buf_wipe_free(&b);	/* private mail: do not leave copies about */
+	return rc;
 }
 
 int
@@ -525,13 +546,20 @@ ob_take_rec(struct outbox_msg *m, struct span key, struct span v)
 	return -1;
 }
 
-static int
-ob_parse(struct span in, struct outbox_msg *m)
+/* Every field a message needs is there. */
+static bool
+ob_complete(const struct outbox_msg *m)
 {
-	struct span magic = SPAN_LIT(OUTBOX_MAGIC);
-	if (in.n < magic.n || memcmp(in.p, magic.p, magic.n) != 0)
-		return -1;
-	span_skip(&in, magic.n);
+	return m->account != NULL && m->account[0] != '\0' && m->from != NULL && m->nrcpts > 0 &&
+	       m->data != NULL;
+}
+
+/* The previous version's text file ("postern-outbox 1"), read only. */
+static int
+ob_parse_old(struct span in, struct outbox_msg *m)
+{
+	struct span magic = SPAN_LIT(OUTBOX_OLD_MAGIC);
+	span_skip(&in, magic.n);	/* checked by the caller */
 	for (;;) {
 		struct span key, val;
 		if (ob_next_rec(&in, &key, &val) != 0)
@@ -542,9 +570,83 @@ ob_parse(struct span in, struct outbox_msg *m)
 		if (rc == 1)
 			break;
 	}
-	bool complete = in.n == 0 && m->account != NULL && m->account[0] != '\0' &&
-			m->from != NULL && m->nrcpts > 0 && m->data != NULL;
-	return complete ? 0 : -1;
+	return in.n == 0 && ob_complete(m) ? 0 : -1;
+}
+
+/* A field type's name: the same rules as the old format's keys apply
+ * (ob_take_rec), so both formats check fields in one place. */
+static const char *
+ob_field_key(uint8_t type)
+{
+	switch (type) {
+	case OB_F_ACCOUNT: return "account";
+	case OB_F_CONFIG: return "config";
+	case OB_F_FROM: return "from";
+	case OB_F_RCPT: return "rcpt";
+	case OB_F_QUEUED: return "queued";
+	case OB_F_MESSAGE: return "message";
+	default: return NULL;	/* "end" has no field: the frame has a length */
+	}
+}
+
+/* The file as one "POB2" frame filling it.  Returns REC_OK, REC_SHORT
+ * (torn: the frame is cut) or REC_BAD with *why_r. */
+static int
+ob_parse_frame(const uint8_t *p, size_t n, struct outbox_msg *m, const char **why_r)
+{
+	const uint8_t *pl;
+	size_t pn, flen;
+	int rc = rec_frame_parse(p, n, OUTBOX_MAGIC, OUTBOX_FILE_MAX, &pl, &pn, &flen, why_r);
+	if (rc != REC_OK)
+		return rc;
+	if (flen != n) {
+		*why_r = "bytes after the frame";
+		return REC_BAD;
+	}
+	struct rec_iter it;
+	uint8_t type;
+	const uint8_t *v;
+	size_t vn;
+	rec_iter_init(&it, pl, pn);
+	while ((rc = rec_next(&it, &type, &v, &vn)) == 1) {
+		const char *key = ob_field_key(type);
+		if (key == NULL || ob_take_rec(m, span_of(key), (struct span){ (const char *)v, vn }) != 0) {
+			*why_r = key == NULL ? "unknown field" : "bad or repeated field";
+			return REC_BAD;
+		}
+	}
+	if (rc != 0 || !ob_complete(m)) {
+		*why_r = rc != 0 ? "field runs past the frame" : "missing field";
+		return REC_BAD;
+	}
+	return REC_OK;
+}
+
+/* Parses either format; on failure a sentence (malloc'd) in *err_r. */
+static int
+ob_parse(struct outbox *ob, const char *p, size_t n, struct outbox_msg *m, char **err_r)
+{
+	const char *what = "not an outbox message", *why = NULL;
+	int rc;
+	struct span old = SPAN_LIT(OUTBOX_OLD_MAGIC);
+	if (n >= old.n && memcmp(p, old.p, old.n) == 0) {
+		rc = ob_parse_old((struct span){ p, n }, m);
+		what = "torn or edited";
+		why = "old format";
+	} else {
+		rc = ob_parse_frame((const uint8_t *)p, n, m, &why);
+		if (rc == REC_SHORT) {
+			what = "torn";
+			why = "frame cut short";
+		}
+	}
+	if (rc == 0)
+		return 0;
+	/* "damaged outbox file" stays in every such sentence: scripts and
+	 * `outbox list` look for it. */
+	*err_r = str_printf("%s/%s: %s (damaged outbox file: %s, %zu bytes); not sent", ob->dir,
+			    m->id, what, why != NULL ? why : "bad data", n);
+	return -1;
 }
 
 int
@@ -560,12 +662,11 @@ outbox_read(struct outbox *ob, const char *id, struct outbox_msg *m, char **err_
 	if (ob_slurp(ob, id, &p, &n, err_r) != 0)
 		return -1;
 	(void)snprintf(m->id, sizeof m->id, "%s", id);	/* outbox_id_valid(): it fits */
-	int rc = ob_parse((struct span){ p, n }, m);
+	int rc = ob_parse(ob, p, n, m, err_r);
 	OPENSSL_cleanse(p, n);	/* private mail: do not leave copies about */
 	free(p);
 	if (rc != 0) {
 		outbox_msg_free(m);
-		*err_r = str_printf("%s/%s: damaged outbox file (torn or edited); not sent", ob->dir, id);
 		return -1;
 	}
 	return 0;

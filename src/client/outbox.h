@@ -8,22 +8,31 @@
  * ("20250102T030405.123456Z-1a2b3c4d": UTC time, then random bits so two
  * processes queuing in the same microsecond never collide).
  *
- * A file is written as "." ID ".tmp", fsync'd, renamed to ID, and the
- * folder fsync'd: once outbox_add() returns 0 the message survives a
+ * A file is written as "." ID ".tmp" and published as ID with the
+ * helper the server spool uses (util/atomic.h: fsync the file, rename,
+ * fsync the folder): once outbox_add() returns 0 the message survives a
  * crash or power loss, and a half-written file is never taken for a
  * message (names starting with "." are not messages).
  *
- * File format: a first line "postern-outbox 1", then records
- * "KEY LEN\n" + LEN bytes + "\n", last "end 0\n\n":
- *   account   the account name to send through (resolved: never "")
- *   config    the config file the sender used (absolute; optional)
- *   from      envelope sender ("" for <>)
- *   rcpt      one per recipient, in order
- *   queued    seconds since the epoch, decimal
- *   message   the message exactly as `send` would hand it to the
- *             session (LF or CRLF line ends, not dot-stuffed)
- * Records carry their length and the file ends with "end": a torn or
- * edited file is reported by name, never half-sent.
+ * File format: ONE frame of the records codec the server spool uses
+ * (util/records.h: magic, length, CRC32C, typed fields), magic "POB2",
+ * filling the file.  Fields (type: content):
+ *   1 account   the account name to send through (resolved: never "")
+ *   2 config    the config file the sender used (absolute; optional)
+ *   3 from      envelope sender ("" for <>)
+ *   4 rcpt      one per recipient, in order
+ *   5 queued    seconds since the epoch, decimal
+ *   6 message   the message exactly as `send` would hand it to the
+ *               session (LF or CRLF line ends, not dot-stuffed)
+ * A file cut short is reported "FILE: torn (...)", one with a wrong
+ * magic, length, checksum or field "FILE: not an outbox message (...)";
+ * neither is ever sent, not even in part.
+ *
+ * The previous version wrote a text format (first line "postern-outbox
+ * 1", then "KEY LEN\n" + LEN bytes + "\n" records with the keys above,
+ * last "end 0\n\n").  It is still READ, so that messages queued before
+ * an upgrade are sent, and never written: outbox_set_rcpts() rewrites
+ * such a file as a frame.
  *
  * Errors are returned as malloc'd sentences naming the file or folder.
  * Nothing here logs or exits.
@@ -87,8 +96,9 @@ void outbox_free_ids(char ***ids, size_t n);
  * the command line may hand us anything. */
 bool outbox_id_valid(const char *id);
 
-/* Reads one message.  Returns 0, or -1 with *err_r ("FILE: truncated
- * record", "FILE: no such message"...). */
+/* Reads one message, in either format.  Returns 0, or -1 with *err_r
+ * ("FILE: torn (...)", "FILE: not an outbox message (...)", "FILE: no
+ * such message"...). */
 int outbox_read(struct outbox *ob, const char *id, struct outbox_msg *m, char **err_r);
 void outbox_msg_free(struct outbox_msg *m);
 
