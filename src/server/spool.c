@@ -3,6 +3,7 @@
  * argument: spool.h). */
 #include "server/spool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,6 +37,22 @@ struct spool_msg {
 	bool failed;
 	bool full;		/* failed for want of space */
 };
+
+DIR *
+spool_opendir(int dirfd)
+{
+	int fd = dirfd < 0 ? -1 : dup(dirfd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (d == NULL) {
+		int e = fd < 0 && dirfd < 0 ? EBADF : errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return NULL;
+	}
+	rewinddir(d);	/* the dup shares its offset with the spool's descriptor */
+	return d;
+}
 
 char *
 spool_errf(const char *fmt, ...)

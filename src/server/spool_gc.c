@@ -72,13 +72,9 @@ id_cmp(const void *a, const void *b)
 static void
 gc_tmp(struct spool *sp)
 {
-	int fd = dup(sp->tmpfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = spool_opendir(sp->tmpfd);
+	if (d == NULL)
 		return;
-	}
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
@@ -178,13 +174,9 @@ static void
 gc_orphans(struct gc *g)
 {
 	struct spool *sp = g->sp;
-	int fd = dup(sp->msgfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = spool_opendir(sp->msgfd);
+	if (d == NULL)
 		return;
-	}
 	if (g->refs.n > 0)
 		qsort(g->refs.v, g->refs.n, sizeof *g->refs.v, id_cmp);
 	struct dirent *de;

@@ -3,6 +3,7 @@
 #ifndef POSTERN_SPOOL_IMPL_H
 #define POSTERN_SPOOL_IMPL_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -84,6 +85,10 @@ struct spool {
 
 /* A malloc'd message from a printf format (NULL when out of memory). */
 char *spool_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A DIR over one of the spool's folder descriptors (a dup: the folder
+ * descriptor stays the spool's), from its first entry.  NULL with errno
+ * set when it cannot be read. */
+DIR *spool_opendir(int dirfd);
 /* 0 when lock_fd is a spool_lock() descriptor for the spool at dirfd
  * and holds its lock; else -1 with *err_r malloc'd. */
 int spool_lock_check(int dirfd, int lock_fd, const char *dir, char **err_r);

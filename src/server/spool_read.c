@@ -352,15 +352,11 @@ spool_v1_list(struct spool *sp, struct spool_entry **v_r, size_t *n_r, size_t *c
 {
 	if (sp->queuefd < 0)
 		return 0;
-	int fd = dup(sp->queuefd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = spool_opendir(sp->queuefd);
 	if (d == NULL) {
 		*err_r = spool_errf("%s/queue: %s", sp->dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	rewinddir(d);
 	struct dirent *de;
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {

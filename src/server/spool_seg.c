@@ -39,15 +39,11 @@ spool_seg_list(struct spool *sp, uint64_t **v_r, char **err_r)
 	*v_r = NULL;
 	if (sp->segfd < 0)
 		return 0;
-	int fd = dup(sp->segfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = spool_opendir(sp->segfd);
 	if (d == NULL) {
 		*err_r = spool_errf("%s/seg: %s", sp->dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	rewinddir(d);
 	uint64_t *v = NULL;
 	size_t n = 0, cap = 0;
 	bool oom = false;
