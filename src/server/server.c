@@ -258,7 +258,8 @@ server_new(struct gen *g, struct spool *spool, const struct server_fds *fds, cha
 	}
 	srv->base = event_base_new();
 	srv->ips = iptab_new();
-	if (srv->base == NULL || srv->ips == NULL || server_events(srv) < 0) {
+	if (srv->base == NULL || srv->ips == NULL || server_events(srv) < 0 ||
+	    commit_init(srv) < 0) {
 		*err_r = strdup("cannot set up the event loop");
 		for (size_t i = 0; i < fds->nlisten; i++)
 			close(fds->listen[i]);
@@ -324,6 +325,7 @@ server_free(struct server **sp)
 	}
 	listener_close_all(srv);
 	authc_free(srv);
+	commit_free(srv);
 	server_event_free(&srv->reaper_ev);
 	server_event_free(&srv->commit_ev);
 	server_event_free(&srv->grace_ev);

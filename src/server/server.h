@@ -23,6 +23,7 @@
 #include "server/config.h"
 #include "auth/throttle.h"
 #include "server/iptab.h"
+#include "server/spool.h"
 
 struct event;
 struct event_base;
@@ -68,6 +69,10 @@ struct server {
 	struct session_list sessions;	/* every live session */
 	struct session_list dead;	/* closed, freed by the reaper */
 	struct session_list commit_wait;	/* DATA done, waiting for group commit */
+	struct session_list flush_next;	/* written, waiting for the next flush */
+	struct session_list flushing;	/* written, in the flush running */
+	struct spool_flush fl_next;	/* the segments flush_next needs flushed */
+	struct flusher *flusher;	/* commit.c: the flush thread */
 	struct authc *auth;		/* the auth process (authc.c) */
 	int ctl_fd;			/* from the parent: new auth connections; -1: none */
 	struct event *reaper_ev, *commit_ev, *grace_ev, *ctl_ev;
@@ -138,5 +143,9 @@ int privdrop_to(uid_t uid, gid_t gid, char **err_r);
 
 /* commit.c: the group commit pass, run from commit_ev. */
 void commit_run(int fd, short what, void *arg);
+/* The flush thread and its wake-up; -1 when it cannot be started. */
+int commit_init(struct server *srv);
+/* Joins the thread (a flush in flight ends first).  NULL-safe. */
+void commit_free(struct server *srv);
 
 #endif

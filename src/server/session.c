@@ -626,8 +626,8 @@ session_free(struct session **sp)
 	sess_output_unwatch(s);
 	if (s->out_ev)
 		event_free(s->out_ev);
-	if (s->in_commit)
-		TAILQ_REMOVE(&srv->commit_wait, s, wait_link);
+	if (s->commit_on != NULL)
+		TAILQ_REMOVE(s->commit_on, s, wait_link);
 	sess_forget(s);
 	free(s->rcpt_wait);
 	if (s->auth_delay)

@@ -122,7 +122,7 @@ struct session {
 	bool spool_failed;
 
 	bool discard_line;		/* skipping the rest of an overlong line */
-	bool in_commit;
+	struct session_list *commit_on;	/* the commit list s waits on (wait_link), or NULL */
 	bool greeted;			/* 220 sent */
 	bool dead;			/* on srv->dead, freed soon */
 	/* Backpressure (SESS_OUTPUT_MAX): while out_blocked, no command is

@@ -599,10 +599,39 @@ publish_frames(struct spool *sp, struct spool_msg **msgs, size_t n, const char *
 	free(ends);
 }
 
-int
-spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
-	      const char **err_r)
+void
+spool_flush_init(struct spool_flush *fl)
 {
+	fl->n = 0;
+	fl->err = 0;
+}
+
+/* Adds sp's current segment to fl (a dup of its descriptor: fl owns it,
+ * so that the segment may roll or close while the flush runs), unless
+ * fl has it already.  Returns 0, or -1 when it cannot: then the caller
+ * flushes here and now. */
+static int
+flush_add_current(struct spool *sp, struct spool_flush *fl)
+{
+	for (size_t i = 0; i < fl->n; i++)
+		if (fl->seq[i] == sp->cur_seq)
+			return 0;
+	if (fl->n == SPOOL_FLUSH_FDS)
+		return -1;
+	int fd = fcntl(sp->cur_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	fl->fd[fl->n] = fd;
+	fl->seq[fl->n] = sp->cur_seq;
+	fl->n++;
+	return 0;
+}
+
+int
+spool_write_pass(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+		 struct spool_flush *fl)
+{
+	size_t ok = 0;
 	for (size_t i = 0; i < n; i++) {
 		/* A message that cannot be published fails alone: the others
 		 * of the group are not its hostages. */
@@ -614,30 +643,98 @@ spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **
 	buf_init(&all, SIZE_MAX / 2);
 	publish_frames(sp, msgs, n, why_v, &all);
 	buf_free(&all);
-	int rc = 0;
-	/* ONE flush for the whole pass.  fdatasync suffices: the size
-	 * change it must carry is metadata needed to read the data. */
-	if (sp->cur_fd >= 0 && fdatasync(sp->cur_fd) < 0) {
-		log_err("spool: %s/seg/%016" PRIx64 ": fdatasync: %s", sp->dir, sp->cur_seq,
-			strerror(errno));
-		*err_r = "spool fdatasync failed";
-		/* After a failed flush the file's state is unknown: never
-		 * append to it again (the next pass starts a segment). */
-		close(sp->cur_fd);
-		sp->cur_fd = -1;
-		rc = -1;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (msgs[i] == NULL)
 			continue;
-		if (rc < 0 || why_v[i] != NULL) {
+		if (why_v[i] != NULL) {
 			spool_msg_abort(&msgs[i]);
 			continue;
 		}
+		/* Written: only its name matters now (a failed flush removes
+		 * a spilled message's msg/ file). */
 		buf_free(&msgs[i]->frame);
 		free(msgs[i]->wbuf);
-		free(msgs[i]);
-		msgs[i] = NULL;
+		msgs[i]->wbuf = NULL;
+		ok++;
 	}
+	if (ok == 0 || flush_add_current(sp, fl) == 0)
+		return 0;
+	/* No descriptor to hand over: flush on the spot, correct if slow. */
+	if (fdatasync(sp->cur_fd) == 0)
+		return 0;
+	log_err("spool: %s/seg/%016" PRIx64 ": fdatasync: %s", sp->dir, sp->cur_seq,
+		strerror(errno));
+	close(sp->cur_fd);
+	sp->cur_fd = -1;
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i] != NULL) {
+			why_v[i] = "spool fdatasync failed";
+			spool_msg_abort(&msgs[i]);
+		}
+	return -1;
+}
+
+void
+spool_flush_run(struct spool_flush *fl)
+{
+	/* ONE flush per segment for the whole group.  fdatasync suffices:
+	 * a size change it must carry is metadata needed to read the data. */
+	for (size_t i = 0; i < fl->n; i++) {
+		if (fl->err == 0 && fdatasync(fl->fd[i]) < 0) {
+			fl->err = errno;
+			fl->err_seq = fl->seq[i];
+		}
+		close(fl->fd[i]);
+	}
+	fl->n = 0;
+}
+
+int
+spool_flush_end(struct spool *sp, struct spool_flush *fl, const char **err_r)
+{
+	int e = fl->err;
+	fl->err = 0;
+	if (e == 0)
+		return 0;
+	log_err("spool: %s/seg/%016" PRIx64 ": fdatasync: %s", sp->dir, fl->err_seq, strerror(e));
+	*err_r = "spool fdatasync failed";
+	/* After a failed flush the file's state is unknown: never append
+	 * to it again (the next pass starts a segment). */
+	if (sp->cur_fd >= 0 && sp->cur_seq == fl->err_seq) {
+		close(sp->cur_fd);
+		sp->cur_fd = -1;
+	}
+	return -1;
+}
+
+void
+spool_msg_settle(struct spool_msg **mp, bool durable)
+{
+	struct spool_msg *m = *mp;
+	if (m == NULL || !durable) {
+		spool_msg_abort(mp);
+		return;
+	}
+	buf_free(&m->frame);
+	free(m->wbuf);
+	free(m);
+	*mp = NULL;
+}
+
+int
+spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+	      const char **err_r)
+{
+	struct spool_flush fl;
+	spool_flush_init(&fl);
+	int rc = spool_write_pass(sp, msgs, n, why_v, &fl);
+	if (rc == 0) {
+		spool_flush_run(&fl);
+		rc = spool_flush_end(sp, &fl, err_r);
+	} else {
+		*err_r = "spool fdatasync failed";
+	}
+	for (size_t i = 0; i < n; i++)
+		spool_msg_settle(&msgs[i], rc == 0);
 	return rc;
 }

@@ -205,9 +205,42 @@ int spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const
  * message's own result: NULL when it is durable, else why not
  * (spool_err_full, or another static string); one failed message fails
  * no other.  Returns 0, or -1 with *err_r when the flush failed: then
- * none of the group may be acknowledged. */
+ * none of the group may be acknowledged.  It is the three steps below
+ * in a row; the network process runs the flush on a thread instead. */
 int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
 		  const char **err_r);
+
+/* The segments written since the last flush, to make durable: dup'd
+ * descriptors that the flush owns, so that the writer may roll to a new
+ * segment (or close one) while a flush runs on another thread. */
+#define SPOOL_FLUSH_FDS 8
+struct spool_flush {
+	int fd[SPOOL_FLUSH_FDS];
+	uint64_t seq[SPOOL_FLUSH_FDS];
+	size_t n;
+	int err;		/* after spool_flush_run(): 0, or the first failure's errno */
+	uint64_t err_seq;	/* the segment that failed */
+};
+void spool_flush_init(struct spool_flush *fl);
+/* Step 1, on the writer's thread: publishes the spilled messages and
+ * writes every frame at the segment's end, and adds that segment to fl;
+ * no flush.  why_v as for spool_publish(): a message that failed is
+ * aborted and its msgs[i] set NULL; the others stay in msgs[] (their
+ * buffers freed) until spool_msg_settle().  Returns 0, or -1 when the
+ * segment could not be added to fl and the flush done in its place
+ * failed: then every message failed (why_v set, all aborted). */
+int spool_write_pass(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
+		     struct spool_flush *fl);
+/* Step 2, on any thread, touching no spool: fdatasync of each segment of
+ * fl, then closes fl's descriptors; fl->err tells how it went. */
+void spool_flush_run(struct spool_flush *fl);
+/* Step 3, on the writer's thread: 0 when the flush held; else -1 with
+ * *err_r set, the failure logged, and the failed segment never appended
+ * to again. */
+int spool_flush_end(struct spool *sp, struct spool_flush *fl, const char **err_r);
+/* Frees a written message: durable, or (false) its flush failed, which
+ * removes a large message's msg/ file too.  NULL-safe; *mp = NULL. */
+void spool_msg_settle(struct spool_msg **mp, bool durable);
 /* Drops an unfinished message (and its spill file).  NULL-safe. */
 void spool_msg_abort(struct spool_msg **mp);
 /* The queue runner's housekeeping while the network process writes:
