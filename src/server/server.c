@@ -202,11 +202,12 @@ server_events(struct server *srv)
 {
 	srv->reaper_ev = event_new(srv->base, -1, 0, server_reap, srv);
 	srv->commit_ev = event_new(srv->base, -1, 0, commit_run, srv);
+	srv->write_ev = event_new(srv->base, -1, 0, server_write_run, srv);
 	srv->grace_ev = evtimer_new(srv->base, server_grace_over, srv);
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_stop, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_stop, srv);
 	srv->sig_usr1 = evsignal_new(srv->base, SIGUSR1, server_handover, srv);
-	if (!srv->reaper_ev || !srv->commit_ev || !srv->grace_ev || !srv->sig_term || !srv->sig_int ||
+	if (!srv->reaper_ev || !srv->commit_ev || !srv->write_ev || !srv->grace_ev || !srv->sig_term || !srv->sig_int ||
 	    !srv->sig_usr1)
 		return -1;
 	if (srv->ctl_fd >= 0 &&
@@ -245,6 +246,7 @@ server_new(struct gen *g, struct spool *spool, const struct server_fds *fds, cha
 	TAILQ_INIT(&srv->sessions);
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->commit_wait);
+	TAILQ_INIT(&srv->write_list);
 	srv->gen = g;
 	srv->spool = spool;
 	srv->ctl_fd = fds->ctl;
@@ -328,6 +330,7 @@ server_free(struct server **sp)
 	commit_free(srv);
 	server_event_free(&srv->reaper_ev);
 	server_event_free(&srv->commit_ev);
+	server_event_free(&srv->write_ev);
 	server_event_free(&srv->grace_ev);
 	server_event_free(&srv->ctl_ev);
 	server_event_free(&srv->sig_term);

@@ -73,6 +73,8 @@ struct server {
 	struct session_list flushing;	/* written, in the flush running */
 	struct spool_flush fl_next;	/* the segments flush_next needs flushed */
 	struct flusher *flusher;	/* commit.c: the flush thread */
+	struct session_list write_list;	/* sess_out.c: output to write this pass */
+	struct event *write_ev;
 	struct authc *auth;		/* the auth process (authc.c) */
 	int ctl_fd;			/* from the parent: new auth connections; -1: none */
 	struct event *reaper_ev, *commit_ev, *grace_ev, *ctl_ev;
@@ -147,5 +149,7 @@ void commit_run(int fd, short what, void *arg);
 int commit_init(struct server *srv);
 /* Joins the thread (a flush in flight ends first).  NULL-safe. */
 void commit_free(struct server *srv);
+/* sess_out.c: writes the output of the sessions on srv->write_list. */
+void server_write_run(int fd, short what, void *arg);
 
 #endif

@@ -43,10 +43,10 @@ static const struct sess_state_def {
 	[ST_HANDSHAKE] = { "handshake", true, TO_HANDSHAKE },
 	[ST_CMD] = { "command", true, TO_COMMAND },
 	[ST_AUTH] = { "auth", true, TO_COMMAND },
-	[ST_AUTH_WAIT] = { "auth-wait", false, TO_COMMAND },
+	[ST_AUTH_WAIT] = { "auth-wait", true, TO_COMMAND },
 	[ST_DATA] = { "data", true, TO_DATA },
-	[ST_COMMIT] = { "commit", false, TO_COMMAND },
-	[ST_RCPT_WAIT] = { "rcpt-wait", false, TO_COMMAND },
+	[ST_COMMIT] = { "commit", true, TO_COMMAND },
+	[ST_RCPT_WAIT] = { "rcpt-wait", true, TO_COMMAND },
 	[ST_CLOSING] = { "closing", false, TO_KEEP },
 };
 static_assert(sizeof sess_states / sizeof *sess_states == ST__COUNT, "sess_states");
@@ -332,6 +332,7 @@ static void
 sess_starttls_written(struct session *s)
 {
 	sess_output_unwatch(s);
+	sess_out_detach(s);
 	evutil_socket_t fd = bufferevent_getfd(s->bev);
 	bufferevent_setfd(s->bev, -1);	/* freed without closing fd */
 	bufferevent_free(s->bev);
@@ -340,14 +341,21 @@ sess_starttls_written(struct session *s)
 		server_bury(s->srv, s);
 }
 
-static void
-sess_write_cb(struct bufferevent *bev, void *arg)
+void
+sess_out_flushed(struct session *s)
 {
-	struct session *s = arg;
 	if (s->state == ST_CLOSING)
 		sess_flushed(s);
 	else if (s->state == ST_STARTTLS)
 		sess_starttls_written(s);
+}
+
+static void
+sess_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	sess_out_drained(s);
+	sess_out_flushed(s);
 }
 
 static void
@@ -560,6 +568,7 @@ session_accept(struct server *srv, int fd, const struct sockaddr *sa, socklen_t 
 	}
 	s->state = ST_CMD;
 	sess_attach(s, bev, SESS_INPUT_MAX);
+	sess_out_direct(s);
 	sess_greet(s);
 	return true;
 }
@@ -636,6 +645,7 @@ session_free(struct session **sp)
 	 * already there). */
 	if (s->state == ST_CLOSING)
 		tls_close_notify(s);
+	sess_out_detach(s);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	iptab_release(srv->ips, s->ip);

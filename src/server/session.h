@@ -71,10 +71,10 @@ enum sess_state {
 	ST_HANDSHAKE,	/* TLS handshake running (implicit TLS or STARTTLS) */
 	ST_CMD,		/* waiting for a command */
 	ST_AUTH,	/* sent 334, waiting for the client's response line */
-	ST_AUTH_WAIT,	/* credential lookup or failure delay: not reading */
+	ST_AUTH_WAIT,	/* credential lookup or failure delay: input waits */
 	ST_DATA,	/* sent 354, reading the message */
 	ST_COMMIT,	/* message closed, waiting for the group commit */
-	ST_RCPT_WAIT,	/* RCPT for a local domain: the auth process checks it; not reading */
+	ST_RCPT_WAIT,	/* RCPT for a local domain: the auth process checks it; input waits */
 	ST_CLOSING,	/* flushing the last reply, then freed */
 	ST__COUNT
 };
@@ -136,6 +136,11 @@ struct session {
 
 	TAILQ_ENTRY(session) link;	/* srv->sessions or srv->dead */
 	TAILQ_ENTRY(session) wait_link;	/* srv->commit_wait */
+	/* sess_out.c: clear text written by the session, not libevent */
+	TAILQ_ENTRY(session) write_link;	/* srv->write_list */
+	struct evbuffer_cb_entry *out_cb;
+	bool on_write_list;
+	bool direct_out;
 	LIST_ENTRY(session) auth_link;	/* authc.c: waiting for the auth process */
 };
 
@@ -158,6 +163,17 @@ void sess_attach(struct session *s, struct bufferevent *bev, size_t input_max);
 /* Frees the memory an empty input buffer still holds (no-op when it
  * holds bytes).  See session.c. */
 void sess_input_release(struct session *s);
+/* The output is all written: closes a closing session, starts TLS after
+ * the 220 to STARTTLS (what libevent's write callback does). */
+void sess_out_flushed(struct session *s);
+
+/* sess_out.c */
+/* Clear text: s writes its replies itself (see sess_out.c). */
+void sess_out_direct(struct session *s);
+/* Before s->bev goes: no more direct writes for it.  Idempotent. */
+void sess_out_detach(struct session *s);
+/* libevent wrote the rest of s's output: writing off again. */
+void sess_out_drained(struct session *s);
 /* Reads again if the state reads, with its timeout started anew, and
  * handles input that is already buffered.  No-op when closing. */
 void sess_resume(struct session *s);
