@@ -31,9 +31,14 @@ enum sess_timeout {
 };
 
 /* One row per state, applied by sess_set_state() alone.  reads: the
- * session takes input in that state unless something else paused it
- * (the output backpressure, out_blocked, wins).  While reading is off
- * the read timeout does not run; the write timeout always does. */
+ * socket is read in that state unless something else paused it (the
+ * output backpressure, out_blocked, wins).  Only ST_CMD, ST_AUTH and
+ * ST_DATA take commands from the input (sess_process); the waiting
+ * states (auth-wait, commit, rcpt-wait) read on, so that a pipelined
+ * next command waits in the input, bounded by its high watermark,
+ * rather than reading being switched off and on again around every
+ * wait (two epoll_ctl calls per message).  While reading is off the
+ * read timeout does not run; the write timeout always does. */
 static const struct sess_state_def {
 	const char *name;
 	bool reads;

@@ -44,7 +44,9 @@
  * every parked message into one buffer, writes it with one pwrite at the
  * segment's end and makes it durable with ONE fdatasync, whatever the
  * number of messages: 2 KB messages cost 1/N of a flush instead of 2
- * flushes each (bench/RESULTS.md).  A message over SPOOL_INLINE_MAX
+ * flushes each (bench/RESULTS.md).  The fdatasync runs on the network
+ * process's flusher thread (commit.c): passes that end while it runs
+ * are written meanwhile and share the next one.  A message over SPOOL_INLINE_MAX
  * spills to tmp/ID as it arrives; its close fsyncs it; the pass renames
  * it to msg/ID, fsyncs msg/ once for all of them, then appends its frame
  * (with the content's CRC) with the others.  A new segment costs one

@@ -177,6 +177,7 @@ class PosternServer:
         self.extra_conf = extra_conf
         self.park_remote = park_remote      # False: no default relay_host (MX tests)
         self.proc = None
+        self.env = {}       # added to the server's environment (LD_PRELOAD shims)
         # Local recipients are checked at RCPT (issue 14): the suites send
         # to whatever local part of example.test suits them, so the shared
         # fixture knows them all (a catch-all); test_rcpt_check.py checks
@@ -238,7 +239,8 @@ class PosternServer:
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen([POSTERN, "serve", "-c", str(self.conf)],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     env={**os.environ, **self.env} if self.env else None)
         # Our own "listening on" lines first: a free port picked by
         # free_port() can be taken by another worker's server meanwhile,
         # and a connect alone would then find the wrong server.
