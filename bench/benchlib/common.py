@@ -195,3 +195,12 @@ def machine_facts():
 
 def loadavg():
     return open("/proc/loadavg").read().split()[0]
+
+
+def proc_comm(pid):
+    """The process's name (/proc/PID/comm), "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

@@ -14,6 +14,7 @@ memory and strace, and reset() to empty its queue between runs.
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import time
 
@@ -96,7 +97,9 @@ class Postern(Server):
     can = {"auth-plain", "starttls", "scram"}
     durable = ("spool v2: the frames of every message closed in a loop pass appended to a "
                "segment (zeros written ahead of them), ONE fdatasync for the pass (group "
-               "commit), before the 250 after DATA")
+               "commit, on the network process's flusher thread), before the 250 after DATA; "
+               "the queue runner is paused (SIGSTOP), as Postfix's mail waits on hold")
+    paused = ()
 
     def __init__(self, base, cert, key, binary, extra=None):
         super().__init__(base, cert, key)
@@ -117,7 +120,33 @@ class Postern(Server):
                                        stdin=subprocess.DEVNULL, stdout=self.log,
                                        stderr=subprocess.STDOUT)]
         wait_port(port, self.procs[0])
+        self.pause_runner()
         return self
+
+    def pause_runner(self):
+        """Stops the queue runner (SIGSTOP) for the measurement: Postfix's
+        mail waits on its hold queue and OpenSMTPD's MTA is paused, so
+        postern's runner must not deliver (here: bounce, since the bench's
+        recipient domain has no mail server) while the others do not."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            self.paused = [p for p in self.pids() if common.proc_comm(p) == "postern-runner"]
+            if self.paused:
+                break
+            time.sleep(0.05)
+        if not self.paused:
+            raise RuntimeError("postern: no postern-runner process to pause")
+        for p in self.paused:
+            os.kill(p, signal.SIGSTOP)
+
+    def stop(self):
+        for p in self.paused:
+            try:
+                os.kill(p, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.paused = ()
+        super().stop()
 
     def reset(self):
         """Empties the spool's queue folder (the server keeps no index of it)."""

@@ -84,6 +84,15 @@ struct parent {
 	bool stopping;
 };
 
+/* The process's name in ps and top (/proc/PID/comm, at most 15
+ * bytes): which postern process is which, for an administrator (and
+ * for bench/, which pauses the runner as Postfix's hold queue holds). */
+static void
+proc_name(const char *name)
+{
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
 static int64_t
 now_ms(void)
 {
@@ -160,6 +169,7 @@ parent_start_auth(struct parent *p)
 		close(p->spool_lock);		/* the spool is the network process's */
 		const char *path = p->gen->cfg->path;
 		log_init("postern proc=auth", p->gen->cfg->log_level, p->gen->cfg->log_syslog);
+		proc_name("postern-auth");
 		char *err = NULL;
 		struct config *cfg = config_load(path, &err);
 		gen_unref(&p->gen);	/* the TLS key is not ours */
@@ -188,6 +198,7 @@ static void
 parent_net_child(struct parent *p, pid_t parent_pid, int ctl, int auth_fd)
 {
 	log_init("postern proc=net", p->gen->cfg->log_level, p->gen->cfg->log_syslog);
+	proc_name("postern-net");
 	char *err = NULL;
 	if (p->drop && privdrop_to(p->uid, p->gid, &err) < 0) {
 		log_err("%s", err ? err : "cannot drop privileges");
@@ -253,6 +264,7 @@ static void
 parent_runner_child(struct parent *p, pid_t parent_pid)
 {
 	log_init("postern proc=runner", p->gen->cfg->log_level, p->gen->cfg->log_syslog);
+	proc_name("postern-runner");
 	for (size_t i = 0; i < p->nlfds; i++)
 		close(p->lfds[i]);
 	char *err = NULL;

@@ -261,6 +261,8 @@ queue_cmd_open(const struct config *cfg)
  * protocol): its data lines go to stdout, an ".error" to stderr.
  * Returns the exit code, or -1 when no server listens there (no socket,
  * or nobody behind it): then the spool is worked on directly. */
+#define QUEUE_CTL_TIMEOUT 30
+
 static int
 queue_cmd_remote(const char *path, const char *line)
 {
@@ -279,6 +281,11 @@ queue_cmd_remote(const char *path, const char *line)
 		(void)fprintf(stderr, "postern queue: control socket %s: %s\n", path, strerror(e));
 		return 1;
 	}
+	/* A runner that does not answer (stopped, stuck) must not hang the
+	 * administrator's command: each read waits at most this long. */
+	struct timeval tv = { .tv_sec = QUEUE_CTL_TIMEOUT, .tv_usec = 0 };
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	FILE *f = fdopen(fd, "r+");
 	if (f == NULL) {
 		close(fd);
@@ -301,6 +308,10 @@ queue_cmd_remote(const char *path, const char *line)
 	}
 	if (rc != 0 && feof(f))
 		(void)fprintf(stderr, "postern queue: control socket %s: the server closed it\n", path);
+	else if (rc != 0 && ferror(f) && (errno == EAGAIN || errno == EWOULDBLOCK))
+		(void)fprintf(stderr,
+			      "postern queue: control socket %s: no answer from the queue runner"
+			      " within %d s\n", path, QUEUE_CTL_TIMEOUT);
 	(void)fclose(f);
 	return rc;
 }
