@@ -134,8 +134,9 @@ class Postern(Server):
             if self.paused:
                 break
             time.sleep(0.05)
-        if not self.paused:
-            raise RuntimeError("postern: no postern-runner process to pause")
+        if not self.paused:     # a binary older than the process names
+            print(f"postern {self.binary}: no postern-runner process to pause: it delivers "
+                  "(and bounces) during the measurement", flush=True)
         for p in self.paused:
             os.kill(p, signal.SIGSTOP)
 
