@@ -374,8 +374,8 @@ spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const cha
 		*err_r = "no recipient";	/* a bug in the caller */
 		return -1;
 	}
-	if (!m->failed && !m->closed && m->fd >= 0 && msg_spill(m) == 0 && fsync(m->fd) < 0)
-		msg_write_failed(m, "fsync", errno);
+	if (!m->failed && !m->closed && m->fd >= 0)
+		(void)msg_spill(m);	/* its flush comes with the pass */
 	if (!m->failed && !m->closed && msg_frame(m, env) < 0) {
 		log_err("spool: %s: envelope too large or out of memory", m->id);
 		m->failed = true;
@@ -384,9 +384,6 @@ spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const cha
 		*err_r = m->full ? spool_err_full : "spool write failed";
 		return -1;
 	}
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
 	m->closed = true;
 	free(m->wbuf);
 	m->wbuf = NULL;
@@ -419,8 +416,9 @@ spool_msg_abort(struct spool_msg **mp)
  * made the next ones. */
 #define SEG_ROLL_TRIES 64
 
-/* Makes a new segment the current one: created, and seg/ fsync'd so
- * that its name survives a crash.  The writer holds a shared flock on
+/* Makes a new segment the current one: created; seg/ is fsync'd by the
+ * flush of the pass that writes to it first (seg_dir_dirty), so that
+ * its name survives a crash before any of its frames is acknowledged.  The writer holds a shared flock on
  * its current segment: the queue runner's spool_gc_live() removes a
  * done segment only under an exclusive one, so never one a writer may
  * still append to; a segment removed between our create and our flock
@@ -446,7 +444,7 @@ seg_roll(struct spool *sp)
 			errno = EEXIST;
 		}
 	}
-	if (fd < 0 || fsync(sp->segfd) < 0) {
+	if (fd < 0) {
 		int e = errno;
 		log_err("spool: %s/seg/%s: create: %s", sp->dir, name, strerror(e));
 		if (fd >= 0) {
@@ -457,6 +455,7 @@ seg_roll(struct spool *sp)
 		return -1;
 	}
 	sp->cur_fd = fd;
+	sp->seg_dir_dirty = true;	/* its name: fsync of seg/ in the pass's flush */
 	sp->cur_size = 0;
 	sp->cur_zeroed = 0;
 	return 0;
@@ -496,9 +495,10 @@ seg_prezero(struct spool *sp, size_t need)
 	sp->cur_zeroed = at;
 }
 
-/* Renames the spilled messages of the pass into msg/ and fsyncs msg/
- * once.  A message whose rename fails fails alone. */
-static void
+/* Renames the spilled messages of the pass into msg/ (the flush fsyncs
+ * msg/ once).  A message whose rename fails fails alone.  True when
+ * one was renamed. */
+static bool
 publish_spilled(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v)
 {
 	bool any = false;
@@ -513,13 +513,7 @@ publish_spilled(struct spool *sp, struct spool_msg **msgs, size_t n, const char 
 		}
 		any = true;
 	}
-	if (any && fsync(sp->msgfd) < 0) {
-		int e = errno;
-		log_err("spool: %s/msg: fsync: %s", sp->dir, strerror(e));
-		for (size_t i = 0; i < n; i++)
-			if (msgs[i] != NULL && why_v[i] == NULL && msgs[i]->spilled)
-				why_v[i] = errno_full(e) ? spool_err_full : "spool folder fsync failed";
-	}
+	return any;
 }
 
 /* Writes buf at the segment's end.  Returns the bytes written whole
@@ -599,32 +593,55 @@ publish_frames(struct spool *sp, struct spool_msg **msgs, size_t n, const char *
 	free(ends);
 }
 
+/* Adds fd (a dup of it for SPOOL_FL_SEG and SPOOL_FL_DIR; fd itself,
+ * taken over, for SPOOL_FL_FILE) to fl unless fl has that segment or
+ * folder already.  Returns 0, or -1 when it cannot (fl full, no
+ * descriptor left): then the caller flushes here and now. */
+static int
+flush_add(struct spool_flush *fl, int fd, enum spool_flush_kind kind, uint64_t seq)
+{
+	for (size_t i = 0; kind != SPOOL_FL_FILE && i < fl->n; i++)
+		if (fl->kind[i] == kind && fl->seq[i] == seq)
+			return 0;
+	if (fl->n == SPOOL_FLUSH_FDS)
+		return -1;
+	int own = kind == SPOOL_FL_FILE ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0)
+		return -1;
+	fl->fd[fl->n] = own;
+	fl->kind[fl->n] = (uint8_t)kind;
+	fl->seq[fl->n] = seq;
+	fl->n++;
+	return 0;
+}
+
+/* Flushes one descriptor: a folder with fsync, a file's data with
+ * fdatasync (which carries a size change). */
+static int
+flush_one(int fd, enum spool_flush_kind kind)
+{
+	return kind == SPOOL_FL_DIR ? fsync(fd) : fdatasync(fd);
+}
+
+/* Hands what a written pass needs flushed to fl, or flushes it on the
+ * spot when fl cannot take it (correct, if slow).  Returns 0, or the
+ * errno of a flush done here that failed. */
+static int
+flush_want(struct spool_flush *fl, int fd, enum spool_flush_kind kind, uint64_t seq)
+{
+	if (flush_add(fl, fd, kind, seq) == 0)
+		return 0;
+	int e = flush_one(fd, kind) == 0 ? 0 : errno;
+	if (kind == SPOOL_FL_FILE)
+		close(fd);
+	return e;
+}
+
 void
 spool_flush_init(struct spool_flush *fl)
 {
 	fl->n = 0;
 	fl->err = 0;
-}
-
-/* Adds sp's current segment to fl (a dup of its descriptor: fl owns it,
- * so that the segment may roll or close while the flush runs), unless
- * fl has it already.  Returns 0, or -1 when it cannot: then the caller
- * flushes here and now. */
-static int
-flush_add_current(struct spool *sp, struct spool_flush *fl)
-{
-	for (size_t i = 0; i < fl->n; i++)
-		if (fl->seq[i] == sp->cur_seq)
-			return 0;
-	if (fl->n == SPOOL_FLUSH_FDS)
-		return -1;
-	int fd = fcntl(sp->cur_fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	fl->fd[fl->n] = fd;
-	fl->seq[fl->n] = sp->cur_seq;
-	fl->n++;
-	return 0;
 }
 
 int
@@ -638,37 +655,49 @@ spool_write_pass(struct spool *sp, struct spool_msg **msgs, size_t n, const char
 		why_v[i] = msgs[i] == NULL ? "no message"
 			 : !msgs[i]->closed || msgs[i]->failed ? "message not closed" : NULL;
 	}
-	publish_spilled(sp, msgs, n, why_v);
+	bool renamed = publish_spilled(sp, msgs, n, why_v);
 	struct buf all;
 	buf_init(&all, SIZE_MAX / 2);
 	publish_frames(sp, msgs, n, why_v, &all);
 	buf_free(&all);
+	int e = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (msgs[i] == NULL)
+		struct spool_msg *m = msgs[i];
+		if (m == NULL)
 			continue;
 		if (why_v[i] != NULL) {
 			spool_msg_abort(&msgs[i]);
 			continue;
 		}
 		/* Written: only its name matters now (a failed flush removes
-		 * a spilled message's msg/ file). */
-		buf_free(&msgs[i]->frame);
-		free(msgs[i]->wbuf);
-		msgs[i]->wbuf = NULL;
+		 * a large message's msg/ file), and its content's flush. */
+		buf_free(&m->frame);
+		free(m->wbuf);
+		m->wbuf = NULL;
+		if (m->fd >= 0 && e == 0)
+			e = flush_want(fl, m->fd, SPOOL_FL_FILE, 0);
+		else if (m->fd >= 0)
+			close(m->fd);
+		m->fd = -1;
 		ok++;
 	}
-	if (ok == 0 || flush_add_current(sp, fl) == 0)
+	if (ok > 0 && e == 0 && renamed)
+		e = flush_want(fl, sp->msgfd, SPOOL_FL_DIR, 1);
+	if (ok > 0 && e == 0 && sp->seg_dir_dirty) {
+		e = flush_want(fl, sp->segfd, SPOOL_FL_DIR, 0);
+		sp->seg_dir_dirty = e != 0;
+	}
+	if (ok > 0 && e == 0)
+		e = flush_want(fl, sp->cur_fd, SPOOL_FL_SEG, sp->cur_seq);
+	if (e == 0)
 		return 0;
-	/* No descriptor to hand over: flush on the spot, correct if slow. */
-	if (fdatasync(sp->cur_fd) == 0)
-		return 0;
-	log_err("spool: %s/seg/%016" PRIx64 ": fdatasync: %s", sp->dir, sp->cur_seq,
-		strerror(errno));
-	close(sp->cur_fd);
+	log_err("spool: %s: flush: %s", sp->dir, strerror(e));
+	if (sp->cur_fd >= 0)
+		close(sp->cur_fd);
 	sp->cur_fd = -1;
 	for (size_t i = 0; i < n; i++)
 		if (msgs[i] != NULL) {
-			why_v[i] = "spool fdatasync failed";
+			why_v[i] = errno_full(e) ? spool_err_full : "spool fdatasync failed";
 			spool_msg_abort(&msgs[i]);
 		}
 	return -1;
@@ -677,11 +706,11 @@ spool_write_pass(struct spool *sp, struct spool_msg **msgs, size_t n, const char
 void
 spool_flush_run(struct spool_flush *fl)
 {
-	/* ONE flush per segment for the whole group.  fdatasync suffices:
-	 * a size change it must carry is metadata needed to read the data. */
+	/* ONE flush per segment, file and folder for the whole group. */
 	for (size_t i = 0; i < fl->n; i++) {
-		if (fl->err == 0 && fdatasync(fl->fd[i]) < 0) {
+		if (fl->err == 0 && flush_one(fl->fd[i], (enum spool_flush_kind)fl->kind[i]) < 0) {
 			fl->err = errno;
+			fl->err_kind = fl->kind[i];
 			fl->err_seq = fl->seq[i];
 		}
 		close(fl->fd[i]);
@@ -696,11 +725,19 @@ spool_flush_end(struct spool *sp, struct spool_flush *fl, const char **err_r)
 	fl->err = 0;
 	if (e == 0)
 		return 0;
-	log_err("spool: %s/seg/%016" PRIx64 ": fdatasync: %s", sp->dir, fl->err_seq, strerror(e));
-	*err_r = "spool fdatasync failed";
-	/* After a failed flush the file's state is unknown: never append
-	 * to it again (the next pass starts a segment). */
-	if (sp->cur_fd >= 0 && sp->cur_seq == fl->err_seq) {
+	if (fl->err_kind == SPOOL_FL_SEG)
+		log_err("spool: %s/seg/%016" PRIx64 ": fdatasync: %s", sp->dir, fl->err_seq,
+			strerror(e));
+	else if (fl->err_kind == SPOOL_FL_DIR)
+		log_err("spool: %s/%s: fsync: %s", sp->dir, fl->err_seq == 0 ? "seg" : "msg",
+			strerror(e));
+	else
+		log_err("spool: %s/msg: a message's content: fdatasync: %s", sp->dir, strerror(e));
+	*err_r = errno_full(e) ? spool_err_full : "spool fdatasync failed";
+	/* After a failed flush the state of what it covered is unknown:
+	 * never append to the current segment again (the next pass starts
+	 * one, and fsyncs seg/ for it). */
+	if (sp->cur_fd >= 0) {
 		close(sp->cur_fd);
 		sp->cur_fd = -1;
 	}

@@ -197,9 +197,10 @@ struct spool_msg *spool_msg_new(struct spool *sp, char id_r[SPOOL_ID_MAX], const
  * Kept in memory up to SPOOL_INLINE_MAX, then spilled to tmp/ID.
  * Returns 0 or -1 (disk full...; spool_msg_close() then says why). */
 int spool_msg_write(struct spool_msg *m, const void *p, size_t n);
-/* Records the envelope; a spilled message's file is flushed and fsync'd.
- * Returns 0, or -1 with *err_r static (spool_err_full when the disk is
- * full).  After it, spool_publish() makes the message durable. */
+/* Records the envelope; a spilled message's file gets the rest of the
+ * content (its flush comes with the pass: spool_write_pass).  Returns
+ * 0, or -1 with *err_r static (spool_err_full when the disk is full).
+ * After it, spool_publish() makes the message durable. */
 int spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const char **err_r);
 /* The group commit: appends every closed message to the current segment
  * with one write and ONE fdatasync (large ones renamed into msg/ first,
@@ -212,21 +213,30 @@ int spool_msg_close(struct spool_msg *m, const struct spool_envelope *env, const
 int spool_publish(struct spool *sp, struct spool_msg **msgs, size_t n, const char **why_v,
 		  const char **err_r);
 
-/* The segments written since the last flush, to make durable: dup'd
- * descriptors that the flush owns, so that the writer may roll to a new
- * segment (or close one) while a flush runs on another thread. */
-#define SPOOL_FLUSH_FDS 8
+/* What was written since the last flush and must be made durable: the
+ * segments (fdatasync), the content files of large messages (fdatasync)
+ * and the folders that got new names (seg/ after a new segment, msg/
+ * after renames: fsync).  Descriptors the flush owns (dups), so that the
+ * writer may roll to a new segment (or close one) while a flush runs on
+ * another thread.  Until the flush returns, no 250 is sent for any of
+ * it; a frame that reaches the disk before its large message's content
+ * is never delivered (its size and CRC fail) and was never
+ * acknowledged. */
+#define SPOOL_FLUSH_FDS 32
+enum spool_flush_kind { SPOOL_FL_SEG, SPOOL_FL_FILE, SPOOL_FL_DIR };
 struct spool_flush {
 	int fd[SPOOL_FLUSH_FDS];
-	uint64_t seq[SPOOL_FLUSH_FDS];
+	uint64_t seq[SPOOL_FLUSH_FDS];	/* the segment's number (SPOOL_FL_SEG) */
+	uint8_t kind[SPOOL_FLUSH_FDS];	/* enum spool_flush_kind */
 	size_t n;
 	int err;		/* after spool_flush_run(): 0, or the first failure's errno */
-	uint64_t err_seq;	/* the segment that failed */
+	uint8_t err_kind;	/* what failed */
+	uint64_t err_seq;
 };
 void spool_flush_init(struct spool_flush *fl);
 /* Step 1, on the writer's thread: publishes the spilled messages and
- * writes every frame at the segment's end, and adds that segment to fl;
- * no flush.  why_v as for spool_publish(): a message that failed is
+ * writes every frame at the segment's end, and adds to fl what must be
+ * flushed (segment, content files, folders); no flush.  why_v as for spool_publish(): a message that failed is
  * aborted and its msgs[i] set NULL; the others stay in msgs[] (their
  * buffers freed) until spool_msg_settle().  Returns 0, or -1 when the
  * segment could not be added to fl and the flush done in its place
@@ -237,8 +247,8 @@ int spool_write_pass(struct spool *sp, struct spool_msg **msgs, size_t n, const 
  * fl, then closes fl's descriptors; fl->err tells how it went. */
 void spool_flush_run(struct spool_flush *fl);
 /* Step 3, on the writer's thread: 0 when the flush held; else -1 with
- * *err_r set, the failure logged, and the failed segment never appended
- * to again. */
+ * *err_r set (spool_err_full when the disk is full), the failure
+ * logged, and the current segment never appended to again. */
 int spool_flush_end(struct spool *sp, struct spool_flush *fl, const char **err_r);
 /* Frees a written message: durable, or (false) its flush failed, which
  * removes a large message's msg/ file too.  NULL-safe; *mp = NULL. */

@@ -80,6 +80,7 @@ struct spool {
 	uint64_t cur_seq;
 	uint64_t cur_size;	/* end of the last whole frame: where the next goes */
 	uint64_t cur_zeroed;	/* the file's zeros end here (>= cur_size or 0) */
+	bool seg_dir_dirty;	/* a segment was created: seg/ wants its fsync */
 	uint64_t last_us;	/* ids strictly increase within a process */
 };
 
