@@ -119,6 +119,11 @@ const char *tls_reason(void);
  * tls_key PATH: does not match tls_certificate PATH (line N)" and the
  * like (unreadable file, not PEM, a second certificate of a type). */
 int tls_certs_load(SSL_CTX *ctx, const struct config *cfg, char **err_r);
+/* After a handshake, before anything reads SSL_get_certificate (the
+ * tls-server-end-point binding): a resumed session gets the certificate
+ * of the handshake that made it back as current; a new one records its
+ * certificate's key type for its resumptions. */
+void tls_certs_handshake_done(SSL *ssl);
 
 /* listener.c */
 /* The parent: binds and listens on every cfg->listen (all or none).

@@ -168,6 +168,7 @@ tls_done(struct session *s)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 	struct sasl_cb cb;
+	tls_certs_handshake_done(ssl);
 	s->tls = true;
 	s->tls_version = ssl ? SSL_get_version(ssl) : "?";
 	s->tls_cipher = ssl ? SSL_get_cipher_name(ssl) : "?";

@@ -17,6 +17,7 @@
 #include "server/session.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,6 +167,75 @@ tls_certs_free(struct tls_pem *p, size_t n)
 	}
 }
 
+/* ---- which certificate a resumed session had ----
+ *
+ * A resumed handshake sends no certificate, and OpenSSL leaves current
+ * the one an SSL starts with (the last pair loaded), not the one of the
+ * handshake that made the session.  tls-server-end-point (RFC 5929 4.1,
+ * SCRAM-*-PLUS) is the hash of the certificate the client got, which it
+ * keeps with the session: so the session carries our certificate's key
+ * type (the key type picks the slot), in the ticket (gen callback) and in the session cache (tls_certs_handshake_done), and a
+ * resumed handshake makes that certificate current again. */
+
+/* The key type travels as 4 bytes, most significant first: it is a
+ * NID (EVP_PKEY_EC is 408), too big for one byte. */
+#define TLS_CERTS_TYPE_LEN 4
+
+/* A resumed session carries the type already (OpenSSL copies it into
+ * the session of each new ticket), and the current certificate may not
+ * be its own yet: only a new handshake's type is recorded. */
+static void
+tls_certs_remember(SSL *ssl)
+{
+	X509 *cert = SSL_get_certificate(ssl);
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	if (SSL_session_reused(ssl) || cert == NULL || sess == NULL)
+		return;
+	uint32_t type = (uint32_t)EVP_PKEY_get_base_id(X509_get0_pubkey(cert));
+	unsigned char b[TLS_CERTS_TYPE_LEN] = { (unsigned char)(type >> 24),
+						(unsigned char)(type >> 16),
+						(unsigned char)(type >> 8), (unsigned char)type };
+	if (SSL_SESSION_set1_ticket_appdata(sess, b, sizeof b) != 1)
+		ERR_clear_error();	/* out of memory: that session binds to the default */
+}
+
+/* OpenSSL calls it before it seals a session into a ticket. */
+static int
+tls_certs_ticket_gen(SSL *ssl, void *arg)
+{
+	(void)arg;
+	tls_certs_remember(ssl);
+	return 1;
+}
+
+void
+tls_certs_handshake_done(SSL *ssl)
+{
+	if (ssl == NULL)
+		return;
+	if (!SSL_session_reused(ssl)) {
+		tls_certs_remember(ssl);
+		return;
+	}
+	void *data = NULL;
+	size_t len = 0;
+	if (SSL_SESSION_get0_ticket_appdata(SSL_get0_session(ssl), &data, &len) != 1 ||
+	    len != TLS_CERTS_TYPE_LEN)
+		return;
+	const unsigned char *b = data;
+	int type = (int)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+	long more = SSL_set_current_cert(ssl, SSL_CERT_SET_FIRST);
+	while (more == 1) {
+		X509 *cert = SSL_get_certificate(ssl);
+		if (cert != NULL && EVP_PKEY_get_base_id(X509_get0_pubkey(cert)) == type)
+			return;
+		more = SSL_set_current_cert(ssl, SSL_CERT_SET_NEXT);
+	}
+	/* The pair is gone (a reload dropped it): the binding fails, as it
+	 * must, since we no longer hold the certificate the client has. */
+	ERR_clear_error();
+}
+
 int
 tls_certs_load(SSL_CTX *ctx, const struct config *cfg, char **err_r)
 {
@@ -188,5 +258,9 @@ tls_certs_load(SSL_CTX *ctx, const struct config *cfg, char **err_r)
 		}
 	}
 	tls_certs_free(p, n);
+	if (rc == 0 && SSL_CTX_set_session_ticket_cb(ctx, tls_certs_ticket_gen, NULL, NULL) != 1) {
+		(void)!asprintf(err_r, "TLS: %s", tls_reason());
+		rc = -1;
+	}
 	return rc;
 }
