@@ -251,6 +251,10 @@ def test_sighup_adds_the_rsa_pair(tmp_path, pki):
             time.sleep(0.1)
         assert rc == 0, out
         assert peer_cert(out) == der(cert)
+        # added, not replacing: ECDSA clients still get the ECDSA pair
+        rc, out = s_client(s.submission, "-tls1_3", "-sigalgs", SIGALGS["ecdsa"])
+        assert rc == 0, out
+        assert peer_cert(out) == der(pki.cert)
     finally:
         s.stop()
 
@@ -359,4 +363,6 @@ def test_start_refused_like_check(tmp_path, pki):
                                   f"tls_certificate = {pki.cert}", f"tls_key = {key}"])
     r = postern("serve", "-c", str(s.conf), timeout=30)
     assert r.returncode == 1
-    assert f"tls_key {key}: does not match tls_certificate {pki.cert}" in r.stderr.decode()
+    rc, out, err = check(s)
+    assert rc == 1 and f"{s.conf}:" in err, err
+    assert r.stderr.decode() == err
