@@ -8,7 +8,7 @@ system calls per message (writes, reads, fdatasyncs ...), which the
 machine's load does not change.
 
     /usr/bin/python3 bench/compare.py --before OLD/build/postern [--after build/postern]
-        [--only S3,S3T] [-r 3] [-d 5] [--syscalls 1000]
+        [--only S3,S3T] [-r 3] [-d 5] [--syscalls 1000] [--cpu-rounds 5] [--before-rsa-only]
 
 The numbers go to stdout; bench/RESULTS.md quotes them by hand.
 """
@@ -82,6 +82,37 @@ def cpu_per_message(srv, scen, count):
     return (c1 - c0) / n if n else None
 
 
+def cpu_per_unit(srv, scen, seconds):
+    """The server's CPU time (all its processes) per message, or per
+    login for S5 (no messages), over `seconds` of the scenario: the
+    machine's load changes it far less than the rate."""
+    args, _ = scenarios.plan(srv, scen)
+    pids = srv.pids()
+    c0 = cpu_ms(pids)
+    res = common.run_loadgen(seconds=seconds, **args)
+    c1 = cpu_ms(pids)
+    srv.reset()
+    n = res.get("messages") or res.get("logins") or 0
+    return (c1 - c0) / n if n else None
+
+
+def cpu_rounds(servers, only, rounds, seconds):
+    """cpu_per_unit for each server, interleaved, `rounds` times; medians."""
+    got = {}
+    for r in range(rounds):
+        for scen in only:
+            for s in servers:
+                ms = cpu_per_unit(s, scen, seconds)
+                if ms is None:
+                    continue
+                got.setdefault((scen, s.name), []).append(ms)
+                print(f"cpu round {r + 1} {scen} {s.name}: {ms:.3f} ms per "
+                      f"{'login' if scen == 'S5' else 'message'} load={common.loadavg()}", flush=True)
+    for (scen, name), v in sorted(got.items()):
+        print(f"{scen:4} {name:10} server CPU median {statistics.median(v):.3f} ms "
+              f"({min(v):.3f}-{max(v):.3f}) per {'login' if scen == 'S5' else 'message'}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", required=True)
@@ -90,12 +121,18 @@ def main():
     ap.add_argument("-r", "--rounds", type=int, default=3)
     ap.add_argument("-d", "--seconds", type=float, default=5.0)
     ap.add_argument("--syscalls", type=int, default=0, help="messages under strace (0: none)")
+    ap.add_argument("--cpu-rounds", type=int, default=0,
+                    help="rounds of server CPU per message (per login for S5), interleaved")
+    ap.add_argument("--before-rsa-only", action="store_true",
+                    help="the before server gets the RSA pair alone (a binary from before "
+                         "issue 16 item 3 reads only the last of several tls_certificate lines)")
     a = ap.parse_args()
     scenarios.raise_limits(25000)
     base = pathlib.Path(tempfile.mkdtemp(prefix="postern-compare-"))
     os.chmod(base, 0o755)
     cert, key = common.make_pki(base / "pki")
-    servers = [Named("before", base, cert, key, os.path.abspath(a.before)),
+    servers = [Named("before", base, cert, key, os.path.abspath(a.before),
+                     ecdsa=not a.before_rsa_only),
                Named("after", base, cert, key, os.path.abspath(a.after)),
                SmtpSink(base, cert, key)]
     for s in servers:
@@ -116,6 +153,8 @@ def main():
         for (scen, name), v in sorted(rates.items()):
             print(f"{scen:4} {name:10} median {statistics.median(v):7.0f}/s "
                   f"({min(v):.0f}-{max(v):.0f})")
+        if a.cpu_rounds:
+            cpu_rounds(servers[:2], a.only.split(","), a.cpu_rounds, a.seconds)
         if a.syscalls:
             for s in servers[:2]:
                 for scen in a.only.split(","):

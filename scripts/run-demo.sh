@@ -15,16 +15,27 @@ USER_NAME=demo@example.test
 if [ ! -f "$RUN/postern.conf" ]; then
 	mkdir -p "$RUN"
 	chmod 700 "$RUN"
+	# Two self-signed certificates, as a real server has them: ECDSA
+	# P-256 (a seventh of RSA's signing cost, taken by every current
+	# client) and RSA-2048 for the clients that know nothing else;
+	# OpenSSL picks one per handshake.  trust.pem holds both, for the
+	# clients below.
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$RUN/key.pem" -out "$RUN/cert.pem" -days 365 -subj /CN=localhost \
 		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
-	chmod 600 "$RUN/key.pem"
+	openssl req -x509 -newkey rsa:2048 -nodes \
+		-keyout "$RUN/rsa-key.pem" -out "$RUN/rsa-cert.pem" -days 365 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	chmod 600 "$RUN/key.pem" "$RUN/rsa-key.pem"
+	cat "$RUN/cert.pem" "$RUN/rsa-cert.pem" >"$RUN/trust.pem"
 	cat >"$RUN/postern.conf" <<EOF
 # postern demo config, made by scripts/run-demo.sh (see DESIGN.md for every key)
 hostname        = localhost
 listen          = 127.0.0.1:10587 submission
 listen          = 127.0.0.1:10465 submissions
 listen          = 127.0.0.1:10025 smtp
+tls_certificate = rsa-cert.pem
+tls_key         = rsa-key.pem
 tls_certificate = cert.pem
 tls_key         = key.pem
 credentials     = file:users
@@ -56,6 +67,10 @@ if ! "$POSTERN" serve -c "$RUN/postern.conf" --check >/dev/null; then
 	exit 1
 fi
 
+# Demo folders made before the RSA pair came have cert.pem alone.
+TRUST=run/trust.pem
+[ -f "$RUN/trust.pem" ] || TRUST=run/cert.pem
+
 cat <<EOF
 
 postern demo server: submission 127.0.0.1:10587 (STARTTLS), submissions 127.0.0.1:10465 (TLS),
@@ -63,12 +78,12 @@ smtp 127.0.0.1:10025.  User $USER_NAME, password in run/demo-password.
 
 Send a first message (in another terminal, from $(pwd)):
 
-  swaks --server 127.0.0.1:10587 --tls --tls-ca-path run/cert.pem \\
+  swaks --server 127.0.0.1:10587 --tls --tls-ca-path $TRUST \\
         --auth PLAIN --auth-user $USER_NAME --auth-password "\$(cat run/demo-password)" \\
         --from $USER_NAME --to friend@elsewhere.test
 
   printf 'Subject: hello\\r\\n\\r\\nfirst message\\r\\n' > /tmp/msg.txt
-  curl --url smtps://127.0.0.1:10465 --cacert run/cert.pem \\
+  curl --url smtps://127.0.0.1:10465 --cacert $TRUST \\
        --user "$USER_NAME:\$(cat run/demo-password)" \\
        --mail-from $USER_NAME --mail-rcpt friend@elsewhere.test --upload-file /tmp/msg.txt
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 
+from . import common
 from .common import PASSWORD, ROOT, USER, free_port, wait_port
 from .servers import Server
 
@@ -73,8 +74,12 @@ class OpenSmtpd(Server):
         d = self.dir
         for sub in ("var_spool", "var_lib/opensmtpd/empty", "run"):
             (d / sub).mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.cert, d / "cert.pem")
-        shutil.copy(self.key, d / "key.pem")
+        # One certificate per listener (`pki NAME` names one cert/key
+        # pair): the ECDSA one where make_pki made it, which is what the
+        # load generator gets from the servers that hold both
+        pair = common.ec_pair(self.cert) or (self.cert, self.key)
+        shutil.copy(pair[0], d / "cert.pem")
+        shutil.copy(pair[1], d / "key.pem")
         os.chmod(d / "key.pem", 0o600)
         enc = subprocess.run([str(root / "usr/libexec/opensmtpd/encrypt"), PASSWORD],
                              capture_output=True, text=True, check=True).stdout.strip()

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 
+from . import common
 from .common import PASSWORD, USER, free_port, wait_port
 from .servers import Server
 
@@ -73,6 +74,7 @@ inet_protocols = ipv4
 mynetworks = 127.0.0.1/32
 smtpd_tls_cert_file = {cert}
 smtpd_tls_key_file = {key}
+{eccert}
 smtpd_tls_security_level = may
 smtpd_tls_auth_only = no
 smtpd_sasl_auth_enable = yes
@@ -141,6 +143,15 @@ class PostfixDovecot(Server):
         for f in ("cert", "key"):
             shutil.copy(getattr(self, f), d / f"{f}.pem")
         os.chmod(d / "key.pem", 0o600)
+        # The ECDSA pair too, as postern holds it: OpenSSL picks per
+        # handshake in both, so that the comparison stays fair
+        ec = common.ec_pair(self.cert)
+        eccert = ""
+        if ec is not None:
+            shutil.copy(ec[0], d / "ec-cert.pem")
+            shutil.copy(ec[1], d / "ec-key.pem")
+            os.chmod(d / "ec-key.pem", 0o600)
+            eccert = f"smtpd_tls_eccert_file = {d}/ec-cert.pem\nsmtpd_tls_eckey_file = {d}/ec-key.pem"
         # One SCRAM-SHA-256 entry serves both PLAIN (Dovecot verifies the
         # password against it) and SCRAM-SHA-256; 4096 iterations, as postern.
         r = subprocess.run(["doveadm", "pw", "-s", "SCRAM-SHA-256", "-p", PASSWORD],
@@ -148,7 +159,7 @@ class PostfixDovecot(Server):
         (d / "users").write_text(f"{USER}:{r.stdout.strip()}\n")
         os.chmod(d / "users", 0o644)
         fmt = dict(d=d, queue=self.queue, tag=self.tag, port=f"127.0.0.1:{port}",
-                   cert=d / "cert.pem", key=d / "key.pem")
+                   cert=d / "cert.pem", key=d / "key.pem", eccert=eccert)
         (d / "dovecot.conf").write_text(DOVECOT_CONF.format(**fmt))
         (self.conf / "main.cf").write_text(MAIN_CF.format(**fmt))
         (self.conf / "master.cf").write_text(MASTER_CF.format(**fmt))

@@ -22,14 +22,14 @@ from . import common
 from .common import PASSWORD, USER, free_port, wait_port
 
 
-def postern_conf(d, ports, cert, key, extra=None):
+def postern_conf(d, ports, cert, key, extra=None, ecdsa=True):
     """Writes d/postern.conf.  Keys as a dict, so that another key (the
     coming `user = nobody` of the privilege-separated server, workers ...)
-    is one more entry; extra overrides or adds."""
+    is one more entry; extra overrides or adds.  The RSA pair, and (ecdsa)
+    the ECDSA pair next to it: tls_certificate and tls_key are repeatable
+    (issue 16 item 3), OpenSSL picks per handshake."""
     keys = {
         "hostname": "bench.example.test",
-        "tls_certificate": str(cert),
-        "tls_key": str(key),
         "credentials": "file:users",
         "auth_mechanisms": "SCRAM-SHA-256 PLAIN",
         "spool": "spool",
@@ -52,7 +52,12 @@ def postern_conf(d, ports, cert, key, extra=None):
     # run as root, the network process drops to this user
     keys["user"] = "nobody"
     keys.update(extra or {})
+    pairs = [(keys.pop("tls_certificate", cert), keys.pop("tls_key", key))]
+    if ecdsa and common.ec_pair(cert) is not None:
+        pairs.append(common.ec_pair(cert))
     lines = [f"listen = 127.0.0.1:{ports['starttls']} submission"]
+    for c, k in pairs:
+        lines += [f"tls_certificate = {c}", f"tls_key = {k}"]
     lines += [f"{k} = {v}" for k, v in keys.items()]
     (d / "postern.conf").write_text("\n".join(lines) + "\n")
 
@@ -101,15 +106,16 @@ class Postern(Server):
                "the queue runner is paused (SIGSTOP), as Postfix's mail waits on hold")
     paused = ()
 
-    def __init__(self, base, cert, key, binary, extra=None):
+    def __init__(self, base, cert, key, binary, extra=None, ecdsa=True):
         super().__init__(base, cert, key)
         self.binary = binary
         self.extra = extra or {}
+        self.ecdsa = ecdsa      # False: the RSA pair alone (postern before issue 16)
 
     def start(self):
         port = free_port()
         self.ports = {"plain": port, "starttls": port}   # one listener: TLS optional
-        postern_conf(self.dir, self.ports, self.cert, self.key, self.extra)
+        postern_conf(self.dir, self.ports, self.cert, self.key, self.extra, self.ecdsa)
         (self.dir / "users").write_text("")
         r = subprocess.run([self.binary, "passwd", "-c", str(self.dir / "postern.conf"), "add",
                             USER], input=PASSWORD + "\n", text=True, capture_output=True)

@@ -38,14 +38,33 @@ struct listen_spec {
 /* At most this many mechanisms in auth_mechanisms (there are six). */
 #define CONFIG_MECH_MAX 16
 
+/* Certificates (issue 16 item 3): tls_certificate and tls_key are
+ * repeatable, the n-th tls_key goes with the n-th tls_certificate (as
+ * in nginx and Dovecot), and OpenSSL picks one per handshake by the
+ * client's signature algorithms.  One pair per key type: OpenSSL keeps
+ * a certificate slot per type (RSA, RSA-PSS, ECDSA, Ed25519, Ed448),
+ * and a second of a type would replace the first (tls_certs.c). */
+#define CONFIG_TLS_PAIRS_MAX 5
+
+struct config_tls_pair {
+	char *certificate;	/* absolute */
+	char *key;		/* absolute */
+	unsigned certificate_line;	/* their lines, for messages */
+	unsigned key_line;
+};
+
 struct config {
 	char *path;			/* the file it came from */
 	char *dir;			/* its folder, for relative store paths */
 	char *hostname;
 	struct listen_spec *listen;
 	size_t nlisten;
-	char *tls_certificate;		/* absolute; NULL when not set */
-	char *tls_key;
+	/* TLS certificates (issue 16, config_tls.c): tls[0..ntls) are
+	 * whole pairs once the file is loaded. */
+	struct config_tls_pair tls[CONFIG_TLS_PAIRS_MAX];
+	size_t ntls;			/* pairs; 0: no TLS */
+	size_t ntls_certificates;	/* lines of each, while reading */
+	size_t ntls_keys;
 	char *credentials;		/* store spec as written */
 	const struct sasl_mech *mechs[CONFIG_MECH_MAX];	/* in config order */
 	size_t nmechs;

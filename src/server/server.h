@@ -119,6 +119,18 @@ void server_commit_enqueue(struct server *srv, struct session *s);
 
 /* tls.c */
 SSL_CTX *tls_ctx_new(const struct config *cfg, char **err_r);
+/* The last OpenSSL error's reason as text (static); clears the queue. */
+const char *tls_reason(void);
+/* tls_certs.c: every tls_certificate/tls_key pair of cfg into ctx, one
+ * per key type.  Returns 0, or -1 with *err_r malloc'd "FILE:LINE:
+ * tls_key PATH: does not match tls_certificate PATH (line N)" and the
+ * like (unreadable file, not PEM, a second certificate of a type). */
+int tls_certs_load(SSL_CTX *ctx, const struct config *cfg, char **err_r);
+/* After a handshake, before anything reads SSL_get_certificate (the
+ * tls-server-end-point binding): a resumed session gets the certificate
+ * of the handshake that made it back as current; a new one records its
+ * certificate's key type for its resumptions. */
+void tls_certs_handshake_done(SSL *ssl);
 
 /* listener.c */
 /* The parent: binds and listens on every cfg->listen (all or none).

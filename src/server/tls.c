@@ -18,8 +18,8 @@
 #include "server/clientmap.h"
 #include "util/log.h"
 
-/* The first OpenSSL error as text, for "tls_key PATH: reason". */
-static const char *
+/* The first OpenSSL error as text, for "tls_client_ca PATH: reason". */
+const char *
 tls_reason(void)
 {
 	unsigned long e = ERR_peek_last_error();
@@ -37,38 +37,6 @@ tls_readable(const char *key, const char *path, char **err_r)
 		return -1;
 	}
 	(void)fclose(f);	/* opened for reading only */
-	return 0;
-}
-
-static int
-tls_mismatch(const struct config *cfg, char **err_r)
-{
-	ERR_clear_error();
-	(void)!asprintf(err_r, "tls_key %s: does not match tls_certificate %s", cfg->tls_key,
-			cfg->tls_certificate);
-	return -1;
-}
-
-static int
-tls_load(SSL_CTX *ctx, const struct config *cfg, char **err_r)
-{
-	if (tls_readable("tls_certificate", cfg->tls_certificate, err_r) < 0 ||
-	    tls_readable("tls_key", cfg->tls_key, err_r) < 0)
-		return -1;
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_certificate) != 1) {
-		(void)!asprintf(err_r, "tls_certificate %s: %s", cfg->tls_certificate, tls_reason());
-		return -1;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
-		/* OpenSSL compares key and certificate while loading already. */
-		int r = ERR_GET_REASON(ERR_peek_last_error());
-		if (r == X509_R_KEY_VALUES_MISMATCH || r == X509_R_KEY_TYPE_MISMATCH)
-			return tls_mismatch(cfg, err_r);
-		(void)!asprintf(err_r, "tls_key %s: %s", cfg->tls_key, tls_reason());
-		return -1;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1)
-		return tls_mismatch(cfg, err_r);
 	return 0;
 }
 
@@ -110,7 +78,7 @@ SSL_CTX *
 tls_ctx_new(const struct config *cfg, char **err_r)
 {
 	*err_r = NULL;
-	if (cfg->tls_certificate == NULL)
+	if (cfg->ntls == 0)
 		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
@@ -126,7 +94,7 @@ tls_ctx_new(const struct config *cfg, char **err_r)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	static const unsigned char sid[] = "postern";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
-	if (tls_load(ctx, cfg, err_r) < 0 || tls_client_ca(ctx, cfg, err_r) < 0) {
+	if (tls_certs_load(ctx, cfg, err_r) < 0 || tls_client_ca(ctx, cfg, err_r) < 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -200,6 +168,7 @@ tls_done(struct session *s)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 	struct sasl_cb cb;
+	tls_certs_handshake_done(ssl);
 	s->tls = true;
 	s->tls_version = ssl ? SSL_get_version(ssl) : "?";
 	s->tls_cipher = ssl ? SSL_get_cipher_name(ssl) : "?";

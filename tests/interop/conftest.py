@@ -120,7 +120,9 @@ def binary_for_user(user, binary=None):
 
 class Pki:
     """A private CA, a server certificate for localhost/127.0.0.1/::1
-    signed by it, and a second unrelated CA (for 'untrusted' tests)."""
+    signed by it (ECDSA P-256), and a second unrelated CA (for
+    'untrusted' tests).  rsa_pair() adds an RSA-2048 server certificate
+    from the same CA, for servers that hold both (issue 16)."""
 
     def __init__(self, d):
         self.dir = pathlib.Path(d)
@@ -129,7 +131,28 @@ class Pki:
         self.cert = self.dir / "server.pem"
         self.key = self.dir / "server.key"
         self.other_ca = self.dir / "other-ca.pem"
+        self.rsa_cert = self.dir / "server-rsa.pem"
+        self.rsa_key = self.dir / "server-rsa.key"
         self._make()
+
+    def rsa_pair(self):
+        """(certificate, key) of the RSA server certificate, made on first
+        use (an RSA key takes a moment; most tests need none)."""
+        if not self.rsa_cert.exists():
+            self._server_cert(self.rsa_key, self.rsa_cert, ["-newkey", "rsa:2048"])
+        return self.rsa_cert, self.rsa_key
+
+    def _server_cert(self, key, cert, newkey):
+        d = self.dir
+        csr = d / (cert.stem + ".csr")
+        self._ssl("req", *newkey, "-nodes", "-keyout", str(key), "-out", str(csr),
+                  "-subj", "/CN=localhost")
+        ext = d / "server.ext"
+        ext.write_text("subjectAltName=DNS:localhost,DNS:mail.example.test,IP:127.0.0.1,IP:::1\n"
+                       "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+        self._ssl("x509", "-req", "-in", str(csr), "-CA", str(self.ca),
+                  "-CAkey", str(self.ca_key), "-CAcreateserial", "-out", str(cert),
+                  "-days", "30", "-extfile", str(ext))
 
     def _ssl(self, *a):
         r = run(["openssl", *a], timeout=60)
@@ -143,14 +166,8 @@ class Pki:
                       "-days", "30", "-subj", f"/CN=postern test {name}",
                       "-addext", "basicConstraints=critical,CA:TRUE",
                       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        self._ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", str(self.key), "-out", str(d / "server.csr"), "-subj", "/CN=localhost")
-        ext = d / "server.ext"
-        ext.write_text("subjectAltName=DNS:localhost,DNS:mail.example.test,IP:127.0.0.1,IP:::1\n"
-                       "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
-        self._ssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(self.ca),
-                  "-CAkey", str(self.ca_key), "-CAcreateserial", "-out", str(self.cert),
-                  "-days", "30", "-extfile", str(ext))
+        self._server_cert(self.key, self.cert, ["-newkey", "ec", "-pkeyopt",
+                                                "ec_paramgen_curve:P-256"])
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +179,7 @@ class PosternServer:
     """`postern serve` with its own config, user file and spool under
     workdir, listening on free loopback ports."""
 
-    def __init__(self, workdir, pki, extra_conf="", park_remote=True):
+    def __init__(self, workdir, pki, extra_conf="", park_remote=True, dual_cert=False):
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pki = pki
@@ -176,6 +193,9 @@ class PosternServer:
         self.log = self.dir / "serve.log"
         self.extra_conf = extra_conf
         self.park_remote = park_remote      # False: no default relay_host (MX tests)
+        # True: an RSA pair before the default ECDSA one (issue 16): the
+        # server holds both, and OpenSSL picks per handshake
+        self.dual_cert = dual_cert
         self.proc = None
         self.env = {}       # added to the server's environment (LD_PRELOAD shims)
         # Local recipients are checked at RCPT (issue 14): the suites send
@@ -196,8 +216,7 @@ class PosternServer:
             f"listen = {h}:{self.submission} submission\n"
             f"listen = {h}:{self.submissions} submissions\n"
             f"listen = {h}:{self.smtp} smtp\n"
-            f"tls_certificate = {self.pki.cert}\n"
-            f"tls_key = {self.pki.key}\n"
+            + self.tls_lines() +
             "credentials = file:users\n"
             "auth_mechanisms = SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN\n"
             "spool = spool\n"
@@ -213,6 +232,11 @@ class PosternServer:
             # spool; delivery tests set relay_host / local_delivery
             + ("relay_host = [127.0.0.1]:9\nrelay_tls = none\n" if self.park_remote else "")
             + extra)
+
+    def tls_lines(self):
+        pairs = [self.pki.rsa_pair()] if self.dual_cert else []
+        pairs.append((self.pki.cert, self.pki.key))
+        return "".join(f"tls_certificate = {c}\ntls_key = {k}\n" for c, k in pairs)
 
     def add_user(self, user, password):
         r = postern("passwd", "-c", str(self.conf), "add", user, input=password + "\n")

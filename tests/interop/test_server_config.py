@@ -16,6 +16,12 @@ def make(tmp_path, pki, extra=""):
     return s
 
 
+def line_of(s, key):
+    """The line number of key's first line in s's config."""
+    lines = [ln.split("=")[0].strip() for ln in s.conf.read_text().splitlines()]
+    return lines.index(key) + 1
+
+
 def test_check_ok(tmp_path, pki):
     s = make(tmp_path, pki)
     rc, out, err = check(s)
@@ -45,7 +51,8 @@ def test_missing_certificate(tmp_path, pki):
     s.conf.write_text(s.conf.read_text().replace(str(pki.cert), "/nonexistent/cert.pem"))
     rc, out, err = check(s)
     assert rc == 1
-    assert err == "postern: tls_certificate /nonexistent/cert.pem: No such file or directory\n"
+    assert err == (f"postern: {s.conf}:{line_of(s, 'tls_certificate')}: "
+                   "tls_certificate /nonexistent/cert.pem: No such file or directory\n")
 
 
 def test_missing_key(tmp_path, pki):
@@ -53,7 +60,7 @@ def test_missing_key(tmp_path, pki):
     s.conf.write_text(s.conf.read_text().replace(str(pki.key), "/x/y.pem"))
     rc, out, err = check(s)
     assert rc == 1
-    assert err == "postern: tls_key /x/y.pem: No such file or directory\n"
+    assert err == f"postern: {s.conf}:{line_of(s, 'tls_key')}: tls_key /x/y.pem: No such file or directory\n"
 
 
 def test_key_does_not_match(tmp_path, pki):
@@ -62,7 +69,8 @@ def test_key_does_not_match(tmp_path, pki):
     s.conf.write_text(s.conf.read_text().replace(str(pki.key), str(other_key)))
     rc, out, err = check(s)
     assert rc == 1
-    assert err == f"postern: tls_key {other_key}: does not match tls_certificate {pki.cert}\n"
+    assert err == (f"postern: {s.conf}:{line_of(s, 'tls_key')}: tls_key {other_key}: does not match "
+                   f"tls_certificate {pki.cert} (line {line_of(s, 'tls_certificate')})\n")
 
 
 def test_certificate_not_pem(tmp_path, pki):
@@ -72,7 +80,7 @@ def test_certificate_not_pem(tmp_path, pki):
     s.conf.write_text(s.conf.read_text().replace(str(pki.cert), str(bad)))
     rc, out, err = check(s)
     assert rc == 1
-    assert err.startswith(f"postern: tls_certificate {bad}: ")
+    assert err == f"postern: {s.conf}:{line_of(s, 'tls_certificate')}: tls_certificate {bad}: no start line\n"
     assert err.count("\n") == 1
 
 
