@@ -485,7 +485,10 @@ tls_bev_end(struct session *s, bool notify)
 	if (notify && !t->failed)
 		(void)tls_bev_seal(t, TLS_REC_ALERT, close_notify, sizeof close_notify);
 	struct evbuffer *out = bufferevent_get_output(t->under);
-	if (evbuffer_get_length(out) > 0)	/* best effort: the client may be gone */
+	/* Best effort (the client may be gone).  A socket bufferevent
+	 * keeps the start of its output frozen for all but itself: the
+	 * bufferevent is freed right after this. */
+	if (evbuffer_get_length(out) > 0 && evbuffer_unfreeze(out, 1) == 0)
 		(void)evbuffer_write(out, bufferevent_getfd(t->under));
 	evbuffer_remove_cb_entry(out, t->watch);
 	t->watch = NULL;
