@@ -116,6 +116,7 @@ tls_cap_keylog(const SSL *ssl, const char *line)
 }
 
 static void
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): OpenSSL's msg_callback type */
 tls_cap_msg(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
 	    void *arg)
 {
@@ -378,8 +379,13 @@ tls_bev_new(struct tls_conn *t, struct event_base *base, evutil_socket_t fd)
 	if (t->under != NULL)
 		f = bufferevent_filter_new(t->under, tls_bev_in, tls_bev_out, BEV_OPT_CLOSE_ON_FREE,
 					   tls_conn_free, t);
-	if (f != NULL)
+	if (f != NULL) {
+		/* The socket's bytes wait here until a record is whole; the
+		 * session's input (the filter's) has its own cap.  Two
+		 * records' room: a whole one always fits behind a partial. */
+		bufferevent_setwatermark(t->under, EV_READ, 0, (size_t)2 * (TLS_REC_HDR + TLS_REC_CIPHER_MAX));
 		t->watch = evbuffer_add_cb(bufferevent_get_output(t->under), tls_bev_drained, t);
+	}
 	if (f != NULL && t->watch != NULL)
 		return f;
 	if (t->under != NULL)
