@@ -308,6 +308,8 @@ set_local_delivery(struct conf_ctx *x, void *obj, const char *v)
 
 static const char *const plaintext_words[] = { "tls-only", "always", NULL };
 static const char *const tls_words[] = { "required", "optional", NULL };
+/* In the order of false, true (tls_record_openssl). */
+static const char *const record_layer_words[] = { "postern", "openssl", NULL };
 /* In the order of false, true. */
 static const char *const yes_no_words[] = { "no", "yes", NULL };
 static const char *const log_words[] = { "stderr", "syslog", NULL };
@@ -366,6 +368,12 @@ static const struct conf_key config_keys[] = {
 	  "idle time inside DATA" },
 	{ "tls_handshake_timeout", CONF_SECS, F(tls_handshake_timeout), "30", NULL, NULL, 0,
 	  "for the TLS handshake" },
+	/* Issue 16 S4 (src/server/tls_bev.c): who runs TLS 1.3 records
+	 * after the handshake; openssl keeps the SSL object for the whole
+	 * session (12 KB more per idle session), for comparison and as an
+	 * escape hatch. */
+	{ "tls_record_layer", CONF_ENUM, F(tls_record_openssl), "postern", record_layer_words, NULL,
+	  0, "postern (TLS 1.3 records without OpenSSL's SSL object) | openssl" },
 	{ "shutdown_grace", CONF_SECS, F(shutdown_grace), "10", NULL, NULL, 0,
 	  "time sessions get to finish after SIGTERM" },
 	/* The AUTH throttle's limits: auth/throttle.h says what each counts;

@@ -82,6 +82,7 @@ struct config {
 	unsigned command_timeout;	/* seconds */
 	unsigned data_timeout;
 	unsigned tls_handshake_timeout;
+	bool tls_record_openssl;		/* tls_record_layer = openssl (tls_bev.c) */
 	unsigned shutdown_grace;
 	bool log_syslog;
 	enum log_level log_level;

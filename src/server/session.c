@@ -68,6 +68,15 @@ static void
 sess_set_timeout(struct session *s, unsigned secs)
 {
 	struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	if (under != NULL) {
+		/* tls_bev.c's filter: it reads whole records (its read
+		 * timeout), the socket under it writes (its write timeout
+		 * runs while bytes wait, as a socket bufferevent's does). */
+		bufferevent_set_timeouts(s->bev, &tv, NULL);
+		bufferevent_set_timeouts(under, NULL, &tv);
+		return;
+	}
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
@@ -97,6 +106,7 @@ sess_apply_reading(struct session *s)
 	if (want && !on) {
 		bufferevent_enable(s->bev, EV_READ);
 		sess_input_release(s);
+		tls_bev_pull(s);
 	} else if (!want && on)
 		bufferevent_disable(s->bev, EV_READ);
 }
@@ -203,11 +213,14 @@ sess_one_line(struct session *s, struct evbuffer *in)
 	return true;
 }
 
-/* Replies not yet handed to the kernel. */
+/* Replies not yet handed to the kernel: with tls_bev.c's filter also
+ * the records under it. */
 static size_t
 sess_output_pending(const struct session *s)
 {
-	return evbuffer_get_length(bufferevent_get_output(s->bev));
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	struct evbuffer *wire = tls_bev_wire_output(s);
+	return wire != bufferevent_get_output(s->bev) ? n + evbuffer_get_length(wire) : n;
 }
 
 /* Runs inside libevent's write path each time an output buffer of a
@@ -233,7 +246,7 @@ sess_output_unwatch(struct session *s)
 		return;
 	s->out_blocked = false;
 	if (s->out_watch != NULL)
-		evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->out_watch);
+		evbuffer_remove_cb_entry(tls_bev_wire_output(s), s->out_watch);
 	s->out_watch = NULL;
 }
 
@@ -255,7 +268,7 @@ sess_output_watch(struct session *s)
 		s->out_ev = event_new(s->srv->base, -1, 0, sess_output_drained, s);
 	if (s->out_ev == NULL)
 		return false;
-	s->out_watch = evbuffer_add_cb(bufferevent_get_output(s->bev), sess_output_changed, s);
+	s->out_watch = evbuffer_add_cb(tls_bev_wire_output(s), sess_output_changed, s);
 	s->out_blocked = s->out_watch != NULL;
 	return s->out_blocked;
 }
@@ -349,7 +362,7 @@ sess_starttls_written(struct session *s)
 void
 sess_out_flushed(struct session *s)
 {
-	if (s->state == ST_CLOSING)
+	if (s->state == ST_CLOSING && sess_output_pending(s) == 0)
 		sess_flushed(s);
 	else if (s->state == ST_STARTTLS)
 		sess_starttls_written(s);
@@ -442,7 +455,7 @@ sess_close(struct session *s)
 	if (s->state == ST_CLOSING)
 		return;
 	sess_set_state(s, ST_CLOSING);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+	if (sess_output_pending(s) == 0)
 		sess_flushed(s);
 	/* else sess_write_cb buries it once the reply is written; the
 	 * write timeout bounds that wait. */
@@ -651,6 +664,7 @@ session_free(struct session **sp)
 	if (s->state == ST_CLOSING)
 		tls_close_notify(s);
 	sess_out_detach(s);
+	tls_bev_end(s, s->state == ST_CLOSING);
 	if (s->bev)
 		bufferevent_free(s->bev);
 	iptab_release(srv->ips, s->ip);

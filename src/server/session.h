@@ -33,6 +33,9 @@ struct bufferevent;
 struct event;
 struct evbuffer_cb_entry;
 struct sasl_mech;
+struct sasl_cb;
+struct tls_conn;
+struct evbuffer;
 
 /* RFC 5321 4.5.3.1.4: "The maximum total length of a command line
  * including the command word and the <CRLF> is 512 octets." */
@@ -98,6 +101,12 @@ struct session {
 	bool tls_binds;			/* TLS gives channel binding data (SCRAM-*-PLUS) */
 	char *tls_client_user;		/* EXTERNAL: the user a verified client certificate
 					 * maps to (tls_client_map); NULL: none */
+	/* tls_bev.c (issue 16 S4): TLS 1.3 records run by postern after
+	 * the handshake, the SSL object freed (NULL: OpenSSL runs them);
+	 * then also the channel binding data taken from the SSL before,
+	 * when a -PLUS mechanism is enabled (else NULL). */
+	struct tls_conn *tls_conn;
+	struct sasl_cb *tls_cb;
 	char *auth_user;		/* NULL until AUTH succeeded */
 	const char *auth_mech;		/* static mechanism name */
 	const struct sasl_mech *auth_m;	/* the exchange running, NULL when none */
@@ -285,6 +294,35 @@ void tls_done(struct session *s);
 bool tls_channel_binding(const struct session *s, void *cb_r);
 /* session.c: TLS is up; greets an implicit-TLS client, reads on. */
 void sess_tls_ready(struct session *s);
+
+/* ---- tls_bev.c: TLS 1.3 records without the SSL object ---- */
+/* Sets ctx up to hand us each connection's traffic secrets (unless
+ * tls_record_layer = openssl). */
+void tls_bev_ctx_init(SSL_CTX *ctx, const struct config *cfg);
+/* Starts counting ssl's records and keeping its secrets.  0, or -1 out
+ * of memory (then that connection stays with OpenSSL). */
+int tls_bev_watch(SSL *ssl);
+/* At the end of a handshake (s->bev is the OpenSSL bufferevent, not yet
+ * attached anew): when the connection qualifies (TLS 1.3, an AES-GCM or
+ * ChaCha20 suite, OpenSSL holds no bytes), takes its keys, frees the
+ * SSL object and its bufferevent, and attaches a filter of ours over a
+ * socket bufferevent as s->bev.  False: nothing changed (OpenSSL goes
+ * on), the reason logged at debug level.  cb: the connection's
+ * channel binding data, kept when a -PLUS mechanism is enabled. */
+bool tls_bev_takeover(struct session *s, SSL *ssl, const struct sasl_cb *cb);
+/* Before s->bev is freed: sends close_notify if notify, and pushes what
+ * waits for the socket (an alert) with one non-blocking write.  No-op
+ * without tls_conn. */
+void tls_bev_end(struct session *s, bool notify);
+/* After reading was switched on: opens the records that arrived while
+ * it was off (they stay in the socket bufferevent, where libevent
+ * would not look again until more bytes come). */
+void tls_bev_pull(struct session *s);
+/* The buffer whose draining means bytes reached the kernel: the socket
+ * bufferevent's output under our filter, else s->bev's. */
+struct evbuffer *tls_bev_wire_output(const struct session *s);
+/* The channel binding data kept at the takeover; false: none kept. */
+bool tls_bev_binding(const struct session *s, struct sasl_cb *cb_r);
 
 /* ---- authc.c: the auth process, seen from here ---- */
 /* Takes fd (one end of a socketpair to the auth process) as the auth

@@ -98,6 +98,7 @@ tls_ctx_new(const struct config *cfg, char **err_r)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	tls_bev_ctx_init(ctx, cfg);
 	return ctx;
 }
 
@@ -107,6 +108,10 @@ tls_start(struct session *s, int fd)
 	struct event_base *base = s->srv->base;
 	SSL *ssl = SSL_new(s->gen->ssl);
 	struct bufferevent *bev = NULL;
+	/* tls_bev.c takes the records over after a TLS 1.3 handshake;
+	 * without its watch OpenSSL simply keeps them. */
+	if (ssl != NULL && !s->cfg->tls_record_openssl && tls_bev_watch(ssl) < 0)
+		log_warn("session=%016" PRIx64 " out of memory: TLS records stay with OpenSSL", s->id);
 	if (ssl != NULL)
 		bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 						     BEV_OPT_CLOSE_ON_FREE);
@@ -134,6 +139,8 @@ tls_start(struct session *s, int fd)
 bool
 tls_channel_binding(const struct session *s, void *cb_r)
 {
+	if (s->tls_conn != NULL)	/* the SSL is gone: what tls_bev.c kept */
+		return tls_bev_binding(s, cb_r);
 	SSL *ssl = s->tls && s->bev != NULL ? bufferevent_openssl_get_ssl(s->bev) : NULL;
 	return sasl_cb_from_ssl(ssl, true, cb_r);
 }
@@ -173,10 +180,13 @@ tls_done(struct session *s)
 	s->tls_version = ssl ? SSL_get_version(ssl) : "?";
 	s->tls_cipher = ssl ? SSL_get_cipher_name(ssl) : "?";
 	s->tls_binds = sasl_cb_from_ssl(ssl, true, &cb);
-	OPENSSL_cleanse(&cb, sizeof cb);
-	log_info("session=%016" PRIx64 " tls client=%s version=%s cipher=%s", s->id, s->addr,
-		 s->tls_version, s->tls_cipher);
 	tls_client_cert(s, ssl);
+	/* Everything read from the SSL is taken above (version and cipher
+	 * names are static strings): tls_bev.c may free it now. */
+	bool ours = ssl != NULL && tls_bev_takeover(s, ssl, &cb);
+	OPENSSL_cleanse(&cb, sizeof cb);
+	log_info("session=%016" PRIx64 " tls client=%s version=%s cipher=%s records=%s", s->id,
+		 s->addr, s->tls_version, s->tls_cipher, ours ? "postern" : "openssl");
 	sess_tls_ready(s);
 }
 
