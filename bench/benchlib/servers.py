@@ -50,6 +50,17 @@ def postern_conf(d, ports, cert, key, extra=None):
     keys["auth_client_inflight"] = "1000"
     # run as root, the network process drops to this user
     keys["user"] = "nobody"
+    # No DNS and no delivery work while measuring: the load generator's
+    # recipient (rcpt@example.net) would make the queue runner look up
+    # example.net's MX for every message (this VM's resolver drops bursts;
+    # its null MX then bounces each message).  A relay host on a loopback
+    # port where nothing listens: one refused connect per message, then
+    # deferred for longer than any run (Postfix holds its mail, OpenSMTPD
+    # pauses its MTA: neither delivers either).
+    keys["relay_host"] = f"[127.0.0.1]:{ports['dead']}"
+    keys["relay_tls"] = "none"
+    keys["retry_first"] = "1h"
+    keys["retry_max"] = "1h"
     keys.update(extra or {})
     lines = [f"listen = 127.0.0.1:{ports['starttls']} submission"]
     lines += [f"{k} = {v}" for k, v in keys.items()]
@@ -106,7 +117,8 @@ class Postern(Server):
     def start(self):
         port = free_port()
         self.ports = {"plain": port, "starttls": port}   # one listener: TLS optional
-        postern_conf(self.dir, self.ports, self.cert, self.key, self.extra)
+        postern_conf(self.dir, dict(self.ports, dead=free_port()), self.cert, self.key,
+                     self.extra)
         (self.dir / "users").write_text("")
         r = subprocess.run([self.binary, "passwd", "-c", str(self.dir / "postern.conf"), "add",
                             USER], input=PASSWORD + "\n", text=True, capture_output=True)
