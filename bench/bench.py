@@ -55,6 +55,7 @@ def start_all(names, base, cert, key, a):
         s = make_server(n, base, cert, key, a)
         try:
             servers.append(s.start())
+            scenarios.warm(s)
             log(f"started {n}: ports {s.ports}")
         except Exception as e:     # reported, not dropped silently
             failed[n] = str(e)[:500]
@@ -126,6 +127,7 @@ def memory(servers, a, res):
                                f"not run: would need about {need / 1024 / 1024:.1f} GB"})
                 continue
             s.restart()    # a fresh server per level: freed memory would hide the cost
+            scenarios.warm(s)
             m = scenarios.memory(s, n)
             levels.append(m)
             per = m["pss_per_session_kb"]

@@ -40,6 +40,21 @@ def plan(srv, scen):
     return dict(port=port, **s), ("" if s["auth"] != "none" else "no AUTH")
 
 
+def warm(srv):
+    """A second of S1 and half a second of S5 before anything is measured,
+    as users who have logged in before: postern's first PLAIN login of a
+    password runs the stored hash (then its login cache answers: with 32
+    clients arriving at once, a cold start made the first seconds of S1
+    and of each S4 level cost 4x the CPU), and Postfix starts its smtpd
+    processes (each costs ~20 ms of CPU once, then serves max_use
+    sessions)."""
+    for scen, secs in (("S1", 1.0), ("S5", 0.5)):
+        args, _ = plan(srv, scen)
+        if args is not None:
+            common.run_loadgen(seconds=secs, **args)
+    srv.reset()
+
+
 def run(srv, scen, seconds, clients=None, threads=1):
     """One measurement: the load generator's JSON plus "note", "load" and
     the CPU time per message (per login for S5) of the server (all its
