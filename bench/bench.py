@@ -77,11 +77,11 @@ def rounds(servers, a, res):
 
 
 def client_threads(servers, a, res):
-    """Is the one-thread load generator the ceiling?  S1 and S3 with -j 1
-    and -j 2, interleaved, in the same run (its CPU per message is in
-    each result)."""
+    """Is the one-thread load generator the ceiling?  S1, S3 and S5 (whose
+    client runs PBKDF2 for every login) with -j 1 and -j 2, interleaved,
+    in the same run (its CPU per message is in each result)."""
     for r in range(a.rounds):
-        for scen in ("S1", "S3"):
+        for scen in ("S1", "S3", "S5"):
             for j in (1, 2):
                 for s in servers:
                     x = scenarios.run(s, scen, a.seconds, threads=j)
