@@ -14,8 +14,8 @@ memory and strace, and reset() to empty its queue between runs.
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
-import time
 
 from . import common
 from .common import PASSWORD, USER, free_port, wait_port
@@ -50,17 +50,19 @@ def postern_conf(d, ports, cert, key, extra=None):
     keys["auth_client_inflight"] = "1000"
     # run as root, the network process drops to this user
     keys["user"] = "nobody"
-    # No DNS and no delivery work while measuring: the load generator's
-    # recipient (rcpt@example.net) would make the queue runner look up
-    # example.net's MX for every message (this VM's resolver drops bursts;
-    # its null MX then bounces each message).  A relay host on a loopback
-    # port where nothing listens: one refused connect per message, then
-    # deferred for longer than any run (Postfix holds its mail, OpenSMTPD
-    # pauses its MTA: neither delivers either).
-    keys["relay_host"] = f"[127.0.0.1]:{ports['dead']}"
+    # No DNS and no delivery work while measuring, as Postfix (hold queue)
+    # and OpenSMTPD (MTA paused): the load generator's recipient
+    # (rcpt@example.net) would make the queue runner look up example.net's
+    # MX for every message (this VM's resolver drops bursts; the null MX
+    # then bounces each message).  The relay host is a loopback socket
+    # that listens and never accepts (Postern.hold): one delivery at a
+    # time connects and waits for a greeting that never comes, the rest
+    # wait their turn.  (A port where nothing listens would defer every
+    # message at once: a spool state write and fdatasync per message.)
+    keys["relay_host"] = f"[127.0.0.1]:{ports['hold']}"
     keys["relay_tls"] = "none"
-    keys["retry_first"] = "1h"
-    keys["retry_max"] = "1h"
+    keys["max_deliveries"] = "1"
+    keys["max_deliveries_per_destination"] = "1"
     keys.update(extra or {})
     lines = [f"listen = 127.0.0.1:{ports['starttls']} submission"]
     lines += [f"{k} = {v}" for k, v in keys.items()]
@@ -117,8 +119,11 @@ class Postern(Server):
     def start(self):
         port = free_port()
         self.ports = {"plain": port, "starttls": port}   # one listener: TLS optional
-        postern_conf(self.dir, dict(self.ports, dead=free_port()), self.cert, self.key,
-                     self.extra)
+        self.hold = socket.socket()    # the relay host that never answers
+        self.hold.bind(("127.0.0.1", 0))
+        self.hold.listen(8)
+        postern_conf(self.dir, dict(self.ports, hold=self.hold.getsockname()[1]), self.cert,
+                     self.key, self.extra)
         (self.dir / "users").write_text("")
         r = subprocess.run([self.binary, "passwd", "-c", str(self.dir / "postern.conf"), "add",
                             USER], input=PASSWORD + "\n", text=True, capture_output=True)
@@ -130,6 +135,12 @@ class Postern(Server):
                                        stderr=subprocess.STDOUT)]
         wait_port(port, self.procs[0])
         return self
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "hold", None) is not None:
+            self.hold.close()
+            self.hold = None
 
     def reset(self):
         """Empties the spool's queue folder (the server keeps no index of it)."""
