@@ -6,7 +6,7 @@ the spray measurement, and writes the report.
 
     /usr/bin/python3 bench/bench.py [--quick] [--rounds 3] [--seconds 10]
         [--servers postern,postfix,opensmtpd,smtp-sink] [--only S1,S3 ...]
-        [--skip fsync,curves,memory,spray] [--out bench/RESULTS.md]
+        [--skip fsync,dns,threads,curves,memory,spray] [--out bench/RESULTS.md]
 
 Results: the section between the bench/run markers of --out is replaced
 (the rest of the file, e.g. the history of changes, is kept); the raw
@@ -55,6 +55,7 @@ def start_all(names, base, cert, key, a):
         s = make_server(n, base, cert, key, a)
         try:
             servers.append(s.start())
+            scenarios.warm(s)
             log(f"started {n}: ports {s.ports}")
         except Exception as e:     # reported, not dropped silently
             failed[n] = str(e)[:500]
@@ -70,7 +71,26 @@ def rounds(servers, a, res):
                 x = scenarios.run(s, scen, a.seconds)
                 res["rounds"].setdefault(scen, {}).setdefault(s.name, []).append(x)
                 log(f"round {r + 1} {scen} {s.name}: {x.get('rate')} /s "
-                    f"errors {x.get('errors')} {x.get('note', '')} load {x.get('load')}")
+                    f"errors {x.get('errors')} {x.get('note', '')} load {x.get('load')} "
+                    f"CPU ms/msg server {x.get('server_cpu_ms', 0):.2f} "
+                    f"client {x.get('client_cpu_ms', 0):.2f}")
+
+
+def client_threads(servers, a, res):
+    """Is the one-thread load generator the ceiling?  S1, S3 and S5 (whose
+    client runs PBKDF2 for every login) with -j 1 and -j 2, interleaved,
+    in the same run (its CPU per message is in each result)."""
+    for r in range(a.rounds):
+        for scen in ("S1", "S3", "S5"):
+            for j in (1, 2):
+                for s in servers:
+                    x = scenarios.run(s, scen, a.seconds, threads=j)
+                    if x.get("rate") is None:
+                        continue
+                    res["threads"].setdefault(scen, {}).setdefault(s.name, {}) \
+                        .setdefault(j, []).append(x)
+                    log(f"threads {scen} {s.name} -j {j}: {x.get('rate')}/s "
+                        f"client CPU {x.get('client_cpu_ms', 0):.3f} ms/msg load {x.get('load')}")
 
 
 def curves(servers, a, res):
@@ -107,6 +127,7 @@ def memory(servers, a, res):
                                f"not run: would need about {need / 1024 / 1024:.1f} GB"})
                 continue
             s.restart()    # a fresh server per level: freed memory would hide the cost
+            scenarios.warm(s)
             m = scenarios.memory(s, n)
             levels.append(m)
             per = m["pss_per_session_kb"]
@@ -141,8 +162,21 @@ def write_report(res, a, durable):
     if res["failed"]:
         md += ["Servers that did not start: " + "; ".join(f"{k}: {v}" for k, v in
                                                           res["failed"].items()), ""]
-    md += [report.table(res), "", "### Durability and fsyncs per message", "",
-           report.fsync_table(res, durable), "", "### Scaling", report.curve_table(res), ""]
+    md += [report.table(res), "", "### Who is the limit: CPU per message", "",
+           "utime + stime from /proc/PID/stat over every process of the server (reaped "
+           "children included) and of the load generator (one thread), divided by the "
+           "messages (S5: logins) of the cell; medians over the rounds.", "",
+           report.cpu_table(res), ""]
+    if res.get("threads"):
+        md += ["The load generator with one thread (the default) and two, same run, "
+               "interleaved:", "", report.threads_table(res), ""]
+    md += ["### Durability and fsyncs per message", "", report.fsync_table(res, durable), ""]
+    if res.get("dns"):
+        md += ["### No DNS in the measured path", "",
+               "strace -f on every process of each server while the load generator runs "
+               "S1 sessions (a new connection each; sources 127.0.0.2-250):", "",
+               report.dns_table(res), ""]
+    md += ["### Scaling", report.curve_table(res), ""]
     for png in res.get("charts", []):
         rel = os.path.relpath(png, pathlib.Path(a.out).parent)
         md.append(f"![{png.stem}]({rel})")
@@ -181,7 +215,7 @@ def parse():
     if a.quick:
         a.rounds, a.seconds = 1, 2.0
         a.curve_clients, a.curve_seconds = [1, 16, 64], 1.5
-        a.skip.add("curves")    # `--quick --skip ""` cannot bring them back; run without --quick
+        a.skip |= {"curves", "threads"}    # `--quick --skip ""` cannot bring them back
         a.sessions, a.fsync_count, a.spray_seconds = [100], 100, 3
         a.peer_sessions = 100
         common.GRACE = 3.0
@@ -194,7 +228,7 @@ def main():
     scenarios.raise_limits(25000)
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "cmd": "bench/run " + " ".join(sys.argv[1:]), "facts": common.machine_facts(),
-           "rounds": {}, "curves": {}, "memory": {}, "fsync": {}}
+           "rounds": {}, "curves": {}, "memory": {}, "fsync": {}, "dns": {}, "threads": {}}
     base = pathlib.Path(tempfile.mkdtemp(prefix="postern-bench-"))
     os.chmod(base, 0o755)
     cert, key = common.make_pki(base / "pki")
@@ -207,6 +241,12 @@ def main():
             for s in servers:
                 res["fsync"][s.name] = scenarios.fsyncs(s, a.fsync_count)
                 log(f"fsync {s.name}: {res['fsync'][s.name]}")
+        if "dns" not in a.skip:
+            for s in servers:
+                res["dns"][s.name] = scenarios.dns_queries(s)
+                log(f"dns {s.name}: {res['dns'][s.name]}")
+        if "threads" not in a.skip:
+            client_threads(servers, a, res)
         if "curves" not in a.skip:
             curves(servers, a, res)
         if "memory" not in a.skip:

@@ -16,12 +16,9 @@ import argparse
 import os
 import pathlib
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -40,33 +37,14 @@ def syscalls(srv, scen, count):
     {syscall: calls} and the messages counted."""
     args, _ = scenarios.plan(srv, scen)
     out = srv.dir / "strace-all.txt"
-    cmd = ["strace", "-f", "-c", "-w", "-o", str(out)]    # -w: wall time per call
-    for p in srv.pids():
-        cmd += ["-p", str(p)]
-    st = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    res = common.run_loadgen(seconds=120, count=count, **args)
-    time.sleep(0.5)
-    st.send_signal(signal.SIGINT)
-    st.wait(60)
+    res = scenarios.traced_load(srv, args, count, ["-c", "-w"], out)    # -w: wall time per call
     calls, usecs = {}, {}
     for line in out.read_text().splitlines():
         f = line.split()
         if len(f) >= 5 and f[3].isdigit():
             calls[f[-1]] = int(f[3])
             usecs[f[-1]] = int(f[2])
-    srv.reset()
     return calls, usecs, res.get("messages", 0)
-
-
-def cpu_ms(pids):
-    """utime + stime of pids in ms (/proc/PID/stat fields 14 and 15)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for p in pids:
-        f = open(f"/proc/{p}/stat").read().rpartition(")")[2].split()
-        total += int(f[11]) + int(f[12])
-    return total * 1000 / tick
 
 
 def cpu_per_message(srv, scen, count):
@@ -74,9 +52,9 @@ def cpu_per_message(srv, scen, count):
     load generator sends count messages: what the load does not change."""
     args, _ = scenarios.plan(srv, scen)
     pids = srv.pids()
-    c0 = cpu_ms(pids)
+    c0 = common.cpu_ms(pids)
     res = common.run_loadgen(seconds=120, count=count, **args)
-    c1 = cpu_ms(pids)
+    c1 = common.cpu_ms(pids)
     srv.reset()
     n = res.get("messages", 0)
     return (c1 - c0) / n if n else None

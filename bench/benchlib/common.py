@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -145,15 +146,31 @@ def memory_kb(pids):
     return rss, pss
 
 
+def cpu_ms(pids):
+    """CPU time (user + system) in ms of pids, plus that of their children
+    already reaped (cutime + cstime: a Postfix smtpd that exited after
+    max_use counts in its master's).  /proc/PID/stat fields 14-17."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in pids:
+        try:
+            f = open(f"/proc/{p}/stat").read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in f[11:15])
+    return total * 1000 / tick
+
+
 def loadgen_path():
     return os.environ.get("LOADGEN_BIN") or str(ROOT / "build" / "bench" / "loadgen")
 
 
 def loadgen_args(port, *, tls="none", auth="plain", clients=32, per_conn=1, seconds=10.0,
-                 count=0, mode="send", size=2048, src="127.0.0.2-127.0.0.250", extra=()):
+                 count=0, mode="send", size=2048, src="127.0.0.2-127.0.0.250", threads=1,
+                 extra=()):
     a = [loadgen_path(), "-p", str(port), "--tls", tls, "--auth", auth, "-c", str(clients),
          "-k", str(per_conn), "-d", str(seconds), "--mode", mode, "-s", str(size),
-         "-u", USER, "-w", PASSWORD, "--grace", str(GRACE), *extra]
+         "-u", USER, "-w", PASSWORD, "--grace", str(GRACE), "-j", str(threads), *extra]
     if count:
         a += ["-n", str(count)]
     if src:
@@ -166,13 +183,17 @@ def run_loadgen(port, **kw):
     "stderr" added.  Its own hard bound plus a margin bounds the wait."""
     args = loadgen_args(port, **kw)
     limit = float(kw.get("seconds", 10.0)) + 60
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(args, capture_output=True, text=True, timeout=limit)
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         res = json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         res = {"rate": 0.0, "errors": -1, "first_error": "no JSON output"}
     res["exit"] = r.returncode
     res["stderr"] = r.stderr.strip()
+    # the load generator's own CPU (the only child reaped meanwhile)
+    res["client_cpu_ms"] = 1000 * (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime)
     return res
 
 

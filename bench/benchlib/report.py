@@ -53,6 +53,65 @@ def table(res):
     return "\n".join(out)
 
 
+def _med(runs, key):
+    v = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(v) if v else None
+
+
+def cpu_table(res):
+    """Per cell: CPU ms per message (per login in S5) of the server, all
+    its processes, and of the load generator, medians over the rounds,
+    and how many CPUs each kept busy (rate x ms): a side near 1.0 with
+    one process (the load generator runs one thread, -j 1) is the limit."""
+    out = ["| scenario | server | rate | server CPU ms/msg | client CPU ms/msg | "
+           "CPUs busy: server + client |", "|---|---|---|---|---|---|"]
+    for scen, per in res["rounds"].items():
+        for s in res["servers"]:
+            runs = per.get(s, [])
+            rate = summary(runs)[0]
+            sv, cl = _med(runs, "server_cpu_ms"), _med(runs, "client_cpu_ms")
+            if rate is None or sv is None or cl is None:
+                continue
+            out.append(f"| {scen} | {s} | {rate:,.0f}/s | {sv:.2f} | {cl:.2f} | "
+                       f"{rate * sv / 1000:.2f} + {rate * cl / 1000:.2f} |".replace(",", " "))
+    return "\n".join(out)
+
+
+def threads_table(res):
+    """The load generator with -j 1 and -j 2 threads, same run, interleaved."""
+    th = res.get("threads", {})
+    if not th:
+        return ""
+    js = sorted({j for per in th.values() for pts in per.values() for j in pts}, key=int)
+    out = ["| scenario | server | " + " | ".join(f"-j {j}: rate (client CPU ms/msg)" for j in js)
+           + " |", "|---|---|" + "---|" * len(js)]
+    for scen, per in th.items():
+        for s, pts in per.items():
+            cells = []
+            for j in js:
+                runs = pts.get(j, [])
+                med = summary(runs)[0]
+                cl = _med(runs, "client_cpu_ms")
+                errs = sum(max(r.get("errors", 0), 0) for r in runs)
+                cells.append("-" if med is None else
+                             f"{med:,.0f}/s ({cl:.3f})".replace(",", " ")
+                             + (f" **{errs} errors**" if errs else ""))
+            out.append(f"| {scen} | {s} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def dns_table(res):
+    out = ["| server | sessions traced | DNS queries (connect/sendto to port 53) |",
+           "|---|---|---|"]
+    for s, d in res.get("dns", {}).items():
+        if d is None:
+            out.append(f"| {s} | - | not measured |")
+            continue
+        q = f"{d['queries']}" + (f": `{d['first']}`" if d["queries"] else "")
+        out.append(f"| {s} | {d['sessions']} | {q} |")
+    return "\n".join(out)
+
+
 def memory_table(res):
     out = ["| server | sessions | established | processes | PSS before -> after | "
            "PSS per session | RSS per session |", "|---|---|---|---|---|---|---|"]

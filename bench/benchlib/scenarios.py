@@ -40,55 +40,113 @@ def plan(srv, scen):
     return dict(port=port, **s), ("" if s["auth"] != "none" else "no AUTH")
 
 
-def run(srv, scen, seconds, clients=None):
-    """One measurement: the load generator's JSON plus "note"."""
+def warm(srv):
+    """A second of S1 and half a second of S5 before anything is measured,
+    as users who have logged in before: postern's first PLAIN login of a
+    password runs the stored hash (then its login cache answers: with 32
+    clients arriving at once, a cold start made the first seconds of S1
+    and of each S4 level cost 4x the CPU), and Postfix starts its smtpd
+    processes (each costs ~20 ms of CPU once, then serves max_use
+    sessions)."""
+    for scen, secs in (("S1", 1.0), ("S5", 0.5)):
+        args, _ = plan(srv, scen)
+        if args is not None:
+            common.run_loadgen(seconds=secs, **args)
+    srv.reset()
+
+
+def run(srv, scen, seconds, clients=None, threads=1):
+    """One measurement: the load generator's JSON plus "note", "load" and
+    the CPU time per message (per login for S5) of the server (all its
+    processes) and of the load generator: who is the limit."""
     args, note = plan(srv, scen)
     if args is None:
         return {"rate": None, "note": note, "errors": 0}
     if clients:
         args["clients"] = clients
-    res = common.run_loadgen(seconds=seconds, **args)
+    pids = srv.pids()
+    c0 = common.cpu_ms(pids)
+    res = common.run_loadgen(seconds=seconds, threads=threads, **args)
+    # processes that came and went were reaped by one in the tree (cutime)
+    c1 = common.cpu_ms(sorted(set(pids) | set(srv.pids())))
     res["note"] = note
     res["load"] = common.loadavg()
     if scen == "S5":
         res["rate"] = res.get("login_rate", 0.0)
+    units = res.get("logins" if scen == "S5" else "messages") or 0
+    if units:
+        res["server_cpu_ms"] = (c1 - c0) / units
+        res["client_cpu_ms"] = res["client_cpu_ms"] / units
+    else:
+        res.pop("client_cpu_ms", None)
     srv.reset()
     return res
 
 
-def fsyncs(srv, count, scen="S3"):
-    """fsync-like system calls per message: strace -f -c on every process
-    of the server while the load generator sends `count` messages."""
-    args, note = plan(srv, scen)
+def traced_load(srv, args, count, opts, out, settle=0.5):
+    """Runs count messages/sessions of the load generator (args from plan())
+    while strace OPTS -o OUT follows every process of srv (forks too);
+    returns the load generator's result once strace has written OUT.
+    settle: seconds after the load for late work (the queue runner)."""
+    cmd = ["strace", "-f", "-o", str(out), *opts]
     pids = srv.pids()
-    if args is None or not pids:
-        return None
-    out = srv.dir / "strace.txt"
-    cmd = ["strace", "-f", "-c", "-o", str(out), "-e",
-           "trace=fsync,fdatasync,sync_file_range,syncfs,sync,msync"]
     for p in pids:
         cmd += ["-p", str(p)]
     st = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0 + 0.002 * len(pids))    # attach to every process first
     res = common.run_loadgen(seconds=120, count=count, **args)
-    time.sleep(0.5)
+    time.sleep(settle)
     st.send_signal(signal.SIGINT)
     try:
         st.wait(60)
     except subprocess.TimeoutExpired:
         st.kill()
         st.wait()
+    srv.reset()
+    return res
+
+
+SYNCS = ("fsync", "fdatasync", "sync_file_range", "syncfs", "sync", "msync")
+
+
+def fsyncs(srv, count, scen="S3"):
+    """fsync-like system calls per message: strace -f -c on every process
+    of the server while the load generator sends `count` messages."""
+    args, note = plan(srv, scen)
+    if args is None or not srv.pids():
+        return None
+    out = srv.dir / "strace.txt"
+    res = traced_load(srv, args, count, ["-c", "-e", "trace=" + ",".join(SYNCS)], out)
     calls = {}
     if out.exists():
         for line in out.read_text().splitlines():
             f = line.split()
-            if len(f) >= 5 and f[-1] in ("fsync", "fdatasync", "sync_file_range", "syncfs",
-                                         "sync", "msync"):
+            if len(f) >= 5 and f[-1] in SYNCS:
                 calls[f[-1]] = int(f[3])
-    srv.reset()
     n = res.get("messages", 0)
     return {"messages": n, "errors": res.get("errors"), "calls": calls,
             "per_message": (sum(calls.values()) / n) if n else None}
+
+
+def dns_queries(srv, count=200, scen="S1"):
+    """DNS queries the server sends while the load generator runs count
+    sessions in the scen shape (new connection each: what a per-connection
+    lookup would show): strace -f on every process of the server, counting
+    connect/sendto/sendmsg/sendmmsg to a port 53.  The bench must measure
+    no resolver: this machine's drops bursts (5-10 s time-outs), which
+    made Postfix's S1 look ten times slower than it is."""
+    args, _ = plan(srv, scen)
+    if args is None or not srv.pids():
+        return None
+    out = srv.dir / "strace-dns.txt"
+    # settle 3 s: postern's queue runner takes the new mail a moment later
+    res = traced_load(srv, args, count, ["-qq", "-e", "signal=none",
+                                         "-e", "trace=connect,sendto,sendmsg,sendmmsg"],
+                      out, settle=3.0)
+    lines = out.read_text(errors="replace").splitlines() if out.exists() else []
+    hits = [ln for ln in lines if "htons(53)" in ln]
+    return {"sessions": res.get("sessions", 0), "errors": res.get("errors"),
+            "queries": len(hits), "first": hits[0][:160] if hits else ""}
 
 
 def memory(srv, n, setup_seconds=300):

@@ -15,6 +15,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -51,6 +52,19 @@ def postern_conf(d, ports, cert, key, extra=None, ecdsa=True):
     keys["auth_client_inflight"] = "1000"
     # run as root, the network process drops to this user
     keys["user"] = "nobody"
+    # No DNS and no delivery work while measuring, as Postfix (hold queue)
+    # and OpenSMTPD (MTA paused): the load generator's recipient
+    # (rcpt@example.net) would make the queue runner look up example.net's
+    # MX for every message (this VM's resolver drops bursts; the null MX
+    # then bounces each message).  The relay host is a loopback socket
+    # that listens and never accepts (Postern.hold): one delivery at a
+    # time connects and waits for a greeting that never comes, the rest
+    # wait their turn.  (A port where nothing listens would defer every
+    # message at once: a spool state write and fdatasync per message.)
+    keys["relay_host"] = f"[127.0.0.1]:{ports['hold']}"
+    keys["relay_tls"] = "none"
+    keys["max_deliveries"] = "1"
+    keys["max_deliveries_per_destination"] = "1"
     keys.update(extra or {})
     pairs = [(keys.pop("tls_certificate", cert), keys.pop("tls_key", key))]
     if ecdsa and common.ec_pair(cert) is not None:
@@ -115,7 +129,11 @@ class Postern(Server):
     def start(self):
         port = free_port()
         self.ports = {"plain": port, "starttls": port}   # one listener: TLS optional
-        postern_conf(self.dir, self.ports, self.cert, self.key, self.extra, self.ecdsa)
+        self.hold = socket.socket()    # the relay host that never answers
+        self.hold.bind(("127.0.0.1", 0))
+        self.hold.listen(8)
+        postern_conf(self.dir, dict(self.ports, hold=self.hold.getsockname()[1]), self.cert,
+                     self.key, self.extra, self.ecdsa)
         (self.dir / "users").write_text("")
         r = subprocess.run([self.binary, "passwd", "-c", str(self.dir / "postern.conf"), "add",
                             USER], input=PASSWORD + "\n", text=True, capture_output=True)
@@ -154,6 +172,9 @@ class Postern(Server):
                 pass
         self.paused = ()
         super().stop()
+        if getattr(self, "hold", None) is not None:
+            self.hold.close()
+            self.hold = None
 
     def reset(self):
         """Empties the spool's queue folder (the server keeps no index of it)."""
