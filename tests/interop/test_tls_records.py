@@ -94,6 +94,17 @@ def line(sock):
     return data
 
 
+def clear_starttls(sock):
+    """Greeting, EHLO and STARTTLS in clear text on sock, up to the 220
+    after which the client starts its handshake."""
+    assert line(sock).startswith(b"220 ")
+    sock.sendall(b"EHLO client.test\r\n")
+    while not line(sock).startswith(b"250 "):
+        pass
+    sock.sendall(b"STARTTLS\r\n")
+    assert line(sock).startswith(b"220 ")
+
+
 @pytest.fixture
 def tls_server(tmp_path, pki):
     s = started_server(tmp_path / "server", pki)
@@ -107,12 +118,7 @@ def test_pipelined_replies_share_one_record(tls_server, pki, how):
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     try:
         if how == "starttls":
-            assert line(sock).startswith(b"220 ")
-            sock.sendall(b"EHLO client.test\r\n")
-            while not line(sock).startswith(b"250 "):
-                pass
-            sock.sendall(b"STARTTLS\r\n")
-            assert line(sock).startswith(b"220 ")
+            clear_starttls(sock)
         t = RawTls(sock, client_ctx(pki))
         t.handshake()
         if how == "implicit":
@@ -364,12 +370,7 @@ def tls13_session(s, pki, how):
     port = s.submission if how == "starttls" else s.submissions
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     if how == "starttls":
-        assert line(sock).startswith(b"220 ")
-        sock.sendall(b"EHLO client.test\r\n")
-        while not line(sock).startswith(b"250 "):
-            pass
-        sock.sendall(b"STARTTLS\r\n")
-        assert line(sock).startswith(b"220 ")
+        clear_starttls(sock)
     ctx = client_ctx(pki)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     t = RawTls(sock, ctx)
